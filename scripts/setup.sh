@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Prepares a machine for `harness` and its example suite:
+#   - PostgreSQL 15 and Redis binaries from Debian packages (services are not started);
+#   - the managed Python environment `.venv` with the example pipeline's requirements.
+# Idempotent and quick when everything is already there. Works from any directory.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+
+PG_BIN_DIR=/usr/lib/postgresql/15/bin
+VENV="$ROOT/.venv"
+REQUIREMENTS="$ROOT/pipelines/hydramatrices/requirements.txt"
+STAMP="$VENV/.requirements.sha256"
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# --- system packages -------------------------------------------------------
+
+SUDO=()
+as_root() { "${SUDO[@]}" "$@"; }
+
+missing=()
+[[ -x "$PG_BIN_DIR/initdb" && -x "$PG_BIN_DIR/postgres" ]] || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if ! command -v python3 >/dev/null 2>&1; then
+    missing+=(python3 python3-venv)
+elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    # Debian's python3 ships venv's pip bootstrap separately.
+    missing+=(python3-venv)
+fi
+
+if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null 2>&1 \
+            || die "need root (or sudo) to install: ${missing[*]}"
+        SUDO=(sudo)
+    fi
+    command -v apt-get >/dev/null 2>&1 \
+        || die "apt-get not found; install these yourself: ${missing[*]}"
+
+    # No cluster of the system's own and no service start during the install:
+    # harness runs private server processes.
+    if [[ ! -e /etc/postgresql-common/createcluster.d/harness.conf ]]; then
+        as_root mkdir -p /etc/postgresql-common/createcluster.d
+        echo 'create_main_cluster = false' \
+            | as_root tee /etc/postgresql-common/createcluster.d/harness.conf >/dev/null
+    fi
+    policy_added=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+        as_root chmod 755 /usr/sbin/policy-rc.d
+        policy_added=1
+    fi
+    remove_policy() { ((policy_added)) && as_root rm -f /usr/sbin/policy-rc.d; policy_added=0; }
+    trap remove_policy EXIT
+
+    say "installing ${missing[*]} (apt-get)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    remove_policy
+    trap - EXIT
+
+    [[ -x "$PG_BIN_DIR/initdb" && -x "$PG_BIN_DIR/postgres" ]] \
+        || die "postgresql installed but $PG_BIN_DIR/{initdb,postgres} not found"
+    command -v redis-server >/dev/null 2>&1 || die "redis-server installed but not on PATH"
+fi
+say "postgresql: $PG_BIN_DIR ($("$PG_BIN_DIR/postgres" --version | awk '{print $3}'))"
+say "redis: $(command -v redis-server) ($(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p'))"
+
+# --- managed Python environment --------------------------------------------
+
+[[ -f "$REQUIREMENTS" ]] || die "missing $REQUIREMENTS"
+
+if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    say "creating .venv ($(python3 --version 2>&1))"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+fi
+
+want=$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)
+have=$(cat "$STAMP" 2>/dev/null || true)
+if [[ "$want" != "$have" ]]; then
+    say "installing ${REQUIREMENTS#"$ROOT"/} into .venv (pip)"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+    printf '%s\n' "$want" >"$STAMP"
+fi
+say "python: .venv ($("$VENV/bin/python" --version 2>&1)), requirements up to date"
+
+# --- Rust toolchain ----------------------------------------------------------
+
+if ! command -v cargo >/dev/null 2>&1; then
+    hint=""
+    [[ -x "$HOME/.cargo/bin/cargo" ]] && hint=" (found $HOME/.cargo/bin/cargo: run 'source \"\$HOME/.cargo/env\"')"
+    die "cargo is not on PATH$hint; install a Rust toolchain (rustup) to build harness"
+fi
+say "cargo: $(cargo --version)"
+say "ready"

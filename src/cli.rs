@@ -1,0 +1,307 @@
+//! The command line: `harness run | list | check`, their options, and the mapping from what
+//! happened to an exit code.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, BackendChoice, Project, Scenario};
+use crate::exit;
+use crate::report::{self, Style, diagnostics, events::Events};
+use crate::runner::{self, RunOptions, ScenarioStatus};
+use crate::snapshot::golden::{self, WritePolicy};
+
+/// Tests data pipelines end to end: services up, fixtures in, DAG run, sinks diffed against
+/// golden snapshots.
+#[derive(Debug, Parser)]
+#[command(name = "harness", version, about)]
+pub struct Cli {
+    /// Run as if started in DIR.
+    #[arg(short = 'C', value_name = "DIR", global = true)]
+    pub dir: Option<PathBuf>,
+    /// When to colour output (NO_COLOR is honoured by `auto`).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Colour choice.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour on a terminal unless NO_COLOR is set.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenarios (all, or those named; `*` matches any characters).
+    Run(RunArgs),
+    /// List the scenarios with their pipeline, tasks, seeds and sinks.
+    List,
+    /// Validate every configuration file and fixture; report every problem.
+    Check,
+}
+
+/// Options of `harness run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Scenarios to run (names or patterns with `*`); all when none is given.
+    pub scenarios: Vec<String>,
+    /// Backend that starts the services.
+    #[arg(long, value_name = "auto|local")]
+    pub backend: Option<String>,
+    /// Write new snapshots as goldens (only for scenarios whose tasks all succeeded).
+    #[arg(long)]
+    pub update: bool,
+    /// Write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Folder for task logs, snapshots and diffs of this run.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Tasks of one scenario running at once, at most.
+    #[arg(long, value_name = "N")]
+    pub task_jobs: Option<usize>,
+}
+
+/// Parses the process's arguments, runs, and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            };
+        }
+    };
+    let style = Style::detect(match cli.color {
+        ColorChoice::Auto => None,
+        ColorChoice::Always => Some(true),
+        ColorChoice::Never => Some(false),
+    });
+    let start = match &cli.dir {
+        Some(d) => d.clone(),
+        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+    };
+    let start = std::fs::canonicalize(&start).unwrap_or(start);
+    if !start.is_dir() {
+        eprintln!("error: -C {}: not a folder", start.display());
+        return exit::BAD_INPUT;
+    }
+    let root = config::find_root(&start);
+    let project = match config::load(&root) {
+        Ok(p) => p,
+        Err(errors) => {
+            eprint!("{}", diagnostics::render_all(&errors.0, style));
+            return exit::BAD_INPUT;
+        }
+    };
+    match cli.command {
+        Command::Check => {
+            println!(
+                "{} pipelines, {} scenarios: no problems found",
+                project.pipelines.len(),
+                project.scenarios.len()
+            );
+            exit::OK
+        }
+        Command::List => {
+            print!("{}", list(&project));
+            exit::OK
+        }
+        Command::Run(args) => run(&project, args, style),
+    }
+}
+
+fn list(project: &Project) -> String {
+    let mut out = String::new();
+    for s in &project.scenarios {
+        let p = project.pipeline_of(s);
+        let tasks: Vec<String> = match &s.tasks {
+            Some(t) => t.iter().map(|t| t.0.clone()).collect(),
+            None => p.tasks.iter().map(|t| t.id.0.clone()).collect(),
+        };
+        let sinks: Vec<&str> = s.sinks.iter().map(|k| k.name.as_str()).collect();
+        out.push_str(&format!("{}\n", s.name));
+        if let Some(d) = &s.description {
+            out.push_str(&format!("  {d}\n"));
+        }
+        out.push_str(&format!(
+            "  pipeline: {} (tasks: {})\n  seeds: {}  sinks: {}\n",
+            p.name,
+            tasks.join(", "),
+            s.seeds.len(),
+            sinks.join(", ")
+        ));
+    }
+    out
+}
+
+/// Picks scenarios by name or `*` pattern; unknown names are errors.
+pub fn select<'a>(project: &'a Project, patterns: &[String]) -> Result<Vec<&'a Scenario>, String> {
+    if patterns.is_empty() {
+        return Ok(project.scenarios.iter().collect());
+    }
+    let mut picked: Vec<&Scenario> = Vec::new();
+    for pat in patterns {
+        let matches: Vec<&Scenario> = project
+            .scenarios
+            .iter()
+            .filter(|s| glob_match(pat, &s.name.0))
+            .collect();
+        if matches.is_empty() {
+            let names = project.scenarios.iter().map(|s| s.name.0.as_str());
+            let hint = match config::diagnostic::did_you_mean(pat, names) {
+                Some(b) => format!("; did you mean `{b}`?"),
+                None => "; `harness list` shows the scenarios".into(),
+            };
+            return Err(format!("no scenario matches `{pat}`{hint}"));
+        }
+        for m in matches {
+            if !picked.iter().any(|p| p.name == m.name) {
+                picked.push(m);
+            }
+        }
+    }
+    Ok(picked)
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first)
+        || !name[first.len()..].ends_with(last)
+        || name.len() < first.len() + last.len()
+    {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
+    let selected = match select(project, &args.scenarios) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let backend = match &args.backend {
+        None => project.settings.backend,
+        Some(b) => match BackendChoice::parse(b) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: --backend: {e}");
+                return exit::BAD_INPUT;
+            }
+        },
+    };
+    if args.task_jobs == Some(0) {
+        eprintln!("error: --task-jobs must be at least 1");
+        return exit::BAD_INPUT;
+    }
+    let report_dir = match args.report_dir {
+        Some(d) if d.is_absolute() => d,
+        Some(d) => std::env::current_dir().map(|c| c.join(&d)).unwrap_or(d),
+        None => project.settings.report_dir.clone(),
+    };
+    let opts = RunOptions {
+        policy: WritePolicy::choose(args.update, golden::on_ci()),
+        report_dir,
+        task_jobs: args.task_jobs.unwrap_or(project.settings.task_jobs),
+        backend: crate::backend::resolve(backend),
+    };
+
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::INFRA;
+        }
+    };
+    rt.block_on(async {
+        let cancel = CancellationToken::new();
+        if let Err(e) = crate::signals::install(cancel.clone()) {
+            eprintln!("error: cannot install signal handlers: {e}");
+            return exit::INFRA;
+        }
+        let (events, rx) = Events::channel();
+        let view = report::terminal::spawn(rx, style);
+        let outcome = runner::run(project, &selected, &opts, &events, &cancel).await;
+        drop(events);
+        let _ = view.await;
+
+        if let Some(path) = &args.junit {
+            if let Err(e) = report::junit::write(&outcome, path) {
+                eprintln!("error: cannot write JUnit report {}: {e}", path.display());
+            }
+        }
+        print!("{}", report::summary::render(&outcome, style));
+        for s in &outcome.scenarios {
+            if let Some(err) = &s.input_error {
+                eprint!("{}", diagnostics::render(err, style));
+            }
+        }
+        if let Some(e) = &outcome.infra_error {
+            eprintln!("error: {e}");
+        }
+        exit_code(&outcome)
+    })
+}
+
+/// The exit code of a run: interruption, then infrastructure, then bad input, then failures.
+pub fn exit_code(outcome: &runner::RunOutcome) -> i32 {
+    let any = |st: ScenarioStatus| outcome.scenarios.iter().any(|s| s.status == st);
+    if outcome.interrupted {
+        exit::INTERRUPTED
+    } else if outcome.infra_error.is_some() || any(ScenarioStatus::InfraError) {
+        exit::INFRA
+    } else if any(ScenarioStatus::InputError) {
+        exit::BAD_INPUT
+    } else if any(ScenarioStatus::Failed) {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_stars_anywhere() {
+        assert!(glob_match("monetization_*", "monetization_to_redis"));
+        assert!(glob_match("*redis", "monetization_to_redis"));
+        assert!(glob_match("m*to*s", "monetization_to_redis"));
+        assert!(glob_match("exact", "exact"));
+        assert!(!glob_match("exact", "exactly"));
+        assert!(!glob_match("a*b", "ab_"));
+        assert!(!glob_match("ab*ba", "aba"));
+    }
+}

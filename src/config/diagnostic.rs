@@ -1,0 +1,215 @@
+//! Configuration errors as data: what is wrong, where (file and byte span), and a hint.
+//! Rendering for people happens once, in `report::diagnostics`.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A source file kept in memory so that errors can point into it.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path as shown to the user (relative to the project root when possible).
+    pub display: PathBuf,
+    /// Full text of the file.
+    pub text: Arc<str>,
+}
+
+impl SourceFile {
+    /// Wraps a file's text with the path to show for it.
+    pub fn new(display: impl Into<PathBuf>, text: impl Into<Arc<str>>) -> Self {
+        SourceFile {
+            display: display.into(),
+            text: text.into(),
+        }
+    }
+
+    /// 1-based line and column of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        line_col(&self.text, offset)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while offset > 0 && !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+/// A location a later stage can cite: a file and, when known, a line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// Path as shown to the user.
+    pub file: PathBuf,
+    /// 1-based line and column, when the problem has a position.
+    pub line_col: Option<(usize, usize)>,
+}
+
+impl Origin {
+    /// An origin for a whole file.
+    pub fn file(file: impl Into<PathBuf>) -> Self {
+        Origin {
+            file: file.into(),
+            line_col: None,
+        }
+    }
+
+    /// An origin for a span of a source file.
+    pub fn at(source: &SourceFile, span: &Range<usize>) -> Self {
+        Origin {
+            file: source.display.clone(),
+            line_col: Some(source.line_col(span.start)),
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line_col {
+            Some((line, col)) => write!(f, "{}:{line}:{col}", self.file.display()),
+            None => write!(f, "{}", self.file.display()),
+        }
+    }
+}
+
+/// One problem in the user's configuration or input data.
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// Where it is.
+    pub origin: Origin,
+    /// The file's text and the byte span of the offending token, for showing the line.
+    pub snippet: Option<(SourceFile, Range<usize>)>,
+    /// How to fix it, when there is something useful to say.
+    pub help: Option<String>,
+}
+
+impl ConfigError {
+    /// An error about a whole file (it is missing, unreadable, ...).
+    pub fn in_file(file: &Path, message: impl Into<String>) -> Self {
+        ConfigError::at_origin(Origin::file(file), message)
+    }
+
+    /// An error pointing at a span of a source file.
+    pub fn at(source: &SourceFile, span: Range<usize>, message: impl Into<String>) -> Self {
+        ConfigError {
+            message: message.into(),
+            origin: Origin::at(source, &span),
+            snippet: Some((source.clone(), span)),
+            help: None,
+        }
+    }
+
+    /// An error at a known place of a file whose text is not at hand (input data).
+    pub fn at_origin(origin: Origin, message: impl Into<String>) -> Self {
+        ConfigError {
+            message: message.into(),
+            origin,
+            snippet: None,
+            help: None,
+        }
+    }
+
+    /// Adds a hint.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.origin, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Every problem found while loading, in the order found.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for e in &self.0 {
+            writeln!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Turns a TOML parse or shape error into a located error.
+pub fn from_toml(source: &SourceFile, err: &toml::de::Error) -> ConfigError {
+    let message = err.message().trim().to_string();
+    let help = toml_help(&message);
+    let mut e = match err.span() {
+        Some(span) => ConfigError::at(source, span, message),
+        None => ConfigError::in_file(&source.display, message),
+    };
+    e.help = help;
+    e
+}
+
+fn toml_help(message: &str) -> Option<String> {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        if let Some(expected) = message.split("expected ").nth(1) {
+            let options: Vec<&str> = expected
+                .split(|c: char| c == '`')
+                .filter(|s| !s.is_empty() && !s.contains(',') && !s.contains(' '))
+                .collect();
+            if let Some(best) = did_you_mean(field, options.iter().copied()) {
+                return Some(format!("did you mean `{best}`?"));
+            }
+            return Some(format!("the allowed keys here are {expected}"));
+        }
+    }
+    None
+}
+
+/// The closest candidate to `word`, when one is close enough to be a likely typo.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one_in_characters() {
+        let text = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        assert_eq!(line_col(text, 9), (2, 3));
+    }
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(
+            did_you_mean("depend_on", ["depends_on", "timeout"]),
+            Some("depends_on")
+        );
+        assert_eq!(did_you_mean("zzz", ["depends_on", "timeout"]), None);
+    }
+}

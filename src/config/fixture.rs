@@ -1,0 +1,233 @@
+//! Fixture formats that are parsed before anything runs, so `harness check` finds their errors:
+//! Redis key fixtures (JSON) and the header of CSV table fixtures.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+
+/// A value of one Redis key, as seeded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RedisValue {
+    /// A string.
+    String(String),
+    /// A hash of fields.
+    Hash(BTreeMap<String, String>),
+    /// A list, in order.
+    List(Vec<String>),
+    /// A set.
+    Set(Vec<String>),
+    /// A sorted set: member and score.
+    ZSet(Vec<(String, f64)>),
+}
+
+/// One key of a Redis fixture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisEntry {
+    /// The key.
+    pub key: String,
+    /// Its value.
+    pub value: RedisValue,
+    /// Time to live in seconds, if any.
+    pub ttl: Option<u64>,
+}
+
+/// A parsed Redis fixture file: keys in file order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RedisFixture(pub Vec<RedisEntry>);
+
+/// A problem in a fixture, with its 1-based position.
+#[derive(Debug, Clone)]
+pub struct FixtureError {
+    /// 1-based line and column, when known.
+    pub line_col: Option<(usize, usize)>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl RedisFixture {
+    /// Parses the JSON text of a Redis fixture.
+    pub fn parse(text: &str) -> Result<Self, FixtureError> {
+        serde_json::from_str::<RedisFixture>(text).map_err(|e| {
+            let msg = e.to_string();
+            // serde_json appends " at line L column C"; the position is reported separately.
+            let message = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            FixtureError {
+                line_col: (e.line() > 0).then(|| (e.line(), e.column())),
+                message,
+            }
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for RedisFixture {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RedisFixture;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object from Redis key to value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RedisFixture, A::Error> {
+                let mut entries: Vec<RedisEntry> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let raw: serde_json::Value = map.next_value()?;
+                    if entries.iter().any(|e| e.key == key) {
+                        return Err(de::Error::custom(format!("key \"{key}\": appears twice")));
+                    }
+                    let (value, ttl) = entry(&raw)
+                        .map_err(|m| de::Error::custom(format!("key \"{key}\": {m}")))?;
+                    entries.push(RedisEntry { key, value, ttl });
+                }
+                Ok(RedisFixture(entries))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn entry(raw: &serde_json::Value) -> Result<(RedisValue, Option<u64>), String> {
+    use serde_json::Value as J;
+    let obj = match raw {
+        J::String(s) => return Ok((RedisValue::String(s.clone()), None)),
+        J::Object(o) => o,
+        _ => return Err("expected a string, or an object with \"type\" and \"value\"".into()),
+    };
+    for k in obj.keys() {
+        if !["type", "value", "ttl"].contains(&k.as_str()) {
+            return Err(format!(
+                "unknown field \"{k}\" (expected \"type\", \"value\", \"ttl\")"
+            ));
+        }
+    }
+    let ttl = match obj.get("ttl") {
+        None | Some(J::Null) => None,
+        Some(J::Number(n)) => match n.as_u64() {
+            Some(t) if t > 0 => Some(t),
+            _ => return Err("field \"ttl\": expected a positive whole number of seconds".into()),
+        },
+        Some(_) => return Err("field \"ttl\": expected a positive whole number of seconds".into()),
+    };
+    let kind = match obj.get("type") {
+        Some(J::String(t)) => t.as_str(),
+        Some(_) => return Err("field \"type\": expected a string".into()),
+        None => return Err("missing field \"type\" (string, hash, list, set or zset)".into()),
+    };
+    let value = obj
+        .get("value")
+        .ok_or_else(|| "missing field \"value\"".to_string())?;
+    let strings = |v: &J, what: &str| -> Result<Vec<String>, String> {
+        let arr = v
+            .as_array()
+            .ok_or_else(|| format!("field \"value\": a {what} is an array of strings"))?;
+        arr.iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("field \"value\": a {what} holds strings only"))
+            })
+            .collect()
+    };
+    let value = match kind {
+        "string" => RedisValue::String(
+            value
+                .as_str()
+                .ok_or("field \"value\": a string type needs a JSON string")?
+                .to_string(),
+        ),
+        "hash" => {
+            let o = value
+                .as_object()
+                .ok_or("field \"value\": a hash is an object of strings")?;
+            let mut h = BTreeMap::new();
+            for (f, v) in o {
+                let v = v.as_str().ok_or_else(|| {
+                    format!("field \"value\": hash field \"{f}\" must be a string")
+                })?;
+                h.insert(f.clone(), v.to_string());
+            }
+            RedisValue::Hash(h)
+        }
+        "list" => RedisValue::List(strings(value, "list")?),
+        "set" => RedisValue::Set(strings(value, "set")?),
+        "zset" => {
+            let o = value
+                .as_object()
+                .ok_or("field \"value\": a zset is an object from member to score")?;
+            let mut z = Vec::new();
+            for (m, s) in o {
+                let s = s
+                    .as_f64()
+                    .ok_or_else(|| format!("field \"value\": score of \"{m}\" must be a number"))?;
+                z.push((m.clone(), s));
+            }
+            RedisValue::ZSet(z)
+        }
+        other => {
+            return Err(format!(
+                "field \"type\": unknown type \"{other}\" (expected string, hash, list, set or zset)"
+            ));
+        }
+    };
+    Ok((value, ttl))
+}
+
+/// Reads the header row of a CSV fixture: the column names.
+pub fn csv_header(path: &Path, delimiter: u8) -> Result<Vec<String>, FixtureError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(true)
+        .from_path(path)
+        .map_err(|e| FixtureError {
+            line_col: None,
+            message: e.to_string(),
+        })?;
+    let headers = reader.headers().map_err(|e| FixtureError {
+        line_col: Some((1, 1)),
+        message: e.to_string(),
+    })?;
+    let names: Vec<String> = headers.iter().map(str::to_string).collect();
+    if names.is_empty() || names.iter().all(String::is_empty) {
+        return Err(FixtureError {
+            line_col: Some((1, 1)),
+            message: "the first line must name the columns".into(),
+        });
+    }
+    if let Some(pos) = names.iter().position(String::is_empty) {
+        return Err(FixtureError {
+            line_col: Some((1, 1)),
+            message: format!("column {} of the header has no name", pos + 1),
+        });
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_type() {
+        let f = RedisFixture::parse(
+            r#"{"a": "x", "b": {"type": "hash", "value": {"f": "1"}, "ttl": 5},
+                "c": {"type": "list", "value": ["1", "2"]}, "d": {"type": "set", "value": ["s"]},
+                "e": {"type": "zset", "value": {"m": 1.5}}}"#,
+        )
+        .expect("valid fixture");
+        assert_eq!(f.0.len(), 5);
+        assert_eq!(f.0[1].ttl, Some(5));
+        assert_eq!(f.0[4].value, RedisValue::ZSet(vec![("m".into(), 1.5)]));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let err = RedisFixture::parse(
+            "{\n  \"a\": \"x\",\n  \"b\": {\"type\": \"hash\", \"value\": [1]}\n}",
+        )
+        .expect_err("invalid");
+        assert!(err.message.contains("key \"b\""), "{}", err.message);
+        assert_eq!(err.line_col.map(|l| l.0), Some(3));
+    }
+}

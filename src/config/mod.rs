@@ -1,0 +1,376 @@
+//! Loading and validating a harness project: `harness.toml`, every `pipeline.toml` and every
+//! `scenario.toml`, into models that later stages can trust. Every problem is collected (not just
+//! the first) with its file, line and column.
+
+pub mod diagnostic;
+pub mod fixture;
+pub mod pipeline;
+pub mod scenario;
+pub mod settings;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+
+pub use diagnostic::{ConfigError, ConfigErrors, Origin, SourceFile};
+pub use pipeline::{Pipeline, PythonTarget, SqlSource, Task, TaskId, TaskKind};
+pub use scenario::{Scenario, ScenarioName, Seed, SeedKind, Sink, SinkSpec};
+pub use settings::{BackendChoice, Settings};
+
+/// A service a pipeline can talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServiceKind {
+    /// PostgreSQL.
+    Postgres,
+    /// Redis.
+    Redis,
+}
+
+impl ServiceKind {
+    /// Every service this version can start.
+    pub const ALL: [ServiceKind; 2] = [ServiceKind::Postgres, ServiceKind::Redis];
+
+    /// The name used in configuration files.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::Postgres => "postgres",
+            ServiceKind::Redis => "redis",
+        }
+    }
+
+    /// Parses a service name, with an explanation when it is not one.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "postgres" => Ok(ServiceKind::Postgres),
+            "redis" => Ok(ServiceKind::Redis),
+            "hive" | "hdfs" | "spark" | "clickhouse" => Err(format!(
+                "service `{name}` is not supported by this version; supported: postgres, redis"
+            )),
+            other => Err(format!(
+                "unknown service `{other}`; expected `postgres` or `redis`"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A loaded, validated project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The folder holding harness.toml (or the working directory).
+    pub root: PathBuf,
+    /// Project settings.
+    pub settings: Settings,
+    /// Pipelines by name.
+    pub pipelines: BTreeMap<String, Pipeline>,
+    /// Scenarios, sorted by name.
+    pub scenarios: Vec<Scenario>,
+}
+
+impl Project {
+    /// The pipeline a scenario runs.
+    pub fn pipeline_of(&self, scenario: &Scenario) -> &Pipeline {
+        // Loading guarantees the pipeline exists for every scenario it returns.
+        &self.pipelines[&scenario.pipeline]
+    }
+}
+
+/// Finds the project root: the nearest folder from `start` upwards holding harness.toml,
+/// or `start` itself.
+pub fn find_root(start: &Path) -> PathBuf {
+    start
+        .ancestors()
+        .find(|dir| dir.join("harness.toml").is_file())
+        .unwrap_or(start)
+        .to_path_buf()
+}
+
+/// Loads and validates the whole project. Returns every problem found when there is any.
+pub fn load(root: &Path) -> Result<Project, ConfigErrors> {
+    let mut errors = Vec::new();
+    let settings = settings::load(root, &mut errors);
+
+    let mut pipelines = BTreeMap::new();
+    for dir in subdirs(&settings.pipelines_dir, root, &mut errors) {
+        let name = dir_name(&dir);
+        let file = dir.join("pipeline.toml");
+        if !file.is_file() {
+            errors.push(
+                ConfigError::in_file(
+                    &display_path(root, &dir),
+                    "pipeline folder without a pipeline.toml",
+                )
+                .with_help("add pipeline.toml, or move the folder out of the pipelines folder"),
+            );
+            continue;
+        }
+        if let Some(p) = pipeline::load(root, &settings, &name, &dir, &mut errors) {
+            pipelines.insert(name, p);
+        }
+    }
+
+    let mut scenarios = Vec::new();
+    let mut broken_pipelines = Vec::new();
+    for dir in subdirs(&settings.pipelines_dir, root, &mut Vec::new()) {
+        let name = dir_name(&dir);
+        if !pipelines.contains_key(&name) {
+            broken_pipelines.push(name);
+        }
+    }
+    if !settings.scenarios_dir.is_dir() {
+        errors.push(
+            ConfigError::in_file(
+                &display_path(root, &settings.scenarios_dir),
+                "scenarios folder not found",
+            )
+            .with_help(
+                "create it with one sub-folder per scenario, or set `scenarios` in harness.toml",
+            ),
+        );
+    }
+    for dir in subdirs(&settings.scenarios_dir, root, &mut errors) {
+        let file = dir.join("scenario.toml");
+        if !file.is_file() {
+            errors.push(
+                ConfigError::in_file(
+                    &display_path(root, &dir),
+                    "scenario folder without a scenario.toml",
+                )
+                .with_help("add scenario.toml, or move the folder out of the scenarios folder"),
+            );
+            continue;
+        }
+        let ctx = scenario::LoadContext {
+            root,
+            settings: &settings,
+            pipelines: &pipelines,
+            broken_pipelines: &broken_pipelines,
+        };
+        if let Some(s) = scenario::load(&ctx, &dir, &mut errors) {
+            scenarios.push(s);
+        }
+    }
+    scenarios.sort_by(|a, b| a.name.cmp(&b.name));
+
+    if errors.is_empty() {
+        Ok(Project {
+            root: root.to_path_buf(),
+            settings,
+            pipelines,
+            scenarios,
+        })
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+fn subdirs(dir: &Path, root: &Path, errors: &mut Vec<ConfigError>) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            errors.push(ConfigError::in_file(
+                &display_path(root, dir),
+                format!("cannot read folder: {e}"),
+            ));
+            return Vec::new();
+        }
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !dir_name(p).starts_with('.'))
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn dir_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// A path as shown to the user: relative to the project root when under it.
+pub fn display_path(root: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Reads and parses a TOML file; a problem is pushed to `errors` and gives `None`.
+fn read_toml<T: DeserializeOwned>(
+    root: &Path,
+    path: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(SourceFile, T)> {
+    let display = display_path(root, path);
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            errors.push(ConfigError::in_file(
+                &display,
+                format!("cannot read file: {e}"),
+            ));
+            return None;
+        }
+    };
+    let source = SourceFile::new(display, text);
+    match toml::from_str::<T>(&source.text) {
+        Ok(v) => Some((source, v)),
+        Err(e) => {
+            errors.push(diagnostic::from_toml(&source, &e));
+            None
+        }
+    }
+}
+
+/// Collects errors for one source file.
+pub(crate) struct Checker<'a> {
+    source: &'a SourceFile,
+    errors: &'a mut Vec<ConfigError>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(source: &'a SourceFile, errors: &'a mut Vec<ConfigError>) -> Self {
+        Checker { source, errors }
+    }
+
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.errors
+            .push(ConfigError::at(self.source, span, message));
+    }
+
+    fn error_help(
+        &mut self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.errors
+            .push(ConfigError::at(self.source, span, message).with_help(help));
+    }
+
+    fn origin(&self, span: &Range<usize>) -> Origin {
+        Origin::at(self.source, span)
+    }
+}
+
+/// Parses a humantime duration (`"90s"`, `"5m"`), reporting at its span.
+fn parse_duration(value: &Spanned<String>, check: &mut Checker<'_>) -> Option<Duration> {
+    match humantime::parse_duration(value.get_ref()) {
+        Ok(d) if !d.is_zero() => Some(d),
+        Ok(_) => {
+            check.error(value.span(), "a duration must be longer than zero");
+            None
+        }
+        Err(e) => {
+            check.error_help(
+                value.span(),
+                format!("invalid duration `{}`: {e}", value.get_ref()),
+                "write durations like \"90s\", \"5m\" or \"1h 30m\"",
+            );
+            None
+        }
+    }
+}
+
+/// Parses a list of service names, reporting each bad one at its span.
+fn parse_services(values: &[Spanned<String>], check: &mut Checker<'_>) -> Vec<ServiceKind> {
+    let mut out = Vec::new();
+    for v in values {
+        match ServiceKind::parse(v.get_ref()) {
+            Ok(s) if !out.contains(&s) => out.push(s),
+            Ok(_) => {}
+            Err(msg) => check.error(v.span(), msg),
+        }
+    }
+    out
+}
+
+/// Resolves a path written in a config file against `base`, refusing paths that leave the
+/// project root (through `..` or a symlink). The file must exist.
+fn resolve_inside(root: &Path, base: &Path, written: &str) -> Result<PathBuf, PathProblem> {
+    let rel = Path::new(written);
+    if rel.is_absolute() {
+        return Err(PathProblem::Absolute);
+    }
+    let joined = base.join(rel);
+    let normal = normalize(&joined);
+    if !normal.starts_with(root) {
+        return Err(PathProblem::Escapes);
+    }
+    match std::fs::canonicalize(&joined) {
+        Ok(real) => {
+            let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+            if real.starts_with(&real_root) {
+                Ok(normal)
+            } else {
+                Err(PathProblem::Escapes)
+            }
+        }
+        Err(_) => Err(PathProblem::Missing(normal)),
+    }
+}
+
+/// Why a configured path cannot be used.
+#[derive(Debug)]
+enum PathProblem {
+    Absolute,
+    Escapes,
+    Missing(PathBuf),
+}
+
+/// Removes `.` and folds `..` without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// True when `name` is a valid task, scenario or sink name.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_folds_parent_components() {
+        assert_eq!(
+            normalize(Path::new("/a/b/../c/./d")),
+            PathBuf::from("/a/c/d")
+        );
+        assert_eq!(normalize(Path::new("/a/../../x")), PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn names_are_restricted() {
+        assert!(valid_name("train_als-2"));
+        assert!(!valid_name("a b"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("x/y"));
+    }
+}

@@ -1,0 +1,514 @@
+//! `pipelines/<name>/pipeline.toml`: the DAG of tasks of one pipeline.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::diagnostic::{ConfigError, Origin, did_you_mean};
+use super::{
+    Checker, PathProblem, ServiceKind, Settings, display_path, parse_duration, parse_services,
+    resolve_inside, valid_name,
+};
+
+/// Name of a task, unique within its pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(pub String);
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a python task runs.
+#[derive(Debug, Clone)]
+pub enum PythonTarget {
+    /// A script file (absolute path).
+    Script(PathBuf),
+    /// A module run with `-m`.
+    Module(String),
+}
+
+/// Where the statements of a sql task come from.
+#[derive(Debug, Clone)]
+pub struct SqlSource {
+    /// The statements.
+    pub text: String,
+    /// The file they were read from, or the pipeline.toml holding them inline.
+    pub origin: Origin,
+}
+
+/// What a task does.
+#[derive(Debug, Clone)]
+pub enum TaskKind {
+    /// Runs a program with arguments, no shell.
+    Command {
+        /// Program and arguments.
+        argv: Vec<String>,
+    },
+    /// Runs a Python script or module with the managed interpreter.
+    Python {
+        /// Script or module.
+        target: PythonTarget,
+        /// Arguments after the target.
+        args: Vec<String>,
+    },
+    /// Runs SQL statements against a service.
+    Sql {
+        /// The service (PostgreSQL).
+        service: ServiceKind,
+        /// The statements.
+        source: SqlSource,
+    },
+}
+
+impl TaskKind {
+    /// The kind's name as written in pipeline.toml.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskKind::Command { .. } => "command",
+            TaskKind::Python { .. } => "python",
+            TaskKind::Sql { .. } => "sql",
+        }
+    }
+}
+
+/// One node of the DAG.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Its name.
+    pub id: TaskId,
+    /// What it runs.
+    pub kind: TaskKind,
+    /// Tasks that must succeed before it starts.
+    pub depends_on: Vec<TaskId>,
+    /// Time limit of one attempt.
+    pub timeout: Duration,
+    /// Extra attempts after a failure.
+    pub retries: u32,
+    /// Extra environment.
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    pub cwd: PathBuf,
+}
+
+/// A validated pipeline.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// Its name (the folder name).
+    pub name: String,
+    /// Its folder.
+    pub dir: PathBuf,
+    /// One-line description.
+    pub description: Option<String>,
+    /// Services its tasks talk to.
+    pub services: Vec<ServiceKind>,
+    /// Environment for every task.
+    pub env: BTreeMap<String, String>,
+    /// Tasks, sorted by name.
+    pub tasks: Vec<Task>,
+}
+
+impl Pipeline {
+    /// A task by name.
+    pub fn task(&self, id: &str) -> Option<&Task> {
+        self.tasks.iter().find(|t| t.id.0 == id)
+    }
+}
+
+/// Default timeout of a task.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    description: Option<String>,
+    #[serde(default)]
+    services: Vec<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    tasks: BTreeMap<Spanned<String>, Spanned<RawTask>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    timeout: Option<Spanned<String>>,
+    retries: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTask {
+    kind: Spanned<String>,
+    argv: Option<Spanned<Vec<String>>>,
+    script: Option<Spanned<String>>,
+    module: Option<Spanned<String>>,
+    args: Option<Spanned<Vec<String>>>,
+    service: Option<Spanned<String>>,
+    sql: Option<Spanned<String>>,
+    file: Option<Spanned<String>>,
+    #[serde(default)]
+    depends_on: Vec<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    retries: Option<Spanned<i64>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    cwd: Option<Spanned<String>>,
+}
+
+/// Loads one pipeline; `None` when it has errors (pushed to `errors`).
+pub fn load(
+    root: &Path,
+    settings: &Settings,
+    name: &str,
+    dir: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Pipeline> {
+    let before = errors.len();
+    let file = dir.join("pipeline.toml");
+    let (source, raw) = super::read_toml::<RawPipeline>(root, &file, errors)?;
+    let mut check = Checker::new(&source, errors);
+
+    let services = parse_services(&raw.services, &mut check);
+    let default_timeout = raw
+        .defaults
+        .timeout
+        .as_ref()
+        .and_then(|t| parse_duration(t, &mut check))
+        .unwrap_or(DEFAULT_TIMEOUT);
+    let default_retries = raw
+        .defaults
+        .retries
+        .as_ref()
+        .and_then(|r| parse_retries(r, &mut check))
+        .unwrap_or(0);
+
+    let names: Vec<String> = raw.tasks.keys().map(|k| k.get_ref().clone()).collect();
+    let mut tasks = Vec::new();
+    let mut dep_spans = Vec::new();
+    for (key, task) in &raw.tasks {
+        let id = key.get_ref();
+        if !valid_name(id) {
+            check.error_help(
+                key.span(),
+                format!("invalid task name `{id}`"),
+                "use letters, digits, `_` and `-`",
+            );
+        }
+        let t = task.get_ref();
+        let kind = task_kind(root, settings, dir, id, task, &mut check);
+        let mut depends_on = Vec::new();
+        for d in &t.depends_on {
+            if !names.contains(d.get_ref()) {
+                let mut help = String::from("depends_on names tasks of the same pipeline");
+                if let Some(best) = did_you_mean(d.get_ref(), names.iter().map(String::as_str)) {
+                    help = format!("did you mean `{best}`?");
+                }
+                check.error_help(
+                    d.span(),
+                    format!("task `{id}` depends on unknown task `{}`", d.get_ref()),
+                    help,
+                );
+            } else if d.get_ref() == id {
+                check.error(d.span(), format!("task `{id}` depends on itself"));
+            } else {
+                depends_on.push(TaskId(d.get_ref().clone()));
+            }
+        }
+        dep_spans.push(t.depends_on.first().map(|d| d.span()).unwrap_or(key.span()));
+        let timeout = t
+            .timeout
+            .as_ref()
+            .and_then(|x| parse_duration(x, &mut check))
+            .unwrap_or(default_timeout);
+        let retries = t
+            .retries
+            .as_ref()
+            .and_then(|r| parse_retries(r, &mut check))
+            .unwrap_or(default_retries);
+        let cwd = match &t.cwd {
+            None => dir.to_path_buf(),
+            Some(c) => match resolve_inside(root, dir, c.get_ref()) {
+                Ok(p) if p.is_dir() => p,
+                Ok(_) | Err(PathProblem::Missing(_)) => {
+                    check.error(
+                        c.span(),
+                        format!("working directory `{}` not found", c.get_ref()),
+                    );
+                    dir.to_path_buf()
+                }
+                Err(_) => {
+                    check.error(
+                        c.span(),
+                        format!("working directory `{}` is outside the project", c.get_ref()),
+                    );
+                    dir.to_path_buf()
+                }
+            },
+        };
+        if let Some(kind) = kind {
+            tasks.push(Task {
+                id: TaskId(id.clone()),
+                kind,
+                depends_on,
+                timeout,
+                retries,
+                env: t.env.clone(),
+                cwd,
+            });
+        }
+    }
+
+    // A cycle is reported once, at the first task on it, naming every task on it.
+    let adjacency: Vec<Vec<usize>> = raw
+        .tasks
+        .values()
+        .map(|t| {
+            t.get_ref()
+                .depends_on
+                .iter()
+                .filter_map(|d| names.iter().position(|n| n == d.get_ref()))
+                .collect()
+        })
+        .collect();
+    if let Some(cycle) = crate::dag::find_cycle(&adjacency) {
+        let mut path: Vec<&str> = cycle.iter().map(|&i| names[i].as_str()).collect();
+        path.push(names[cycle[0]].as_str());
+        check.error_help(
+            dep_spans[cycle[0]].clone(),
+            format!("dependency cycle: {}", path.join(" -> ")),
+            "remove one of these depends_on edges",
+        );
+    }
+
+    if errors.len() > before {
+        return None;
+    }
+    Some(Pipeline {
+        name: name.to_string(),
+        dir: dir.to_path_buf(),
+        description: raw.description,
+        services,
+        env: raw.env,
+        tasks,
+    })
+}
+
+fn parse_retries(value: &Spanned<i64>, check: &mut Checker<'_>) -> Option<u32> {
+    match u32::try_from(*value.get_ref()) {
+        Ok(n) if n <= 100 => Some(n),
+        _ => {
+            check.error(value.span(), "`retries` must be a number from 0 to 100");
+            None
+        }
+    }
+}
+
+/// Checks that only the keys of the task's kind are present and builds its `TaskKind`.
+fn task_kind(
+    root: &Path,
+    settings: &Settings,
+    dir: &Path,
+    id: &str,
+    task: &Spanned<RawTask>,
+    check: &mut Checker<'_>,
+) -> Option<TaskKind> {
+    let t = task.get_ref();
+    let kind = t.kind.get_ref().as_str();
+    let present: [(&str, Option<std::ops::Range<usize>>); 7] = [
+        ("argv", t.argv.as_ref().map(Spanned::span)),
+        ("script", t.script.as_ref().map(Spanned::span)),
+        ("module", t.module.as_ref().map(Spanned::span)),
+        ("args", t.args.as_ref().map(Spanned::span)),
+        ("service", t.service.as_ref().map(Spanned::span)),
+        ("sql", t.sql.as_ref().map(Spanned::span)),
+        ("file", t.file.as_ref().map(Spanned::span)),
+    ];
+    let allowed: &[&str] = match kind {
+        "command" => &["argv"],
+        "python" => &["script", "module", "args"],
+        "sql" => &["service", "sql", "file"],
+        other => {
+            let help = match did_you_mean(other, ["command", "python", "sql"]) {
+                Some(b) => format!("did you mean `{b}`?"),
+                None => "task kinds are `command`, `python` and `sql`".to_string(),
+            };
+            check.error_help(t.kind.span(), format!("unknown task kind `{other}`"), help);
+            return None;
+        }
+    };
+    let mut ok = true;
+    for (key, span) in &present {
+        if let Some(span) = span {
+            if !allowed.contains(key) {
+                check.error_help(
+                    span.clone(),
+                    format!("`{key}` does not apply to a `{kind}` task"),
+                    format!("a `{kind}` task takes: {}", allowed.join(", ")),
+                );
+                ok = false;
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let display = |p: &Path| display_path(root, p).display().to_string();
+    match kind {
+        "command" => match &t.argv {
+            Some(argv) if !argv.get_ref().is_empty() && !argv.get_ref()[0].is_empty() => {
+                Some(TaskKind::Command {
+                    argv: argv.get_ref().clone(),
+                })
+            }
+            Some(argv) => {
+                check.error(
+                    argv.span(),
+                    format!("task `{id}`: `argv` must name a program"),
+                );
+                None
+            }
+            None => {
+                check.error_help(
+                    task.span(),
+                    format!("task `{id}` of kind `command` has no `argv`"),
+                    "add argv = [\"program\", \"arg\", ...]",
+                );
+                None
+            }
+        },
+        "python" => {
+            let args = t
+                .args
+                .as_ref()
+                .map(|a| a.get_ref().clone())
+                .unwrap_or_default();
+            let target = match (&t.script, &t.module) {
+                (Some(s), None) => match resolve_inside(root, dir, s.get_ref()) {
+                    Ok(p) => PythonTarget::Script(p),
+                    Err(PathProblem::Missing(p)) => {
+                        check.error(
+                            s.span(),
+                            format!(
+                                "script `{}` not found (looked for {})",
+                                s.get_ref(),
+                                display(&p)
+                            ),
+                        );
+                        return None;
+                    }
+                    Err(_) => {
+                        check.error(
+                            s.span(),
+                            format!("script `{}` is outside the project", s.get_ref()),
+                        );
+                        return None;
+                    }
+                },
+                (None, Some(m)) => PythonTarget::Module(m.get_ref().clone()),
+                (Some(_), Some(m)) => {
+                    check.error(
+                        m.span(),
+                        format!("task `{id}` has both `script` and `module`; keep one"),
+                    );
+                    return None;
+                }
+                (None, None) => {
+                    check.error_help(
+                        task.span(),
+                        format!("task `{id}` of kind `python` has neither `script` nor `module`"),
+                        "add script = \"jobs/my_job.py\"",
+                    );
+                    return None;
+                }
+            };
+            if !settings.python.exists() {
+                check.error_help(
+                    t.kind.span(),
+                    format!("python task `{id}` needs the managed Python environment, but {} does not exist", settings.python.display()),
+                    "run scripts/setup.sh, or set `python` in harness.toml",
+                );
+                return None;
+            }
+            Some(TaskKind::Python { target, args })
+        }
+        _ => {
+            let service = match &t.service {
+                None => ServiceKind::Postgres,
+                Some(s) => match ServiceKind::parse(s.get_ref()) {
+                    Ok(ServiceKind::Postgres) => ServiceKind::Postgres,
+                    Ok(other) => {
+                        check.error(
+                            s.span(),
+                            format!("sql tasks run on postgres, not on `{other}`"),
+                        );
+                        return None;
+                    }
+                    Err(msg) => {
+                        check.error(s.span(), msg);
+                        return None;
+                    }
+                },
+            };
+            let source = match (&t.sql, &t.file) {
+                (Some(sql), None) => SqlSource {
+                    text: sql.get_ref().clone(),
+                    origin: check.origin(&sql.span()),
+                },
+                (None, Some(f)) => match resolve_inside(root, dir, f.get_ref()) {
+                    Ok(p) => match std::fs::read_to_string(&p) {
+                        Ok(text) => SqlSource {
+                            text,
+                            origin: Origin::file(display_path(root, &p)),
+                        },
+                        Err(e) => {
+                            check.error(f.span(), format!("cannot read `{}`: {e}", f.get_ref()));
+                            return None;
+                        }
+                    },
+                    Err(PathProblem::Missing(p)) => {
+                        check.error(
+                            f.span(),
+                            format!(
+                                "sql file `{}` not found (looked for {})",
+                                f.get_ref(),
+                                display(&p)
+                            ),
+                        );
+                        return None;
+                    }
+                    Err(_) => {
+                        check.error(
+                            f.span(),
+                            format!("sql file `{}` is outside the project", f.get_ref()),
+                        );
+                        return None;
+                    }
+                },
+                (Some(_), Some(f)) => {
+                    check.error(
+                        f.span(),
+                        format!("task `{id}` has both `sql` and `file`; keep one"),
+                    );
+                    return None;
+                }
+                (None, None) => {
+                    check.error_help(
+                        task.span(),
+                        format!("task `{id}` of kind `sql` has neither `sql` nor `file`"),
+                        "add file = \"sql/step.sql\" or sql = \"...\"",
+                    );
+                    return None;
+                }
+            };
+            Some(TaskKind::Sql { service, source })
+        }
+    }
+}

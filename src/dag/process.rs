@@ -1,0 +1,339 @@
+//! Child processes that never outlive the harness: each runs in its own process group, the group
+//! is killed on timeout, on cancellation and when its owner is dropped, and the kernel kills the
+//! child if the harness itself dies (parent-death signal).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Time a process group gets between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(3);
+
+/// Which output stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// Sends `signal` to every process of group `pgid`; a group that is gone already is fine.
+pub fn signal_group(pgid: u32, signal: i32) {
+    if let Ok(pgid) = i32::try_from(pgid) {
+        if pgid > 0 {
+            // SAFETY: killpg has no memory-safety preconditions; errors (ESRCH) are ignored.
+            unsafe {
+                libc::killpg(pgid, signal);
+            }
+        }
+    }
+}
+
+/// Kills a process group (SIGKILL) when dropped, unless disarmed.
+#[derive(Debug)]
+pub struct GroupGuard {
+    pgid: Option<u32>,
+}
+
+impl GroupGuard {
+    /// Guards the group led by `pid`.
+    pub fn new(pid: Option<u32>) -> Self {
+        GroupGuard { pgid: pid }
+    }
+
+    /// The group id.
+    pub fn pgid(&self) -> Option<u32> {
+        self.pgid
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            signal_group(pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Prepares a command to run as the leader of a new process group that dies with the harness.
+pub fn isolate(cmd: &mut Command) {
+    cmd.process_group(0);
+    // SAFETY: prctl and getppid are async-signal-safe; the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl.
+            if libc::getppid() == 1 {
+                return Err(std::io::Error::other("parent exited"));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A program to run.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// The program.
+    pub program: OsString,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// Variables to set.
+    pub env: Vec<(String, String)>,
+    /// Inherited variables to remove.
+    pub env_remove: Vec<String>,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with a code.
+    Code(i32),
+    /// A signal ended it.
+    Signal(i32),
+    /// It ran past its time limit and its group was killed.
+    TimedOut,
+    /// The run was cancelled and its group was killed.
+    Cancelled,
+}
+
+impl Exit {
+    /// True for exit code 0.
+    pub fn success(&self) -> bool {
+        *self == Exit::Code(0)
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exit code {c}"),
+            Exit::Signal(s) => write!(f, "killed by signal {s}"),
+            Exit::TimedOut => f.write_str("timed out"),
+            Exit::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+/// Runs a program to completion, calling `on_line` for every line it prints, as it prints it.
+/// On timeout or cancellation the whole process group gets SIGTERM, then SIGKILL after
+/// [`KILL_GRACE`]. Processes the program left behind in its group are killed when it exits.
+pub async fn run(
+    spec: &ProcessSpec,
+    timeout: Duration,
+    cancel: &CancellationToken,
+    mut on_line: impl FnMut(Stream, String),
+) -> std::io::Result<Exit> {
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for k in &spec.env_remove {
+        cmd.env_remove(k);
+    }
+    cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    isolate(&mut cmd);
+    let mut child = cmd.spawn()?;
+    let guard = GroupGuard::new(child.id());
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|o| tokio::spawn(read_lines(o, Stream::Stdout, tx.clone()))),
+        child
+            .stderr
+            .take()
+            .map(|e| tokio::spawn(read_lines(e, Stream::Stderr, tx.clone()))),
+    ];
+    drop(tx);
+
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let mut lines_open = true;
+    let exit = loop {
+        tokio::select! {
+            line = rx.recv(), if lines_open => match line {
+                Some((stream, text)) => on_line(stream, text),
+                None => lines_open = false,
+            },
+            status = child.wait() => {
+                let status = status?;
+                break match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+                    (Some(code), _) => Exit::Code(code),
+                    (None, Some(sig)) => Exit::Signal(sig),
+                    (None, None) => Exit::Code(-1),
+                };
+            }
+            () = &mut deadline => {
+                terminate(&mut child, &guard).await;
+                break Exit::TimedOut;
+            }
+            () = cancel.cancelled() => {
+                terminate(&mut child, &guard).await;
+                break Exit::Cancelled;
+            }
+        }
+    };
+    // Whatever the program left running in its group goes with it; that also closes the pipes.
+    drop(guard);
+    let drain = async {
+        while let Some((stream, text)) = rx.recv().await {
+            on_line(stream, text);
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+    for r in readers.into_iter().flatten() {
+        r.abort();
+    }
+    Ok(exit)
+}
+
+async fn terminate(child: &mut Child, guard: &GroupGuard) {
+    if let Some(pgid) = guard.pgid() {
+        signal_group(pgid, libc::SIGTERM);
+        if tokio::time::timeout(KILL_GRACE, child.wait())
+            .await
+            .is_err()
+        {
+            signal_group(pgid, libc::SIGKILL);
+        }
+    }
+    let _ = child.wait().await;
+}
+
+async fn read_lines(
+    out: impl AsyncRead + Unpin,
+    stream: Stream,
+    tx: mpsc::UnboundedSender<(Stream, String)>,
+) {
+    let mut reader = BufReader::new(out);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    buf.pop();
+                }
+                if tx
+                    .send((stream, String::from_utf8_lossy(&buf).into_owned()))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> ProcessSpec {
+        ProcessSpec {
+            program: "sh".into(),
+            args: vec!["-c".into(), script.into()],
+            cwd: std::env::temp_dir(),
+            env: vec![],
+            env_remove: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn streams_lines_of_both_streams() {
+        let mut lines = Vec::new();
+        let exit = run(
+            &sh("echo out; echo err >&2; exit 3"),
+            Duration::from_secs(10),
+            &CancellationToken::new(),
+            |s, l| lines.push((s, l)),
+        )
+        .await
+        .expect("runs");
+        assert_eq!(exit, Exit::Code(3));
+        lines.sort_by_key(|(s, _)| *s == Stream::Stderr);
+        assert_eq!(
+            lines,
+            vec![
+                (Stream::Stdout, "out".to_string()),
+                (Stream::Stderr, "err".to_string())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_group() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pidfile = dir.path().join("pid");
+        let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+        let exit = run(
+            &sh(&script),
+            Duration::from_millis(500),
+            &CancellationToken::new(),
+            |_, _| {},
+        )
+        .await
+        .expect("runs");
+        assert_eq!(exit, Exit::TimedOut);
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("number");
+        assert!(!alive(pid), "background child {pid} survived the timeout");
+    }
+
+    #[tokio::test]
+    async fn cancellation_kills_the_group() {
+        let cancel = CancellationToken::new();
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            c.cancel();
+        });
+        let exit = run(
+            &sh("sleep 300"),
+            Duration::from_secs(60),
+            &cancel,
+            |_, _| {},
+        )
+        .await
+        .expect("runs");
+        assert_eq!(exit, Exit::Cancelled);
+    }
+
+    /// True when the process exists and is not a zombie.
+    pub(crate) fn alive(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => !stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+            Err(_) => false,
+        }
+    }
+}

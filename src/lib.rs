@@ -1,0 +1,25 @@
+//! `harness` tests data pipelines end to end: it brings up the services a pipeline talks to,
+//! seeds fixtures into them, runs the pipeline's DAG of tasks, reads back every sink and
+//! compares its canonical snapshot with the golden file committed next to the scenario.
+//!
+//! The flow of a run, one module per stage:
+//! - [`config`]: load and validate harness.toml, pipelines and scenarios (every error at once);
+//! - [`runner`]: plan services, acquire an environment, then per scenario reset → seed → run
+//!   the DAG → read sinks → compare; it emits [`report::events`] and returns a `RunOutcome`;
+//! - [`backend`]: the lifecycle of services (start, stop); [`services`]: their client side
+//!   (reset, seed, read a sink);
+//! - [`dag`]: the task graph and its executor; [`dag::process`] owns child processes;
+//! - [`snapshot`]: canonical forms, the golden store and diffs;
+//! - [`report`]: the terminal view, the summary, JUnit XML and error rendering;
+//! - [`cli`]: the command line; [`signals`]: SIGINT/SIGTERM as a cancellation; [`exit`]: codes.
+
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod dag;
+pub mod exit;
+pub mod report;
+pub mod runner;
+pub mod services;
+pub mod signals;
+pub mod snapshot;

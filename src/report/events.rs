@@ -1,0 +1,109 @@
+//! What happens during a run, as values. The runner and the executor only emit events; the
+//! terminal display (and anything else that wants to follow a run live) consumes them.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::config::{ScenarioName, ServiceKind, TaskId};
+use crate::dag::TaskStatus;
+use crate::dag::process::Stream;
+
+/// One thing that happened.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The run begins.
+    RunStarted {
+        /// Scenarios selected.
+        scenarios: usize,
+        /// Backend in use, and why.
+        backend: String,
+    },
+    /// A service is ready.
+    ServiceReady {
+        /// Which.
+        service: ServiceKind,
+        /// Where it listens.
+        endpoint: String,
+        /// How long it took to become ready.
+        elapsed: Duration,
+    },
+    /// A scenario begins.
+    ScenarioStarted {
+        /// Which.
+        scenario: ScenarioName,
+    },
+    /// A task attempt begins.
+    TaskStarted {
+        /// Scenario.
+        scenario: ScenarioName,
+        /// Task.
+        task: TaskId,
+        /// 1-based attempt number.
+        attempt: u32,
+        /// Attempts allowed.
+        attempts: u32,
+    },
+    /// A line a task printed.
+    TaskOutput {
+        /// Scenario.
+        scenario: ScenarioName,
+        /// Task.
+        task: TaskId,
+        /// Stream.
+        stream: Stream,
+        /// The line.
+        line: String,
+    },
+    /// A task is done (or will never run).
+    TaskFinished {
+        /// Scenario.
+        scenario: ScenarioName,
+        /// Task.
+        task: TaskId,
+        /// Its status.
+        status: TaskStatus,
+        /// Time spent in it.
+        elapsed: Duration,
+    },
+    /// A scenario is done.
+    ScenarioFinished {
+        /// Which.
+        scenario: ScenarioName,
+        /// True when it passed.
+        passed: bool,
+        /// One-line summary.
+        summary: String,
+        /// Total time.
+        elapsed: Duration,
+    },
+    /// Something worth a line of its own (a golden written, a service stopping...).
+    Notice {
+        /// The text.
+        message: String,
+    },
+}
+
+/// The sending side of the event stream. Cheap to clone; a closed receiver is ignored.
+#[derive(Debug, Clone)]
+pub struct Events(mpsc::UnboundedSender<Event>);
+
+impl Events {
+    /// A new stream and its receiving end.
+    pub fn channel() -> (Events, mpsc::UnboundedReceiver<Event>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Events(tx), rx)
+    }
+
+    /// Emits one event.
+    pub fn emit(&self, event: Event) {
+        let _ = self.0.send(event);
+    }
+
+    /// Emits a notice.
+    pub fn notice(&self, message: impl Into<String>) {
+        self.emit(Event::Notice {
+            message: message.into(),
+        });
+    }
+}

@@ -1,0 +1,62 @@
+//! JUnit XML: one test case per scenario; the failure message carries the diff or the failing
+//! task, system-out carries every task's log.
+
+use std::path::Path;
+
+use junit_report::{Duration, ReportBuilder, TestCase, TestSuiteBuilder};
+
+use crate::runner::{RunOutcome, ScenarioStatus, SinkResult};
+
+/// Writes the report to `path` (atomically).
+pub fn write(outcome: &RunOutcome, path: &Path) -> std::io::Result<()> {
+    let mut suite = TestSuiteBuilder::new("harness");
+    for s in &outcome.scenarios {
+        let time = Duration::milliseconds(s.elapsed.as_millis() as i64);
+        let name = s.name.0.as_str();
+        let mut case = match s.status {
+            ScenarioStatus::Passed => TestCase::success(name, time),
+            ScenarioStatus::Cancelled => {
+                TestCase::skipped_with_cause(name, "cancelled", "the run was interrupted")
+            }
+            ScenarioStatus::InfraError | ScenarioStatus::InputError => {
+                TestCase::error(name, time, "error", s.error.as_deref().unwrap_or("error"))
+            }
+            ScenarioStatus::Failed => {
+                let mut message = crate::runner::summary_line(s);
+                for sink in &s.sinks {
+                    match &sink.result {
+                        SinkResult::Differs { diff } => {
+                            message.push_str(&format!("\n\nsink {}:\n{diff}", sink.name))
+                        }
+                        SinkResult::NoGolden => message.push_str(&format!(
+                            "\n\nsink {}: no golden file {}",
+                            sink.name,
+                            sink.golden.display()
+                        )),
+                        SinkResult::ReadFailed(e) => {
+                            message.push_str(&format!("\n\nsink {}: {e}", sink.name))
+                        }
+                        _ => {}
+                    }
+                }
+                TestCase::failure(name, time, "failure", &message)
+            }
+        };
+        case.set_classname("harness.scenario");
+        let mut logs = String::new();
+        for t in &s.tasks {
+            logs.push_str(&format!("=== task {} {} ===\n", t.id, t.status));
+            if let Some(text) = t.log.as_ref().and_then(|l| std::fs::read_to_string(l).ok()) {
+                logs.push_str(&text);
+            }
+        }
+        if !logs.is_empty() {
+            case.set_system_out(&logs);
+        }
+        suite.add_testcase(case);
+    }
+    let report = ReportBuilder::new().add_testsuite(suite.build()).build();
+    let mut buf = Vec::new();
+    report.write_xml(&mut buf).map_err(std::io::Error::other)?;
+    crate::snapshot::golden::write_atomic(path, &String::from_utf8_lossy(&buf))
+}

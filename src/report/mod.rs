@@ -1,0 +1,38 @@
+//! Consumers of a run: the live terminal display (`terminal`), the final human summary
+//! (`summary`), JUnit XML (`junit`), and rendering of configuration errors (`diagnostics`).
+
+pub mod diagnostics;
+pub mod events;
+pub mod junit;
+pub mod summary;
+pub mod terminal;
+
+/// Whether to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// Colour on.
+    pub color: bool,
+    /// Writing to a terminal (progress bar on).
+    pub tty: bool,
+}
+
+impl Style {
+    /// Colour when stderr is a terminal and `NO_COLOR` is not set, unless overridden.
+    pub fn detect(color: Option<bool>) -> Self {
+        let tty = console::Term::stderr().is_term();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: color.unwrap_or(tty && !no_color),
+            tty,
+        }
+    }
+
+    /// Applies a console style when colour is on.
+    pub fn paint(&self, text: &str, style: console::Style) -> String {
+        if self.color {
+            style.force_styling(true).apply_to(text).to_string()
+        } else {
+            text.to_string()
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The human summary printed when a run ends: for every scenario that did not pass, what went
+//! wrong (the failing task and the end of its log, or each sink's diff), then the totals and
+//! where the time went.
+
+use std::fmt::Write as _;
+
+use console::Style as C;
+
+use super::Style;
+use crate::dag::TaskStatus;
+use crate::runner::{RunOutcome, ScenarioStatus, SinkResult};
+
+/// Lines of a failed task's log shown in the summary.
+const LOG_TAIL: usize = 30;
+
+/// Colours a unified diff.
+pub fn paint_diff(diff: &str, style: Style) -> String {
+    let mut out = String::new();
+    for line in diff.lines() {
+        let painted = if line.starts_with("+++") || line.starts_with("---") {
+            style.paint(line, C::new().bold())
+        } else if line.starts_with('+') {
+            style.paint(line, C::new().green())
+        } else if line.starts_with('-') {
+            style.paint(line, C::new().red())
+        } else if line.starts_with("@@") {
+            style.paint(line, C::new().cyan())
+        } else {
+            line.to_string()
+        };
+        let _ = writeln!(out, "{painted}");
+    }
+    out
+}
+
+/// The whole summary.
+pub fn render(outcome: &RunOutcome, style: Style) -> String {
+    let mut out = String::new();
+    for s in &outcome.scenarios {
+        if matches!(s.status, ScenarioStatus::Passed | ScenarioStatus::Cancelled) {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "\n{} {}",
+            style.paint("──", C::new().red()),
+            style.paint(&format!("{} failed", s.name), C::new().red().bold())
+        );
+        if let Some(e) = &s.error {
+            let _ = writeln!(out, "{e}");
+        }
+        for t in &s.tasks {
+            if matches!(t.status, TaskStatus::Succeeded | TaskStatus::Cancelled) {
+                continue;
+            }
+            let _ = writeln!(out, "task `{}` {}", t.id, t.status);
+            if let TaskStatus::Skipped { .. } = t.status {
+                continue;
+            }
+            if let Some(log) = &t.log {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let from = lines.len().saturating_sub(LOG_TAIL);
+                let _ = writeln!(
+                    out,
+                    "  last {} lines of {}:",
+                    lines.len() - from,
+                    log.display()
+                );
+                for l in &lines[from..] {
+                    let _ = writeln!(out, "  | {l}");
+                }
+            }
+        }
+        for sink in &s.sinks {
+            match &sink.result {
+                SinkResult::Differs { diff } => {
+                    let _ = writeln!(
+                        out,
+                        "sink `{}` differs from {}:",
+                        sink.name,
+                        sink.golden.display()
+                    );
+                    out.push_str(&paint_diff(diff, style));
+                }
+                SinkResult::NoGolden => {
+                    let _ = writeln!(
+                        out,
+                        "sink `{}` has no golden file {}",
+                        sink.name,
+                        sink.golden.display()
+                    );
+                }
+                SinkResult::ReadFailed(e) => {
+                    let _ = writeln!(out, "sink `{}` ({}): {e}", sink.name, sink.origin);
+                }
+                _ => {}
+            }
+            if let Some(p) = &sink.pending {
+                let _ = writeln!(
+                    out,
+                    "  new snapshot written to {} (accept it with --update)",
+                    p.display()
+                );
+            }
+        }
+    }
+    let count = |st: ScenarioStatus| outcome.scenarios.iter().filter(|s| s.status == st).count();
+    let (passed, failed) = (count(ScenarioStatus::Passed), count(ScenarioStatus::Failed));
+    let errors = count(ScenarioStatus::InputError) + count(ScenarioStatus::InfraError);
+    let cancelled = count(ScenarioStatus::Cancelled);
+    let t = &outcome.timings;
+    let _ = writeln!(out);
+    let mut totals = format!("{passed} passed, {failed} failed");
+    if errors > 0 {
+        totals.push_str(&format!(", {errors} errors"));
+    }
+    if cancelled > 0 {
+        totals.push_str(&format!(", {cancelled} cancelled"));
+    }
+    let color = if failed + errors > 0 || outcome.infra_error.is_some() {
+        C::new().red().bold()
+    } else {
+        C::new().green().bold()
+    };
+    let _ = writeln!(out, "{}", style.paint(&totals, color));
+    let _ = writeln!(
+        out,
+        "time: {:.2}s total; tasks {:.2}s; harness {:.2}s (services {:.2}s, reset {:.2}s, seed {:.2}s, read {:.2}s, compare {:.2}s)",
+        outcome.elapsed.as_secs_f64(),
+        t.tasks.as_secs_f64(),
+        t.overhead().as_secs_f64(),
+        t.services.as_secs_f64(),
+        t.reset.as_secs_f64(),
+        t.seed.as_secs_f64(),
+        t.read.as_secs_f64(),
+        t.compare.as_secs_f64()
+    );
+    out
+}

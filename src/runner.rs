@@ -1,0 +1,681 @@
+//! One run, stage by stage: plan the services → start the environment → for each scenario:
+//! reset, seed, run the DAG, read the sinks, compare with the goldens → stop the environment.
+//! Each stage consumes the previous one's output; progress leaves as events, results as a
+//! `RunOutcome` that the reporters render.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{Environment, InfraError, Resolved};
+use crate::config::{
+    ConfigError, Origin, Pipeline, Project, PythonTarget, Scenario, ScenarioName, Seed, SeedKind,
+    ServiceKind, Sink, SinkSpec, TaskKind,
+};
+use crate::dag::TaskOutcome;
+use crate::dag::executor::{self, Action, ExecContext, ExecTask};
+use crate::dag::process::ProcessSpec;
+use crate::report::events::{Event, Events};
+use crate::services::ServiceError;
+use crate::snapshot::canonical::Header;
+use crate::snapshot::diff;
+use crate::snapshot::golden::{self, WritePolicy};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// What to do with snapshots that differ.
+    pub policy: WritePolicy,
+    /// Where logs and snapshots of the run go.
+    pub report_dir: PathBuf,
+    /// Tasks at once within a scenario.
+    pub task_jobs: usize,
+    /// The backend in use.
+    pub backend: Resolved,
+}
+
+/// Time spent in each stage, summed over the run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// Starting and stopping services.
+    pub services: Duration,
+    /// Resetting services between scenarios.
+    pub reset: Duration,
+    /// Seeding.
+    pub seed: Duration,
+    /// Running tasks (the pipeline's own time).
+    pub tasks: Duration,
+    /// Reading sinks and rendering snapshots.
+    pub read: Duration,
+    /// Comparing with goldens and writing files.
+    pub compare: Duration,
+}
+
+impl Timings {
+    fn add(&mut self, o: &Timings) {
+        self.services += o.services;
+        self.reset += o.reset;
+        self.seed += o.seed;
+        self.tasks += o.tasks;
+        self.read += o.read;
+        self.compare += o.compare;
+    }
+
+    /// Everything but the tasks: the harness's own share.
+    pub fn overhead(&self) -> Duration {
+        self.services + self.reset + self.seed + self.read + self.compare
+    }
+}
+
+/// What became of one sink.
+#[derive(Debug, Clone)]
+pub enum SinkResult {
+    /// Same as the golden.
+    Matched,
+    /// Differs from the golden.
+    Differs {
+        /// Unified diff, golden → actual.
+        diff: String,
+    },
+    /// No golden exists yet.
+    NoGolden,
+    /// The golden was (re)written by `--update`.
+    Updated {
+        /// The diff that was accepted, `None` for a new golden.
+        diff: Option<String>,
+    },
+    /// Reading it failed.
+    ReadFailed(String),
+}
+
+/// One sink's outcome.
+#[derive(Debug, Clone)]
+pub struct SinkOutcome {
+    /// Its name.
+    pub name: String,
+    /// Its golden file.
+    pub golden: PathBuf,
+    /// Where it is declared.
+    pub origin: Origin,
+    /// The result.
+    pub result: SinkResult,
+    /// A pending file written for review, if any.
+    pub pending: Option<PathBuf>,
+}
+
+impl SinkOutcome {
+    /// True when the sink does not fail the scenario.
+    pub fn ok(&self) -> bool {
+        matches!(
+            self.result,
+            SinkResult::Matched | SinkResult::Updated { .. }
+        )
+    }
+}
+
+/// Where a scenario ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScenarioStatus {
+    /// Every task succeeded and every sink matched (or was updated).
+    Passed,
+    /// A task failed or a sink differs.
+    Failed,
+    /// A seed or input was rejected (bad input: exit 2).
+    InputError,
+    /// A service misbehaved (exit 3).
+    InfraError,
+    /// The run was interrupted first.
+    Cancelled,
+}
+
+/// One scenario's outcome.
+#[derive(Debug, Clone)]
+pub struct ScenarioOutcome {
+    /// Its name.
+    pub name: ScenarioName,
+    /// Status.
+    pub status: ScenarioStatus,
+    /// Why it failed before its tasks ran (seed, reset), if it did.
+    pub error: Option<String>,
+    /// Input problem details, for exit-2 rendering.
+    pub input_error: Option<ConfigError>,
+    /// Its tasks.
+    pub tasks: Vec<TaskOutcome>,
+    /// Its sinks (empty when the tasks did not all succeed).
+    pub sinks: Vec<SinkOutcome>,
+    /// Stage times.
+    pub timings: Timings,
+    /// Total time.
+    pub elapsed: Duration,
+    /// Its folder in the report directory.
+    pub report_dir: PathBuf,
+}
+
+/// The outcome of a whole run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// Every selected scenario.
+    pub scenarios: Vec<ScenarioOutcome>,
+    /// A service that did not start, if any.
+    pub infra_error: Option<InfraError>,
+    /// True when a signal interrupted the run.
+    pub interrupted: bool,
+    /// Stage times over the run.
+    pub timings: Timings,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// The services a set of scenarios needs.
+pub fn plan_services(project: &Project, scenarios: &[&Scenario]) -> Vec<ServiceKind> {
+    let set: BTreeSet<ServiceKind> = scenarios
+        .iter()
+        .flat_map(|s| s.services_needed(project.pipeline_of(s)))
+        .collect();
+    set.into_iter().collect()
+}
+
+/// Runs the scenarios on one environment, reset between them.
+pub async fn run(
+    project: &Project,
+    scenarios: &[&Scenario],
+    opts: &RunOptions,
+    events: &Events,
+    cancel: &CancellationToken,
+) -> RunOutcome {
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    events.emit(Event::RunStarted {
+        scenarios: scenarios.len(),
+        backend: format!("{} ({})", opts.backend.name, opts.backend.reason),
+    });
+    let cancelled = |s: &Scenario| ScenarioOutcome {
+        name: s.name.clone(),
+        status: ScenarioStatus::Cancelled,
+        error: None,
+        input_error: None,
+        tasks: vec![],
+        sinks: vec![],
+        timings: Timings::default(),
+        elapsed: Duration::ZERO,
+        report_dir: opts.report_dir.join(&s.name.0),
+    };
+
+    let services = plan_services(project, scenarios);
+    let env_dir = match tempfile::Builder::new().prefix("harness-env-").tempdir() {
+        Ok(d) => d.keep(),
+        Err(e) => {
+            let err = InfraError {
+                service: "environment".into(),
+                message: format!("cannot create a temporary folder: {e}"),
+                log_tail: vec![],
+            };
+            return RunOutcome {
+                scenarios: vec![],
+                infra_error: Some(err),
+                interrupted: false,
+                timings,
+                elapsed: started.elapsed(),
+            };
+        }
+    };
+    let t0 = Instant::now();
+    let env = tokio::select! {
+        env = Environment::start(&services, &project.settings, &env_dir, events) => env,
+        () = cancel.cancelled() => {
+            let _ = std::fs::remove_dir_all(&env_dir);
+            return RunOutcome { scenarios: scenarios.iter().map(|s| cancelled(s)).collect(), infra_error: None, interrupted: true, timings, elapsed: started.elapsed() };
+        }
+    };
+    timings.services += t0.elapsed();
+    let env = match env {
+        Ok(env) => env,
+        Err(e) => {
+            return RunOutcome {
+                scenarios: vec![],
+                infra_error: Some(e),
+                interrupted: cancel.is_cancelled(),
+                timings,
+                elapsed: started.elapsed(),
+            };
+        }
+    };
+
+    let mut outcomes = Vec::new();
+    for s in scenarios {
+        if cancel.is_cancelled() {
+            outcomes.push(cancelled(s));
+            continue;
+        }
+        let outcome = run_scenario(project, s, &env, opts, events, cancel).await;
+        timings.add(&outcome.timings);
+        outcomes.push(outcome);
+    }
+
+    let t0 = Instant::now();
+    env.stop().await;
+    timings.services += t0.elapsed();
+    RunOutcome {
+        scenarios: outcomes,
+        infra_error: None,
+        interrupted: cancel.is_cancelled(),
+        timings,
+        elapsed: started.elapsed(),
+    }
+}
+
+async fn run_scenario(
+    project: &Project,
+    scenario: &Scenario,
+    env: &Environment,
+    opts: &RunOptions,
+    events: &Events,
+    cancel: &CancellationToken,
+) -> ScenarioOutcome {
+    let started = Instant::now();
+    events.emit(Event::ScenarioStarted {
+        scenario: scenario.name.clone(),
+    });
+    let report_dir = opts.report_dir.join(&scenario.name.0);
+    let _ = std::fs::remove_dir_all(&report_dir);
+    let mut out = ScenarioOutcome {
+        name: scenario.name.clone(),
+        status: ScenarioStatus::Passed,
+        error: None,
+        input_error: None,
+        tasks: vec![],
+        sinks: vec![],
+        timings: Timings::default(),
+        elapsed: Duration::ZERO,
+        report_dir: report_dir.clone(),
+    };
+    let pipeline = project.pipeline_of(scenario);
+
+    let t0 = Instant::now();
+    let reset = env.reset().await;
+    out.timings.reset = t0.elapsed();
+    if let Err(e) = reset {
+        return finish(
+            out,
+            ScenarioStatus::InfraError,
+            Some(format!("reset failed: {e}")),
+            started,
+            events,
+        );
+    }
+
+    let t0 = Instant::now();
+    for seed in &scenario.seeds {
+        if let Err(e) = run_seed(seed, env).await {
+            out.timings.seed = t0.elapsed();
+            return match e {
+                ServiceError::Input { origin, message } => {
+                    let err = ConfigError::at_origin(origin, format!("seed rejected: {message}"));
+                    out.input_error = Some(err.clone());
+                    finish(
+                        out,
+                        ScenarioStatus::InputError,
+                        Some(err.to_string()),
+                        started,
+                        events,
+                    )
+                }
+                other => finish(
+                    out,
+                    ScenarioStatus::InfraError,
+                    Some(format!("seeding failed: {other}")),
+                    started,
+                    events,
+                ),
+            };
+        }
+    }
+    out.timings.seed = t0.elapsed();
+
+    let work_dir = env.dir.join("work").join(&scenario.name.0);
+    let _ = std::fs::remove_dir_all(&work_dir);
+    if let Err(e) = std::fs::create_dir_all(&work_dir) {
+        return finish(
+            out,
+            ScenarioStatus::InfraError,
+            Some(format!("cannot create {}: {e}", work_dir.display())),
+            started,
+            events,
+        );
+    }
+    let tasks = exec_tasks(project, pipeline, scenario, env, &work_dir);
+    let ctx = ExecContext {
+        scenario: scenario.name.clone(),
+        log_dir: report_dir.join("tasks"),
+        max_parallel: opts.task_jobs,
+        events: events.clone(),
+        cancel: cancel.clone(),
+    };
+    let t0 = Instant::now();
+    out.tasks = executor::run(tasks, &ctx).await;
+    out.timings.tasks = t0.elapsed();
+
+    if cancel.is_cancelled() {
+        return finish(out, ScenarioStatus::Cancelled, None, started, events);
+    }
+    if let Some(failed) = out.tasks.iter().find(|t| !t.status.ok()) {
+        let msg = format!("task `{}` {}", failed.id, failed.status);
+        return finish(out, ScenarioStatus::Failed, Some(msg), started, events);
+    }
+
+    let policy = opts.policy;
+    for sink in &scenario.sinks {
+        let t0 = Instant::now();
+        let rendered = read_sink(sink, env).await;
+        out.timings.read += t0.elapsed();
+        let t0 = Instant::now();
+        let outcome = compare_sink(sink, rendered, policy, &report_dir, events);
+        out.timings.compare += t0.elapsed();
+        out.sinks.push(outcome);
+    }
+    let status = if out.sinks.iter().all(SinkOutcome::ok) {
+        ScenarioStatus::Passed
+    } else {
+        ScenarioStatus::Failed
+    };
+    finish(out, status, None, started, events)
+}
+
+fn finish(
+    mut out: ScenarioOutcome,
+    status: ScenarioStatus,
+    error: Option<String>,
+    started: Instant,
+    events: &Events,
+) -> ScenarioOutcome {
+    out.status = status;
+    out.error = error;
+    out.elapsed = started.elapsed();
+    let summary = summary_line(&out);
+    events.emit(Event::ScenarioFinished {
+        scenario: out.name.clone(),
+        passed: out.status == ScenarioStatus::Passed,
+        summary,
+        elapsed: out.elapsed,
+    });
+    out
+}
+
+/// One line saying how a scenario ended.
+pub fn summary_line(o: &ScenarioOutcome) -> String {
+    if let Some(e) = &o.error {
+        return e.clone();
+    }
+    let differ: Vec<&str> = o
+        .sinks
+        .iter()
+        .filter(|s| !s.ok())
+        .map(|s| s.name.as_str())
+        .collect();
+    let updated = o
+        .sinks
+        .iter()
+        .filter(|s| matches!(s.result, SinkResult::Updated { .. }))
+        .count();
+    match o.status {
+        ScenarioStatus::Cancelled => "cancelled".into(),
+        _ if !differ.is_empty() => format!(
+            "{} of {} sinks do not match their goldens: {}",
+            differ.len(),
+            o.sinks.len(),
+            differ.join(", ")
+        ),
+        _ if updated > 0 => format!(
+            "{} tasks succeeded, {updated} golden(s) written",
+            o.tasks.len()
+        ),
+        _ => format!(
+            "{} tasks succeeded, {} sinks match",
+            o.tasks.len(),
+            o.sinks.len()
+        ),
+    }
+}
+
+async fn run_seed(seed: &Seed, env: &Environment) -> Result<(), ServiceError> {
+    let missing = |s: &'static str| ServiceError::Unavailable {
+        service: s,
+        message: "not started".into(),
+    };
+    match &seed.kind {
+        SeedKind::PostgresSql { path } => {
+            env.postgres
+                .as_ref()
+                .ok_or_else(|| missing("postgres"))?
+                .seed_sql(path, &seed.display)
+                .await
+        }
+        SeedKind::PostgresCsv {
+            table,
+            path,
+            columns,
+            delimiter,
+            null,
+        } => env
+            .postgres
+            .as_ref()
+            .ok_or_else(|| missing("postgres"))?
+            .seed_csv(
+                table,
+                path,
+                &seed.display,
+                columns,
+                *delimiter,
+                null.as_deref(),
+            )
+            .await
+            .map(|_| ()),
+        SeedKind::RedisJson { fixture, .. } => env
+            .redis
+            .as_ref()
+            .ok_or_else(|| missing("redis"))?
+            .seed(fixture)
+            .await
+            .map(|_| ()),
+    }
+}
+
+/// The tasks the scenario runs, with their environment, in the pipeline's order.
+fn exec_tasks(
+    project: &Project,
+    pipeline: &Pipeline,
+    scenario: &Scenario,
+    env: &Environment,
+    work_dir: &Path,
+) -> Vec<ExecTask> {
+    let selected: Vec<&crate::config::Task> = pipeline
+        .tasks
+        .iter()
+        .filter(|t| {
+            scenario
+                .tasks
+                .as_ref()
+                .is_none_or(|sel| sel.contains(&t.id))
+        })
+        .collect();
+    let mut base_env: Vec<(String, String)> = vec![
+        ("HARNESS_SCENARIO".into(), scenario.name.0.clone()),
+        ("HARNESS_WORK_DIR".into(), work_dir.display().to_string()),
+        ("PYTHONUNBUFFERED".into(), "1".into()),
+    ];
+    base_env.extend(env.task_env());
+    // Variables of the contract come from this run only, never from the caller's shell.
+    let env_remove: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.starts_with("HARNESS_") || k.starts_with("AIRFLOW_CONN_"))
+        .collect();
+    selected
+        .iter()
+        .map(|t| {
+            let deps = t
+                .depends_on
+                .iter()
+                .filter_map(|d| selected.iter().position(|s| &s.id == d))
+                .collect();
+            let mut vars = base_env.clone();
+            vars.extend(
+                pipeline
+                    .env
+                    .iter()
+                    .chain(&scenario.env)
+                    .chain(&t.env)
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+            let process = |program: std::ffi::OsString, args: Vec<std::ffi::OsString>| {
+                Action::Process(ProcessSpec {
+                    program,
+                    args,
+                    cwd: t.cwd.clone(),
+                    env: vars.clone(),
+                    env_remove: env_remove.clone(),
+                })
+            };
+            let action = match &t.kind {
+                TaskKind::Command { argv } => process(
+                    argv[0].clone().into(),
+                    argv[1..].iter().map(Into::into).collect(),
+                ),
+                TaskKind::Python { target, args } => {
+                    let mut a: Vec<std::ffi::OsString> = match target {
+                        PythonTarget::Script(p) => vec![p.clone().into()],
+                        PythonTarget::Module(m) => vec!["-m".into(), m.into()],
+                    };
+                    a.extend(args.iter().map(Into::into));
+                    process(project.settings.python.clone().into(), a)
+                }
+                TaskKind::Sql { source, .. } => match &env.postgres {
+                    Some(ep) => Action::Sql {
+                        endpoint: ep.clone(),
+                        text: source.text.clone(),
+                        origin: source.origin.clone(),
+                    },
+                    // Planning starts postgres for every sql task; this cannot be reached.
+                    None => process("false".into(), vec![]),
+                },
+            };
+            ExecTask {
+                id: t.id.clone(),
+                deps,
+                timeout: t.timeout,
+                retries: t.retries,
+                action,
+            }
+        })
+        .collect()
+}
+
+async fn read_sink(sink: &Sink, env: &Environment) -> Result<String, String> {
+    let header = Header {
+        sink: sink.name.clone(),
+        source: sink.describe(),
+    };
+    match &sink.spec {
+        SinkSpec::Postgres {
+            query,
+            key,
+            float_digits,
+            ..
+        } => {
+            let pg = env.postgres.as_ref().ok_or("postgres is not running")?;
+            let table = pg.read(query).await?;
+            table
+                .render(&header, key, *float_digits)
+                .map_err(|e| format!("{}: {e}", sink.origin))
+        }
+        SinkSpec::Redis {
+            pattern,
+            decode_json,
+        } => {
+            let r = env.redis.as_ref().ok_or("redis is not running")?;
+            Ok(r.read(pattern).await?.render(&header, *decode_json))
+        }
+    }
+}
+
+fn compare_sink(
+    sink: &Sink,
+    rendered: Result<String, String>,
+    policy: WritePolicy,
+    report_dir: &Path,
+    events: &Events,
+) -> SinkOutcome {
+    let mut outcome = SinkOutcome {
+        name: sink.name.clone(),
+        golden: sink.golden.clone(),
+        origin: sink.origin.clone(),
+        result: SinkResult::Matched,
+        pending: None,
+    };
+    let actual = match rendered {
+        Ok(a) => a,
+        Err(e) => {
+            outcome.result = SinkResult::ReadFailed(e);
+            return outcome;
+        }
+    };
+    let snap_dir = report_dir.join("snapshots");
+    let _ = std::fs::create_dir_all(&snap_dir)
+        .and_then(|()| std::fs::write(snap_dir.join(format!("{}.snap", sink.name)), &actual));
+    let golden_name = sink
+        .golden
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let golden = match golden::read(&sink.golden) {
+        Ok(g) => g,
+        Err(e) => {
+            outcome.result = SinkResult::ReadFailed(format!(
+                "cannot read golden {}: {e}",
+                sink.golden.display()
+            ));
+            return outcome;
+        }
+    };
+    let diff = golden
+        .as_deref()
+        .and_then(|g| diff::unified(g, &actual, &golden_name));
+    if golden.is_some() && diff.is_none() {
+        if policy != WritePolicy::Nothing {
+            let _ = golden::remove_pending(&sink.golden);
+        }
+        return outcome;
+    }
+    if let Some(d) = &diff {
+        let diffs = report_dir.join("diffs");
+        let _ = std::fs::create_dir_all(&diffs)
+            .and_then(|()| std::fs::write(diffs.join(format!("{}.diff", sink.name)), d));
+    }
+    outcome.result = match policy {
+        WritePolicy::Update => match golden::write_atomic(&sink.golden, &actual) {
+            Ok(()) => {
+                let _ = golden::remove_pending(&sink.golden);
+                events.notice(format!("wrote golden {}", sink.golden.display()));
+                SinkResult::Updated { diff }
+            }
+            Err(e) => SinkResult::ReadFailed(format!(
+                "cannot write golden {}: {e}",
+                sink.golden.display()
+            )),
+        },
+        WritePolicy::Pending | WritePolicy::Nothing => {
+            if policy == WritePolicy::Pending {
+                let pending = golden::pending_path(&sink.golden);
+                if golden::write_atomic(&pending, &actual).is_ok() {
+                    outcome.pending = Some(pending);
+                }
+            }
+            match diff {
+                Some(diff) => SinkResult::Differs { diff },
+                None => SinkResult::NoGolden,
+            }
+        }
+    };
+    outcome
+}

@@ -1,0 +1,173 @@
+//! Redis client side: FLUSHALL between scenarios, JSON key fixtures as seeds, and key-pattern
+//! sinks read (with SCAN, never KEYS) into a canonical `KeySpace`.
+
+use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
+
+use super::ServiceError;
+use crate::config::fixture::{RedisFixture, RedisValue};
+use crate::snapshot::{KeyEntry, KeySpace, KeyValue};
+
+/// Keys per pipelined round trip when seeding or reading.
+const BATCH: usize = 1000;
+
+/// Where a Redis server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisEndpoint {
+    /// Host (loopback).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Database number.
+    pub db: u32,
+}
+
+impl RedisEndpoint {
+    /// `redis://host:port/db`.
+    pub fn url(&self) -> String {
+        format!("redis://{}:{}/{}", self.host, self.port, self.db)
+    }
+
+    /// A connection.
+    pub async fn connect(&self) -> redis::RedisResult<MultiplexedConnection> {
+        redis::Client::open(self.url())?
+            .get_multiplexed_async_connection()
+            .await
+    }
+
+    /// True when the server answers PING.
+    pub async fn ready(&self) -> bool {
+        match self.connect().await {
+            Ok(mut c) => redis::cmd("PING")
+                .query_async::<String>(&mut c)
+                .await
+                .is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Removes every key.
+    pub async fn reset(&self) -> Result<(), ServiceError> {
+        let mut c = self.connect().await.map_err(unavailable)?;
+        redis::cmd("FLUSHALL")
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Writes the keys of a fixture (replacing keys of the same name).
+    pub async fn seed(&self, fixture: &RedisFixture) -> Result<usize, ServiceError> {
+        let mut c = self.connect().await.map_err(unavailable)?;
+        for chunk in fixture.0.chunks(BATCH) {
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            for e in chunk {
+                pipe.del(&e.key).ignore();
+                match &e.value {
+                    RedisValue::String(v) => pipe.set(&e.key, v).ignore(),
+                    RedisValue::Hash(h) if h.is_empty() => &mut pipe,
+                    RedisValue::Hash(h) => pipe
+                        .hset_multiple(&e.key, &h.iter().collect::<Vec<_>>())
+                        .ignore(),
+                    RedisValue::List(l) if l.is_empty() => &mut pipe,
+                    RedisValue::List(l) => pipe.rpush(&e.key, l).ignore(),
+                    RedisValue::Set(s) if s.is_empty() => &mut pipe,
+                    RedisValue::Set(s) => pipe.sadd(&e.key, s).ignore(),
+                    RedisValue::ZSet(z) if z.is_empty() => &mut pipe,
+                    RedisValue::ZSet(z) => pipe
+                        .zadd_multiple(&e.key, &z.iter().map(|(m, s)| (*s, m)).collect::<Vec<_>>())
+                        .ignore(),
+                };
+                if let Some(ttl) = e.ttl {
+                    pipe.expire(&e.key, ttl as i64).ignore();
+                }
+            }
+            pipe.query_async::<()>(&mut c).await.map_err(unavailable)?;
+        }
+        Ok(fixture.0.len())
+    }
+
+    /// Reads every key matching `pattern` with its type, expiry and value.
+    pub async fn read(&self, pattern: &str) -> Result<KeySpace, String> {
+        let mut c = self.connect().await.map_err(|e| e.to_string())?;
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        {
+            let mut iter = c
+                .scan_options::<Vec<u8>>(
+                    redis::ScanOptions::default()
+                        .with_pattern(pattern)
+                        .with_count(BATCH),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            use futures_util::StreamExt;
+            while let Some(k) = iter.next().await {
+                keys.push(k.map_err(|e| e.to_string())?);
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH) {
+            let mut pipe = redis::pipe();
+            for k in chunk {
+                pipe.cmd("TYPE").arg(k).cmd("PTTL").arg(k);
+            }
+            let meta: Vec<redis::Value> =
+                pipe.query_async(&mut c).await.map_err(|e| e.to_string())?;
+            let mut pipe = redis::pipe();
+            let mut kinds = Vec::with_capacity(chunk.len());
+            for (i, k) in chunk.iter().enumerate() {
+                let kind = match &meta[2 * i] {
+                    redis::Value::SimpleString(s) => s.clone(),
+                    redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                    other => format!("{other:?}"),
+                };
+                let expires = matches!(meta[2 * i + 1], redis::Value::Int(t) if t >= 0);
+                match kind.as_str() {
+                    "string" => pipe.cmd("GET").arg(k),
+                    "hash" => pipe.cmd("HGETALL").arg(k),
+                    "list" => pipe.cmd("LRANGE").arg(k).arg(0).arg(-1),
+                    "set" => pipe.cmd("SMEMBERS").arg(k),
+                    "zset" => pipe.cmd("ZRANGE").arg(k).arg(0).arg(-1).arg("WITHSCORES"),
+                    _ => pipe.cmd("TYPE").arg(k),
+                };
+                kinds.push((kind, expires));
+            }
+            let values: Vec<redis::Value> =
+                pipe.query_async(&mut c).await.map_err(|e| e.to_string())?;
+            for ((k, (kind, expires)), v) in chunk.iter().zip(kinds).zip(values) {
+                if kind == "none" {
+                    continue; // expired or deleted between SCAN and TYPE
+                }
+                out.push(KeyEntry {
+                    key: k.clone(),
+                    expires,
+                    value: key_value(&kind, v)?,
+                });
+            }
+        }
+        Ok(KeySpace(out))
+    }
+}
+
+fn key_value(kind: &str, v: redis::Value) -> Result<KeyValue, String> {
+    let conv = |e: redis::ParsingError| e.to_string();
+    Ok(match kind {
+        "string" => KeyValue::String(redis::from_redis_value::<Vec<u8>>(v).map_err(conv)?),
+        "hash" => {
+            KeyValue::Hash(redis::from_redis_value::<Vec<(Vec<u8>, Vec<u8>)>>(v).map_err(conv)?)
+        }
+        "list" => KeyValue::List(redis::from_redis_value::<Vec<Vec<u8>>>(v).map_err(conv)?),
+        "set" => KeyValue::Set(redis::from_redis_value::<Vec<Vec<u8>>>(v).map_err(conv)?),
+        "zset" => KeyValue::ZSet(redis::from_redis_value::<Vec<(Vec<u8>, f64)>>(v).map_err(conv)?),
+        other => KeyValue::Other(other.to_string()),
+    })
+}
+
+fn unavailable(e: redis::RedisError) -> ServiceError {
+    ServiceError::Unavailable {
+        service: "redis",
+        message: e.to_string(),
+    }
+}

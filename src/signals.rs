@@ -1,0 +1,32 @@
+//! The one place that knows about signals: SIGINT and SIGTERM become a cancellation the runner
+//! receives as a value. The first signal stops the run cleanly (tasks' process groups killed,
+//! services stopped, reports written); a second one exits at once, leaving the kernel's
+//! parent-death signal to take every child down.
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+/// Cancels `cancel` on the first SIGINT/SIGTERM; exits with `exit::INTERRUPTED` on the second.
+pub fn install(cancel: CancellationToken) -> std::io::Result<()> {
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            seen += 1;
+            if seen == 1 {
+                eprintln!(
+                    "harness: interrupted; stopping tasks and services (press Ctrl-C again to exit at once)"
+                );
+                cancel.cancel();
+            } else {
+                std::process::exit(crate::exit::INTERRUPTED);
+            }
+        }
+    });
+    Ok(())
+}

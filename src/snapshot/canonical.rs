@@ -1,0 +1,475 @@
+//! Canonical forms. The same data always renders to the same bytes: rows are ordered by the
+//! declared key (then by the whole row), keys and set members are sorted, numbers have one
+//! spelling, and NULL is never confused with the empty string.
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+/// One value of a table cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A whole number.
+    Int(i64),
+    /// A binary floating-point number.
+    Float(f64),
+    /// An exact decimal, as the database spelled it (its scale is part of the type).
+    Numeric(String),
+    /// Anything else, as text.
+    Text(String),
+}
+
+impl Value {
+    fn rank(&self) -> u8 {
+        match self {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Int(_) | Value::Float(_) | Value::Numeric(_) => 2,
+            Value::Text(_) => 3,
+        }
+    }
+
+    fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::Numeric(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// A total order: NULL first, numbers numerically, text by bytes.
+    pub fn total_cmp(&self, other: &Value) -> Ordering {
+        match (self, other) {
+            (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+            (Value::Int(a), Value::Int(b)) => a.cmp(b),
+            (Value::Text(a), Value::Text(b)) => a.cmp(b),
+            (a, b) if a.rank() == 2 && b.rank() == 2 => {
+                let (x, y) = (
+                    a.as_f64().unwrap_or(f64::NAN),
+                    b.as_f64().unwrap_or(f64::NAN),
+                );
+                x.total_cmp(&y)
+                    .then_with(|| a.render(None).cmp(&b.render(None)))
+            }
+            (a, b) => a.rank().cmp(&b.rank()),
+        }
+    }
+
+    /// The value's one spelling. `float_digits` rounds floats to that many decimals.
+    pub fn render(&self, float_digits: Option<u32>) -> String {
+        match self {
+            Value::Null => "NULL".into(),
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => format_float(*f, float_digits),
+            Value::Numeric(n) => n.clone(),
+            Value::Text(s) => quote(s),
+        }
+    }
+}
+
+/// Shortest round-trip spelling of a float (or fixed decimals), with `-0` folded into `0`.
+pub fn format_float(f: f64, digits: Option<u32>) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let s = match digits {
+        Some(d) => format!("{:.*}", d as usize, f),
+        None => format!("{f:?}"),
+    };
+    // Rounding can give "-0.000"; a zero has no sign.
+    if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') {
+        s[1..].to_string()
+    } else {
+        s
+    }
+}
+
+/// Double-quoted, with JSON escapes: unambiguous and readable.
+pub fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+}
+
+/// Quotes bytes: as text when they are UTF-8, else as `b"..."` with `\xNN` escapes.
+pub fn quote_bytes(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => quote(s),
+        Err(_) => {
+            let mut out = String::from("b\"");
+            for &c in b {
+                if c.is_ascii_graphic() && c != b'"' && c != b'\\' || c == b' ' {
+                    out.push(c as char);
+                } else {
+                    let _ = write!(out, "\\x{c:02x}");
+                }
+            }
+            out.push('"');
+            out
+        }
+    }
+}
+
+/// A column of a table sink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// Its name.
+    pub name: String,
+    /// Its type, as the source names it.
+    pub type_name: String,
+}
+
+/// Rows read from a table sink.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    /// Columns, in the source's order.
+    pub columns: Vec<Column>,
+    /// Rows, each with one value per column.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// What a snapshot says about where it came from.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// Sink name.
+    pub sink: String,
+    /// What was read.
+    pub source: String,
+}
+
+impl Header {
+    fn write(&self, out: &mut String) {
+        let _ = writeln!(out, "# harness snapshot v1");
+        let _ = writeln!(out, "# sink: {}", self.sink);
+        let _ = writeln!(out, "# source: {}", self.source);
+    }
+}
+
+impl Table {
+    /// Renders the table: a header with the columns and the row count, then one line per row,
+    /// ordered by the `key` columns and then by the whole row. Fails on an unknown key column.
+    pub fn render(
+        &self,
+        header: &Header,
+        key: &[String],
+        float_digits: Option<u32>,
+    ) -> Result<String, String> {
+        let mut key_idx = Vec::new();
+        for k in key {
+            match self.columns.iter().position(|c| &c.name == k) {
+                Some(i) => key_idx.push(i),
+                None => {
+                    let names: Vec<&str> = self.columns.iter().map(|c| c.name.as_str()).collect();
+                    return Err(format!(
+                        "key column `{k}` is not among the columns: {}",
+                        names.join(", ")
+                    ));
+                }
+            }
+        }
+        let mut rows: Vec<&Vec<Value>> = self.rows.iter().collect();
+        let by_row = |a: &Vec<Value>, b: &Vec<Value>| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| x.total_cmp(y))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        };
+        rows.sort_by(|a, b| {
+            key_idx
+                .iter()
+                .map(|&i| a[i].total_cmp(&b[i]))
+                .find(|o| o.is_ne())
+                .unwrap_or_else(|| by_row(a, b))
+        });
+
+        let mut out = String::new();
+        header.write(&mut out);
+        let order = if key.is_empty() {
+            "whole row".to_string()
+        } else {
+            key.join(", ")
+        };
+        let _ = writeln!(out, "# order: {order}");
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.type_name))
+            .collect();
+        let _ = writeln!(out, "columns: {}", cols.join(" | "));
+        let _ = writeln!(out, "rows: {}", rows.len());
+        out.push('\n');
+        for row in rows {
+            let cells: Vec<String> = self
+                .columns
+                .iter()
+                .zip(row)
+                .map(|(c, v)| format!("{}={}", c.name, v.render(float_digits)))
+                .collect();
+            let _ = writeln!(out, "{}", cells.join(" | "));
+        }
+        Ok(out)
+    }
+}
+
+/// The value of one Redis key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyValue {
+    /// A string.
+    String(Vec<u8>),
+    /// Field/value pairs.
+    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    /// Items in order.
+    List(Vec<Vec<u8>>),
+    /// Members.
+    Set(Vec<Vec<u8>>),
+    /// Members with scores.
+    ZSet(Vec<(Vec<u8>, f64)>),
+    /// A type this version does not render (stream, module types); only its name is shown.
+    Other(String),
+}
+
+impl KeyValue {
+    fn type_name(&self) -> &str {
+        match self {
+            KeyValue::String(_) => "string",
+            KeyValue::Hash(_) => "hash",
+            KeyValue::List(_) => "list",
+            KeyValue::Set(_) => "set",
+            KeyValue::ZSet(_) => "zset",
+            KeyValue::Other(t) => t,
+        }
+    }
+}
+
+/// One Redis key read from a sink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyEntry {
+    /// The key.
+    pub key: Vec<u8>,
+    /// True when it expires (the remaining time is not stable, so it is not shown).
+    pub expires: bool,
+    /// Its value.
+    pub value: KeyValue,
+}
+
+/// Redis keys read from a sink.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeySpace(pub Vec<KeyEntry>);
+
+impl KeySpace {
+    /// Renders the keys sorted, each with its type and its value; hash fields and set members
+    /// sorted, lists in order, sorted-set members by score then member. With `decode_json`,
+    /// string values (and hash values) that hold JSON are shown as canonical JSON.
+    pub fn render(&self, header: &Header, decode_json: bool) -> String {
+        let mut entries: Vec<&KeyEntry> = self.0.iter().collect();
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut out = String::new();
+        header.write(&mut out);
+        let _ = writeln!(out, "keys: {}", entries.len());
+        for e in entries {
+            out.push('\n');
+            let ttl = if e.expires { " (expires)" } else { "" };
+            let _ = writeln!(out, "{} {}{ttl}", quote_bytes(&e.key), e.value.type_name());
+            let val = |v: &[u8]| {
+                if decode_json {
+                    json_or_quoted(v)
+                } else {
+                    quote_bytes(v)
+                }
+            };
+            match &e.value {
+                KeyValue::String(v) => {
+                    for line in val(v).lines() {
+                        let _ = writeln!(out, "  {line}");
+                    }
+                }
+                KeyValue::Hash(fields) => {
+                    let mut fields: Vec<_> = fields.iter().collect();
+                    fields.sort();
+                    for (f, v) in fields {
+                        let _ = writeln!(
+                            out,
+                            "  {}: {}",
+                            quote_bytes(f),
+                            val(v).replace('\n', "\n  ")
+                        );
+                    }
+                }
+                KeyValue::List(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        let _ = writeln!(out, "  [{i}] {}", val(v).replace('\n', "\n  "));
+                    }
+                }
+                KeyValue::Set(members) => {
+                    let mut members: Vec<_> = members.iter().collect();
+                    members.sort();
+                    for m in members {
+                        let _ = writeln!(out, "  {}", val(m).replace('\n', "\n  "));
+                    }
+                }
+                KeyValue::ZSet(members) => {
+                    let mut members: Vec<_> = members.iter().collect();
+                    members.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+                    for (m, s) in members {
+                        let _ = writeln!(out, "  {} {}", format_float(*s, None), quote_bytes(m));
+                    }
+                }
+                KeyValue::Other(_) => {
+                    let _ = writeln!(out, "  (value of this type is not rendered)");
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Canonical JSON (sorted object keys; compact when short, indented when long) for a JSON
+/// object or array, else the quoted text: a scalar keeps its exact spelling ("19.90" stays
+/// "19.90", not the number 19.9).
+fn json_or_quoted(v: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(v) {
+        Ok(json) if json.is_object() || json.is_array() => {
+            let compact = json.to_string();
+            if compact.len() <= 100 {
+                compact
+            } else {
+                serde_json::to_string_pretty(&json).unwrap_or(compact)
+            }
+        }
+        _ => quote_bytes(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            sink: "s".into(),
+            source: "test".into(),
+        }
+    }
+
+    #[test]
+    fn floats_have_one_spelling() {
+        assert_eq!(format_float(0.1 + 0.2, None), "0.30000000000000004");
+        assert_eq!(format_float(1.0, None), "1.0");
+        assert_eq!(format_float(-0.0, None), "0.0");
+        assert_eq!(format_float(-0.0001, Some(2)), "0.00");
+        assert_eq!(format_float(2.345678, Some(3)), "2.346");
+        assert_eq!(format_float(f64::NAN, None), "NaN");
+    }
+
+    #[test]
+    fn null_and_empty_string_differ() {
+        assert_eq!(Value::Null.render(None), "NULL");
+        assert_eq!(Value::Text(String::new()).render(None), "\"\"");
+        assert_eq!(Value::Text("NULL".into()).render(None), "\"NULL\"");
+    }
+
+    #[test]
+    fn rows_are_ordered_by_key_then_row_whatever_the_input_order() {
+        let table = |rows: Vec<Vec<Value>>| Table {
+            columns: vec![
+                Column {
+                    name: "id".into(),
+                    type_name: "int4".into(),
+                },
+                Column {
+                    name: "v".into(),
+                    type_name: "text".into(),
+                },
+            ],
+            rows,
+        };
+        let a = table(vec![
+            vec![Value::Int(10), Value::Text("b".into())],
+            vec![Value::Int(2), Value::Null],
+            vec![Value::Int(2), Value::Text("a".into())],
+        ]);
+        let mut rows = a.rows.clone();
+        rows.reverse();
+        let b = table(rows);
+        let ra = a.render(&header(), &["id".into()], None).expect("renders");
+        assert_eq!(
+            ra,
+            b.render(&header(), &["id".into()], None).expect("renders")
+        );
+        let body: Vec<&str> = ra.lines().skip_while(|l| !l.is_empty()).skip(1).collect();
+        assert_eq!(
+            body,
+            vec!["id=2 | v=NULL", "id=2 | v=\"a\"", "id=10 | v=\"b\""]
+        );
+    }
+
+    #[test]
+    fn unknown_key_column_is_an_error() {
+        let t = Table {
+            columns: vec![Column {
+                name: "id".into(),
+                type_name: "int4".into(),
+            }],
+            rows: vec![],
+        };
+        let err = t
+            .render(&header(), &["nope".into()], None)
+            .expect_err("unknown key");
+        assert!(err.contains("nope") && err.contains("id"));
+    }
+
+    #[test]
+    fn redis_keys_render_sorted_with_types() {
+        let ks = KeySpace(vec![
+            KeyEntry {
+                key: b"z".to_vec(),
+                expires: true,
+                value: KeyValue::ZSet(vec![
+                    (b"b".to_vec(), 2.0),
+                    (b"a".to_vec(), 2.0),
+                    (b"c".to_vec(), 1.5),
+                ]),
+            },
+            KeyEntry {
+                key: b"a".to_vec(),
+                expires: false,
+                value: KeyValue::String(br#"{"b":1,"a":[1,2]}"#.to_vec()),
+            },
+            KeyEntry {
+                key: b"h".to_vec(),
+                expires: false,
+                value: KeyValue::Hash(vec![
+                    (b"y".to_vec(), b"2".to_vec()),
+                    (b"x".to_vec(), b"".to_vec()),
+                ]),
+            },
+        ]);
+        let text = ks.render(&header(), true);
+        let body: Vec<&str> = text.lines().skip(3).collect();
+        assert_eq!(
+            body,
+            vec![
+                "keys: 3",
+                "",
+                "\"a\" string",
+                "  {\"a\":[1,2],\"b\":1}",
+                "",
+                "\"h\" hash",
+                "  \"x\": \"\"",
+                "  \"y\": \"2\"",
+                "",
+                "\"z\" zset (expires)",
+                "  1.5 \"c\"",
+                "  2.0 \"a\"",
+                "  2.0 \"b\""
+            ]
+        );
+    }
+}
