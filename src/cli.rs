@@ -256,11 +256,10 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         drop(events);
         let _ = view.await;
 
-        if let Some(path) = &args.junit {
-            if let Err(e) = report::junit::write(&outcome, path) {
+        if let Some(path) = &args.junit
+            && let Err(e) = report::junit::write(&outcome, path) {
                 eprintln!("error: cannot write JUnit report {}: {e}", path.display());
             }
-        }
         print!("{}", report::summary::render(&outcome, style));
         for s in &outcome.scenarios {
             if let Some(err) = &s.input_error {

@@ -96,16 +96,13 @@ pub fn postgres_bin_dir(settings: &PostgresSettings) -> Result<PathBuf, String> 
             Err(format!("no initdb and postgres in {}", d.display()))
         };
     }
-    if let Some(initdb) = which("initdb") {
-        if let Some(dir) = std::fs::canonicalize(&initdb)
+    if let Some(initdb) = which("initdb")
+        && let Some(dir) = std::fs::canonicalize(&initdb)
             .ok()
             .and_then(|p| p.parent().map(Path::to_path_buf))
-        {
-            if has_server(&dir) {
+            && has_server(&dir) {
                 return Ok(dir);
             }
-        }
-    }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()

@@ -167,7 +167,7 @@ fn toml_help(message: &str) -> Option<String> {
         let field = rest.split('`').next().unwrap_or_default();
         if let Some(expected) = message.split("expected ").nth(1) {
             let options: Vec<&str> = expected
-                .split(|c: char| c == '`')
+                .split('`')
                 .filter(|s| !s.is_empty() && !s.contains(',') && !s.contains(' '))
                 .collect();
             if let Some(best) = did_you_mean(field, options.iter().copied()) {

@@ -54,12 +54,29 @@ impl RedisFixture {
             let msg = e.to_string();
             // serde_json appends " at line L column C"; the position is reported separately.
             let message = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-            FixtureError {
-                line_col: (e.line() > 0).then(|| (e.line(), e.column())),
-                message,
-            }
+            // A problem inside an entry is reported after its value; point at its key instead.
+            let key_pos = message
+                .strip_prefix("key ")
+                .and_then(|rest| serde_json::Deserializer::from_str(rest).into_iter::<String>().next()?.ok())
+                .and_then(|key| find_key(text, &key));
+            let line_col = key_pos.or((e.line() > 0).then(|| (e.line(), e.column())));
+            FixtureError { line_col, message }
         })
     }
+}
+
+/// Line and column of the first `"key":` in a JSON text.
+fn find_key(text: &str, key: &str) -> Option<(usize, usize)> {
+    let quoted = serde_json::to_string(key).ok()?;
+    let mut from = 0;
+    while let Some(i) = text[from..].find(&quoted) {
+        let at = from + i;
+        if text[at + quoted.len()..].trim_start().starts_with(':') {
+            return Some(super::diagnostic::line_col(text, at));
+        }
+        from = at + quoted.len();
+    }
+    None
 }
 
 impl<'de> Deserialize<'de> for RedisFixture {

@@ -346,8 +346,8 @@ fn task_kind(
     };
     let mut ok = true;
     for (key, span) in &present {
-        if let Some(span) = span {
-            if !allowed.contains(key) {
+        if let Some(span) = span
+            && !allowed.contains(key) {
                 check.error_help(
                     span.clone(),
                     format!("`{key}` does not apply to a `{kind}` task"),
@@ -355,7 +355,6 @@ fn task_kind(
                 );
                 ok = false;
             }
-        }
     }
     if !ok {
         return None;

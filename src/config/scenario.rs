@@ -276,8 +276,8 @@ pub fn load(ctx: &LoadContext<'_>, dir: &Path, errors: &mut Vec<ConfigError>) ->
     let tasks = raw.tasks.as_ref().map(|list| {
         let mut out = Vec::new();
         for t in list {
-            if let Some(p) = pipeline {
-                if p.task(t.get_ref()).is_none() {
+            if let Some(p) = pipeline
+                && p.task(t.get_ref()).is_none() {
                     let help = did_you_mean(t.get_ref(), p.tasks.iter().map(|t| t.id.0.as_str()))
                         .map_or_else(
                             || {
@@ -300,7 +300,6 @@ pub fn load(ctx: &LoadContext<'_>, dir: &Path, errors: &mut Vec<ConfigError>) ->
                     );
                     continue;
                 }
-            }
             out.push(TaskId(t.get_ref().clone()));
         }
         if list.is_empty() {

@@ -26,14 +26,13 @@ pub enum Stream {
 
 /// Sends `signal` to every process of group `pgid`; a group that is gone already is fine.
 pub fn signal_group(pgid: u32, signal: i32) {
-    if let Ok(pgid) = i32::try_from(pgid) {
-        if pgid > 0 {
+    if let Ok(pgid) = i32::try_from(pgid)
+        && pgid > 0 {
             // SAFETY: killpg has no memory-safety preconditions; errors (ESRCH) are ignored.
             unsafe {
                 libc::killpg(pgid, signal);
             }
         }
-    }
 }
 
 /// Kills a process group (SIGKILL) when dropped, unless disarmed.
@@ -292,7 +291,7 @@ mod tests {
         let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
         let exit = run(
             &sh(&script),
-            Duration::from_millis(500),
+            Duration::from_secs(3),
             &CancellationToken::new(),
             |_, _| {},
         )
