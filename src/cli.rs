@@ -257,9 +257,10 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         let _ = view.await;
 
         if let Some(path) = &args.junit
-            && let Err(e) = report::junit::write(&outcome, path) {
-                eprintln!("error: cannot write JUnit report {}: {e}", path.display());
-            }
+            && let Err(e) = report::junit::write(&outcome, path)
+        {
+            eprintln!("error: cannot write JUnit report {}: {e}", path.display());
+        }
         print!("{}", report::summary::render(&outcome, style));
         for s in &outcome.scenarios {
             if let Some(err) = &s.input_error {

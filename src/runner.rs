@@ -14,9 +14,9 @@ use crate::config::{
     ConfigError, Origin, Pipeline, Project, PythonTarget, Scenario, ScenarioName, Seed, SeedKind,
     ServiceKind, Sink, SinkSpec, TaskKind,
 };
-use crate::dag::TaskOutcome;
 use crate::dag::executor::{self, Action, ExecContext, ExecTask};
 use crate::dag::process::ProcessSpec;
+use crate::dag::{TaskOutcome, TaskStatus};
 use crate::report::events::{Event, Events};
 use crate::services::ServiceError;
 use crate::snapshot::canonical::Header;
@@ -360,7 +360,11 @@ async fn run_scenario(
     if cancel.is_cancelled() {
         return finish(out, ScenarioStatus::Cancelled, None, started, events);
     }
-    if let Some(failed) = out.tasks.iter().find(|t| !t.status.ok()) {
+    let failed = out
+        .tasks
+        .iter()
+        .find(|t| !matches!(t.status, TaskStatus::Succeeded | TaskStatus::Skipped { .. }));
+    if let Some(failed) = failed.or_else(|| out.tasks.iter().find(|t| !t.status.ok())) {
         let msg = format!("task `{}` {}", failed.id, failed.status);
         return finish(out, ScenarioStatus::Failed, Some(msg), started, events);
     }

@@ -27,6 +27,8 @@ pub struct ServiceProcess {
     child: Child,
     stop_signal: i32,
     guard: GroupGuard,
+    /// A folder outside the environment's that the server's data lives in, removed on stop.
+    owned_dir: Option<PathBuf>,
 }
 
 impl ServiceProcess {
@@ -49,6 +51,9 @@ impl ServiceProcess {
         }
         let _ = self.name;
         drop(self.guard);
+        if let Some(d) = self.owned_dir.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 }
 
@@ -100,9 +105,10 @@ pub fn postgres_bin_dir(settings: &PostgresSettings) -> Result<PathBuf, String> 
         && let Some(dir) = std::fs::canonicalize(&initdb)
             .ok()
             .and_then(|p| p.parent().map(Path::to_path_buf))
-            && has_server(&dir) {
-                return Ok(dir);
-            }
+        && has_server(&dir)
+    {
+        return Ok(dir);
+    }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -151,7 +157,22 @@ pub async fn start_postgres(
     let fail = |m: String| infra("postgres", m, None);
     let bin = postgres_bin_dir(settings).map_err(fail)?;
     let user = unprivileged_user().map_err(fail)?;
-    let dir = env_dir.join("postgres");
+    // The server's user must be able to reach its folder: when some parent of the environment
+    // is private to us (a 0700 TMPDIR), its folder goes to /tmp instead.
+    let reachable = env_dir.ancestors().skip(1).all(|a| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(a).is_ok_and(|m| m.permissions().mode() & 0o001 != 0)
+    });
+    let (dir, owned_dir) = if user.is_none() || reachable {
+        (env_dir.join("postgres"), None)
+    } else {
+        let d = tempfile::Builder::new()
+            .prefix("harness-pg-")
+            .tempdir_in("/tmp")
+            .map_err(|e| fail(format!("cannot create a folder in /tmp: {e}")))?
+            .keep();
+        (d.clone(), Some(d))
+    };
     let data = dir.join("data");
     std::fs::create_dir_all(&dir)
         .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
@@ -250,6 +271,7 @@ pub async fn start_postgres(
             child,
             stop_signal: libc::SIGINT,
             guard,
+            owned_dir: owned_dir.clone(),
         };
         let ep = PostgresEndpoint {
             host: "127.0.0.1".into(),
@@ -329,6 +351,7 @@ pub async fn start_redis(
             child,
             stop_signal: libc::SIGTERM,
             guard,
+            owned_dir: None,
         };
         let ep = RedisEndpoint {
             host: "127.0.0.1".into(),

@@ -57,7 +57,12 @@ impl RedisFixture {
             // A problem inside an entry is reported after its value; point at its key instead.
             let key_pos = message
                 .strip_prefix("key ")
-                .and_then(|rest| serde_json::Deserializer::from_str(rest).into_iter::<String>().next()?.ok())
+                .and_then(|rest| {
+                    serde_json::Deserializer::from_str(rest)
+                        .into_iter::<String>()
+                        .next()?
+                        .ok()
+                })
                 .and_then(|key| find_key(text, &key));
             let line_col = key_pos.or((e.line() > 0).then(|| (e.line(), e.column())));
             FixtureError { line_col, message }

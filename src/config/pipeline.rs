@@ -347,14 +347,15 @@ fn task_kind(
     let mut ok = true;
     for (key, span) in &present {
         if let Some(span) = span
-            && !allowed.contains(key) {
-                check.error_help(
-                    span.clone(),
-                    format!("`{key}` does not apply to a `{kind}` task"),
-                    format!("a `{kind}` task takes: {}", allowed.join(", ")),
-                );
-                ok = false;
-            }
+            && !allowed.contains(key)
+        {
+            check.error_help(
+                span.clone(),
+                format!("`{key}` does not apply to a `{kind}` task"),
+                format!("a `{kind}` task takes: {}", allowed.join(", ")),
+            );
+            ok = false;
+        }
     }
     if !ok {
         return None;
@@ -459,7 +460,7 @@ fn task_kind(
             let source = match (&t.sql, &t.file) {
                 (Some(sql), None) => SqlSource {
                     text: sql.get_ref().clone(),
-                    origin: check.origin(&sql.span()),
+                    origin: inline_origin(check, &sql.span()),
                 },
                 (None, Some(f)) => match resolve_inside(root, dir, f.get_ref()) {
                     Ok(p) => match std::fs::read_to_string(&p) {
@@ -510,4 +511,27 @@ fn task_kind(
             Some(TaskKind::Sql { service, source })
         }
     }
+}
+
+/// Where the first character of an inline string's content is: after its opening quote(s),
+/// and on the next line for a multi-line string that starts with a newline (TOML drops it).
+fn inline_origin(check: &Checker<'_>, span: &std::ops::Range<usize>) -> Origin {
+    let token = &check.source.text[span.clone()];
+    let mut origin = check.origin(span);
+    let quotes = if token.starts_with("\"\"\"") || token.starts_with("\'\'\'") {
+        3
+    } else {
+        1
+    };
+    let after = &token[quotes.min(token.len())..];
+    if let Some((line, col)) = origin.line_col {
+        origin.line_col = Some(
+            if quotes == 3 && (after.starts_with('\n') || after.starts_with("\r\n")) {
+                (line + 1, 1)
+            } else {
+                (line, col + quotes)
+            },
+        );
+    }
+    origin
 }

@@ -277,29 +277,30 @@ pub fn load(ctx: &LoadContext<'_>, dir: &Path, errors: &mut Vec<ConfigError>) ->
         let mut out = Vec::new();
         for t in list {
             if let Some(p) = pipeline
-                && p.task(t.get_ref()).is_none() {
-                    let help = did_you_mean(t.get_ref(), p.tasks.iter().map(|t| t.id.0.as_str()))
-                        .map_or_else(
-                            || {
-                                format!(
-                                    "tasks of `{}`: {}",
-                                    p.name,
-                                    p.tasks
-                                        .iter()
-                                        .map(|t| t.id.0.as_str())
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                )
-                            },
-                            |b| format!("did you mean `{b}`?"),
-                        );
-                    check.error_help(
-                        t.span(),
-                        format!("pipeline `{}` has no task `{}`", p.name, t.get_ref()),
-                        help,
+                && p.task(t.get_ref()).is_none()
+            {
+                let help = did_you_mean(t.get_ref(), p.tasks.iter().map(|t| t.id.0.as_str()))
+                    .map_or_else(
+                        || {
+                            format!(
+                                "tasks of `{}`: {}",
+                                p.name,
+                                p.tasks
+                                    .iter()
+                                    .map(|t| t.id.0.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        },
+                        |b| format!("did you mean `{b}`?"),
                     );
-                    continue;
-                }
+                check.error_help(
+                    t.span(),
+                    format!("pipeline `{}` has no task `{}`", p.name, t.get_ref()),
+                    help,
+                );
+                continue;
+            }
             out.push(TaskId(t.get_ref().clone()));
         }
         if list.is_empty() {

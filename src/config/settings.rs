@@ -176,9 +176,10 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
     if let Some(pg) = raw.services.postgres {
         settings.postgres.bin_dir = pg.bin_dir.map(abs);
         if let Some(t) = pg.start_timeout
-            && let Some(d) = parse_duration(&t, &mut check) {
-                settings.postgres.start_timeout = d;
-            }
+            && let Some(d) = parse_duration(&t, &mut check)
+        {
+            settings.postgres.start_timeout = d;
+        }
     }
     if let Some(r) = raw.services.redis {
         if let Some(bin) = r.bin {
@@ -189,9 +190,10 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
             };
         }
         if let Some(t) = r.start_timeout
-            && let Some(d) = parse_duration(&t, &mut check) {
-                settings.redis.start_timeout = d;
-            }
+            && let Some(d) = parse_duration(&t, &mut check)
+        {
+            settings.redis.start_timeout = d;
+        }
     }
     settings
 }

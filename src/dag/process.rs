@@ -27,12 +27,13 @@ pub enum Stream {
 /// Sends `signal` to every process of group `pgid`; a group that is gone already is fine.
 pub fn signal_group(pgid: u32, signal: i32) {
     if let Ok(pgid) = i32::try_from(pgid)
-        && pgid > 0 {
-            // SAFETY: killpg has no memory-safety preconditions; errors (ESRCH) are ignored.
-            unsafe {
-                libc::killpg(pgid, signal);
-            }
+        && pgid > 0
+    {
+        // SAFETY: killpg has no memory-safety preconditions; errors (ESRCH) are ignored.
+        unsafe {
+            libc::killpg(pgid, signal);
         }
+    }
 }
 
 /// Kills a process group (SIGKILL) when dropped, unless disarmed.

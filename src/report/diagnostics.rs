@@ -51,7 +51,7 @@ pub fn render(err: &ConfigError, style: Style) -> String {
     } else {
         GraphicalTheme::unicode_nocolor()
     };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    let handler = GraphicalReportHandler::new_themed(theme).with_wrap_lines(false);
     let mut out = String::new();
     if handler
         .render_report(&mut out, &Rendered { err, src })

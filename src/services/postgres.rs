@@ -213,8 +213,8 @@ pub async fn execute(
                 .map_or(text.len(), |(b, _)| b);
             let (line, col) = line_col(text, byte);
             at.line_col = Some(match origin.line_col {
-                // Inline SQL: count from where the string starts in pipeline.toml.
-                Some((l, c)) if line == 1 => (l, c + col),
+                // Inline SQL: count from where the string's content starts in pipeline.toml.
+                Some((l, c)) if line == 1 => (l, c + col - 1),
                 Some((l, _)) => (l + line - 1, col),
                 None => (line, col),
             });

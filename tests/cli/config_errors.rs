@@ -1,0 +1,366 @@
+//! Malformed configurations: each gives exit code 2 and names the file and line.
+
+use crate::support::Project;
+
+const PIPELINE: &str = r#"description = "two steps"
+
+[tasks.extract]
+kind = "command"
+argv = ["true"]
+
+[tasks.load]
+kind = "command"
+argv = ["true"]
+depends_on = ["extract"]
+"#;
+
+const SCENARIO: &str = r#"pipeline = "p"
+
+[[sink]]
+name = "out"
+service = "redis"
+keys = "out:*"
+"#;
+
+/// A valid project, then `file` replaced by `content`.
+fn project_with(file: &str, content: &str) -> Project {
+    let p = Project::new();
+    p.file("pipelines/p/pipeline.toml", PIPELINE)
+        .file("scenarios/s/scenario.toml", SCENARIO)
+        .file("fixtures/rows.csv", "id,name\n1,a\n");
+    p.file(file, content);
+    p
+}
+
+/// Runs `harness check` and expects exit 2 with every `needle` in stderr.
+fn expect_error(p: &Project, needles: &[&str]) {
+    let r = p.run(&["check"]);
+    assert_eq!(r.code, 2, "expected exit 2\n{}", r.all());
+    for n in needles {
+        assert!(r.stderr.contains(n), "stderr lacks {n:?}:\n{}", r.stderr);
+    }
+}
+
+#[test]
+fn the_valid_base_project_passes_check() {
+    let p = project_with("fixtures/other.csv", "x\n1\n");
+    let r = p.run(&["check"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("1 pipelines, 1 scenarios: no problems found"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn unknown_scenario_key_names_file_line_and_suggests() {
+    let p = project_with(
+        "scenarios/s/scenario.toml",
+        &SCENARIO.replace("keys = ", "kyes = "),
+    );
+    expect_error(
+        &p,
+        &[
+            "scenarios/s/scenario.toml:6:1",
+            "unknown field `kyes`",
+            "did you mean `keys`?",
+        ],
+    );
+}
+
+#[test]
+fn unknown_task_key_names_file_and_line() {
+    let p = project_with(
+        "pipelines/p/pipeline.toml",
+        &PIPELINE.replace(
+            "argv = [\"true\"]\ndepends_on",
+            "argv = [\"true\"]\ntimout = \"1s\"\ndepends_on",
+        ),
+    );
+    expect_error(
+        &p,
+        &[
+            "pipelines/p/pipeline.toml:10:1",
+            "unknown field `timout`",
+            "did you mean `timeout`?",
+        ],
+    );
+}
+
+#[test]
+fn dependency_cycle_names_every_task_on_it() {
+    let cyclic = PIPELINE.replace(
+        "[tasks.extract]\nkind = \"command\"\nargv = [\"true\"]",
+        "[tasks.extract]\nkind = \"command\"\nargv = [\"true\"]\ndepends_on = [\"load\"]",
+    );
+    let p = project_with("pipelines/p/pipeline.toml", &cyclic);
+    expect_error(
+        &p,
+        &[
+            "pipelines/p/pipeline.toml:6:",
+            "dependency cycle: extract -> load -> extract",
+        ],
+    );
+}
+
+#[test]
+fn unknown_dependency_is_reported_with_a_suggestion() {
+    let p = project_with(
+        "pipelines/p/pipeline.toml",
+        &PIPELINE.replace("depends_on = [\"extract\"]", "depends_on = [\"extrct\"]"),
+    );
+    expect_error(
+        &p,
+        &[
+            "pipelines/p/pipeline.toml:10:15",
+            "unknown task `extrct`",
+            "did you mean `extract`?",
+        ],
+    );
+}
+
+#[test]
+fn missing_fixture_file() {
+    let seeded = format!(
+        "{SCENARIO}\n[[seed]]\nservice = \"postgres\"\ntable = \"t\"\ncsv = \"nope.csv\"\n"
+    );
+    let p = project_with("scenarios/s/scenario.toml", &seeded);
+    expect_error(
+        &p,
+        &[
+            "scenarios/s/scenario.toml:11:7",
+            "fixture `nope.csv` not found",
+        ],
+    );
+}
+
+#[test]
+fn fixture_path_escaping_the_project() {
+    let seeded = format!(
+        "{SCENARIO}\n[[seed]]\nservice = \"postgres\"\nsql = \"../../../../../../etc/hostname\"\n"
+    );
+    let p = project_with("scenarios/s/scenario.toml", &seeded);
+    expect_error(
+        &p,
+        &[
+            "scenarios/s/scenario.toml:10:7",
+            "leads outside the project",
+        ],
+    );
+}
+
+#[test]
+fn fixture_symlink_escaping_the_project() {
+    let p = project_with(
+        "scenarios/s/scenario.toml",
+        &format!("{SCENARIO}\n[[seed]]\nservice = \"postgres\"\nsql = \"link.sql\"\n"),
+    );
+    std::os::unix::fs::symlink("/etc/hostname", p.path().join("scenarios/s/link.sql"))
+        .expect("symlink");
+    expect_error(
+        &p,
+        &[
+            "scenarios/s/scenario.toml:10:7",
+            "leads outside the project",
+        ],
+    );
+}
+
+#[test]
+fn unknown_pipeline() {
+    let p = project_with(
+        "scenarios/s/scenario.toml",
+        &SCENARIO.replace("pipeline = \"p\"", "pipeline = \"q\""),
+    );
+    expect_error(
+        &p,
+        &["scenarios/s/scenario.toml:1:12", "unknown pipeline `q`"],
+    );
+}
+
+#[test]
+fn invalid_duration() {
+    let p = project_with(
+        "pipelines/p/pipeline.toml",
+        &PIPELINE.replace(
+            "argv = [\"true\"]\ndepends_on",
+            "argv = [\"true\"]\ntimeout = \"soon\"\ndepends_on",
+        ),
+    );
+    expect_error(
+        &p,
+        &["pipelines/p/pipeline.toml:10:11", "invalid duration `soon`"],
+    );
+}
+
+#[test]
+fn unknown_task_kind() {
+    let p = project_with(
+        "pipelines/p/pipeline.toml",
+        &PIPELINE.replacen("kind = \"command\"", "kind = \"comand\"", 1),
+    );
+    expect_error(
+        &p,
+        &[
+            "pipelines/p/pipeline.toml:4:8",
+            "unknown task kind `comand`",
+            "did you mean `command`?",
+        ],
+    );
+}
+
+#[test]
+fn toml_syntax_error() {
+    let p = project_with(
+        "scenarios/s/scenario.toml",
+        &SCENARIO.replace("[[sink]]", "[[sink]"),
+    );
+    expect_error(&p, &["scenarios/s/scenario.toml:3:"]);
+}
+
+#[test]
+fn wrong_value_type() {
+    let p = project_with(
+        "pipelines/p/pipeline.toml",
+        &PIPELINE.replace(
+            "argv = [\"true\"]\ndepends_on",
+            "argv = [\"true\"]\nretries = \"two\"\ndepends_on",
+        ),
+    );
+    expect_error(&p, &["pipelines/p/pipeline.toml:10:11", "invalid type"]);
+}
+
+#[test]
+fn malformed_redis_fixture_names_the_key_and_line() {
+    let p = project_with(
+        "scenarios/s/scenario.toml",
+        &format!("{SCENARIO}\n[[seed]]\nservice = \"redis\"\njson = \"keys.json\"\n"),
+    );
+    p.file("scenarios/s/keys.json", "{\n  \"a\": \"x\",\n  \"b\": {\"type\": \"hash\", \"value\": [\"not\", \"a\", \"map\"]}\n}\n");
+    expect_error(
+        &p,
+        &[
+            "scenarios/s/keys.json:3:3",
+            "key \"b\"",
+            "a hash is an object of strings",
+        ],
+    );
+}
+
+#[test]
+fn unknown_key_in_harness_toml() {
+    let p = project_with("harness.toml", "task_jobs = 2\nbacknd = \"local\"\n");
+    expect_error(
+        &p,
+        &[
+            "harness.toml:2:1",
+            "unknown field `backnd`",
+            "did you mean `backend`?",
+        ],
+    );
+}
+
+#[test]
+fn unknown_task_in_scenario_subset() {
+    let p = project_with(
+        "scenarios/s/scenario.toml",
+        &SCENARIO.replace("pipeline = \"p\"", "pipeline = \"p\"\ntasks = [\"lod\"]"),
+    );
+    expect_error(
+        &p,
+        &[
+            "scenarios/s/scenario.toml:2:10",
+            "pipeline `p` has no task `lod`",
+            "did you mean `load`?",
+        ],
+    );
+}
+
+#[test]
+fn option_of_another_task_kind() {
+    let p = project_with(
+        "pipelines/p/pipeline.toml",
+        &PIPELINE.replacen(
+            "argv = [\"true\"]",
+            "argv = [\"true\"]\nscript = \"x.py\"",
+            1,
+        ),
+    );
+    expect_error(
+        &p,
+        &[
+            "pipelines/p/pipeline.toml:6:10",
+            "`script` does not apply to a `command` task",
+        ],
+    );
+}
+
+#[test]
+fn python_task_without_the_managed_environment() {
+    let p = project_with(
+        "pipelines/p/pipeline.toml",
+        &PIPELINE.replacen(
+            "kind = \"command\"\nargv = [\"true\"]",
+            "kind = \"python\"\nscript = \"job.py\"",
+            1,
+        ),
+    );
+    p.file("pipelines/p/job.py", "print('hi')\n");
+    expect_error(
+        &p,
+        &[
+            "pipelines/p/pipeline.toml:4:8",
+            "needs the managed Python environment",
+            "scripts/setup.sh",
+        ],
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let p = project_with(
+        "scenarios/s/scenario.toml",
+        &SCENARIO.replace("pipeline = \"p\"", "pipeline = \"q\""),
+    );
+    p.file(
+        "pipelines/p/pipeline.toml",
+        &PIPELINE.replace("depends_on = [\"extract\"]", "depends_on = [\"nothing\"]"),
+    );
+    p.file("scenarios/t/scenario.toml", "pipeline = \"p\"\nbogus = 1\n");
+    let r = p.run(&["check"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    for n in [
+        "pipelines/p/pipeline.toml:10:15",
+        "scenarios/t/scenario.toml:2:1",
+        "3 problems found",
+    ] {
+        assert!(r.stderr.contains(n), "stderr lacks {n:?}:\n{}", r.stderr);
+    }
+}
+
+#[test]
+fn run_refuses_a_broken_project_with_exit_2() {
+    let p = project_with(
+        "scenarios/s/scenario.toml",
+        &SCENARIO.replace("keys = ", "keyz = "),
+    );
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("scenarios/s/scenario.toml:6:1"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn unknown_scenario_on_the_command_line() {
+    let p = project_with("fixtures/x.csv", "a\n");
+    let r = p.run(&["run", "z"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("no scenario matches `z`"), "{}", r.stderr);
+    let r = p.run(&["run", "--bogus"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the `harness` binary: a project tree in, arguments and environment in,
+//! exit code, output and the resulting files checked. Runs real PostgreSQL and Redis servers.
+
+mod support;
+
+mod config_errors;
+mod example;
+mod interrupt;
+mod run;

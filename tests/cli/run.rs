@@ -1,0 +1,370 @@
+//! Runs against real PostgreSQL and Redis: seeds, tasks, sinks, goldens, failures, timeouts,
+//! JUnit, and the environment-variable contract.
+
+use crate::support::{Project, alive, require_servers};
+
+/// A pipeline: an SQL task derives a table from a seeded one, a command task copies it to Redis.
+const PIPELINE: &str = r#"
+services = ["postgres", "redis"]
+
+[tasks.summarize]
+kind = "sql"
+sql = """
+CREATE TABLE totals AS
+SELECT user_id, count(*)::int AS views, sum(seconds) AS seconds, max(note) AS note
+FROM views GROUP BY user_id;
+"""
+
+[tasks.publish]
+kind = "command"
+argv = ["sh", "-c", "psql -qAt \"$HARNESS_POSTGRES_URL\" -c 'SELECT user_id, views FROM totals' | while IFS='|' read u v; do redis-cli -u \"$HARNESS_REDIS_URL\" SET \"views:$u\" \"$v\" >/dev/null; done"]
+depends_on = ["summarize"]
+"#;
+
+const SCENARIO: &str = r#"
+pipeline = "views"
+
+[[seed]]
+service = "postgres"
+sql = "schema.sql"
+
+[[seed]]
+service = "postgres"
+table = "views"
+csv = "views.csv"
+
+[[sink]]
+name = "totals"
+service = "postgres"
+table = "totals"
+key = ["user_id"]
+
+[[sink]]
+name = "published"
+service = "redis"
+keys = "views:*"
+"#;
+
+const VIEWS: &str = "user_id,seconds,note\n1,10.5,a\n1,2.25,\n2,7,\"\"\n3,1,x\n";
+
+fn views_project() -> Project {
+    require_servers();
+    let p = Project::new();
+    p.file("pipelines/views/pipeline.toml", PIPELINE)
+        .file("scenarios/daily/scenario.toml", SCENARIO)
+        .file("scenarios/daily/schema.sql", "CREATE TABLE views (user_id int NOT NULL, seconds numeric(8,2) NOT NULL, note text);\n")
+        .file("fixtures/views.csv", VIEWS);
+    p
+}
+
+#[test]
+fn passing_scenario_then_changed_fixture_fails_with_a_diff_then_update_passes() {
+    let p = views_project();
+    // No golden yet: the scenario fails and proposes snapshots.
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("has no golden file"), "{}", r.stdout);
+    assert!(p.exists("scenarios/daily/golden/totals.snap.new"));
+
+    let r = p.run(&["run", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        !p.exists("scenarios/daily/golden/totals.snap.new"),
+        "--update leaves no pending file"
+    );
+    let totals = p.read("scenarios/daily/golden/totals.snap");
+    assert_eq!(
+        totals,
+        "# harness snapshot v1\n# sink: totals\n# source: postgres table totals\n# order: user_id\n\
+         columns: user_id int4 | views int4 | seconds numeric | note text\nrows: 3\n\n\
+         user_id=1 | views=2 | seconds=12.75 | note=\"a\"\n\
+         user_id=2 | views=1 | seconds=7.00 | note=\"\"\n\
+         user_id=3 | views=1 | seconds=1.00 | note=\"x\"\n"
+    );
+    assert!(
+        p.read("scenarios/daily/golden/published.snap")
+            .contains("\"views:1\" string\n  \"2\"\n")
+    );
+
+    // Same data in: same bytes out, nothing written.
+    let before = p.goldens();
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("1 passed, 0 failed"), "{}", r.stdout);
+    assert_eq!(p.goldens(), before);
+
+    // One changed fixture row: exit 1, a diff naming the changed row, golden untouched.
+    p.file("fixtures/views.csv", &VIEWS.replace("3,1,x", "3,4,x"));
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("-user_id=3 | views=1 | seconds=1.00 | note=\"x\""),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("+user_id=3 | views=1 | seconds=4.00 | note=\"x\""),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("sink `totals` differs"), "{}", r.stdout);
+    assert_eq!(
+        p.goldens()
+            .iter()
+            .filter(|(f, _)| !f.to_string_lossy().ends_with(".new"))
+            .cloned()
+            .collect::<Vec<_>>(),
+        before
+    );
+    assert!(
+        p.read("scenarios/daily/golden/totals.snap.new")
+            .contains("seconds=4.00")
+    );
+
+    // --update accepts it.
+    let r = p.run(&["run", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        p.read("scenarios/daily/golden/totals.snap")
+            .contains("user_id=3 | views=1 | seconds=4.00")
+    );
+    assert!(!p.exists("scenarios/daily/golden/totals.snap.new"));
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+#[test]
+fn on_ci_nothing_is_written_without_update() {
+    let p = views_project();
+    let r = p.run_env(&["run"], &[("CI", "true")]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        !p.exists("scenarios/daily/golden"),
+        "CI must not write goldens or pending files"
+    );
+    let r = p.run_env(&["run", "--update"], &[("CI", "true")]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(p.exists("scenarios/daily/golden/totals.snap"));
+}
+
+#[test]
+fn failed_task_skips_dependants_shows_its_log_and_writes_no_golden() {
+    let p = views_project();
+    p.file(
+        "pipelines/views/pipeline.toml",
+        &PIPELINE.replace("sum(seconds)", "sum(no_such_column)"),
+    );
+    let junit = p.path().join("out/junit.xml");
+    let r = p.run(&["run", "--update", "--junit", junit.to_str().expect("utf-8")]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.all().contains("column \"no_such_column\" does not exist"),
+        "{}",
+        r.all()
+    );
+    // The error points into pipeline.toml, at the statement's line.
+    assert!(
+        r.all().contains("pipelines/views/pipeline.toml:8:"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stdout
+            .contains("task `publish` skipped (upstream `summarize` failed)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !p.exists("scenarios/daily/golden"),
+        "--update must not write for a scenario whose tasks failed"
+    );
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(xml.contains("<testcase name=\"daily\""), "{xml}");
+    assert!(xml.contains("<failure"), "{xml}");
+    assert!(xml.contains("no_such_column"), "{xml}");
+    assert!(xml.contains("<system-out>"), "{xml}");
+}
+
+#[test]
+fn task_output_is_streamed_with_its_name_and_kept_in_the_report() {
+    require_servers();
+    let p = Project::new();
+    p.file("pipelines/p/pipeline.toml", "[tasks.talk]\nkind = \"command\"\nargv = [\"sh\", \"-c\", \"echo hello out; echo hello err >&2\"]\n")
+        .file("scenarios/s/scenario.toml", "pipeline = \"p\"\nservices = [\"redis\"]\n[[sink]]\nname = \"k\"\nservice = \"redis\"\nkeys = \"*\"\n");
+    let r = p.run(&["run", "--update", "--report-dir", "rep"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("s/talk | hello out"), "{}", r.stderr);
+    assert!(r.stderr.contains("s/talk | hello err"), "{}", r.stderr);
+    let log = p.read("rep/s/tasks/talk.log");
+    assert!(
+        log.contains("hello out") && log.contains("hello err"),
+        "{log}"
+    );
+    assert!(p.read("rep/s/snapshots/k.snap").contains("keys: 0"));
+}
+
+#[test]
+fn timeout_kills_the_task_and_its_children() {
+    let p = Project::new();
+    let out = p.path().join("out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let pipeline = format!(
+        "[tasks.hang]\nkind = \"command\"\nargv = [\"sh\", \"-c\", \"sleep 600 & echo $! > {0}/child.pid; sleep 600\"]\ntimeout = \"1s\"\n\n[tasks.after]\nkind = \"command\"\nargv = [\"true\"]\ndepends_on = [\"hang\"]\n",
+        out.display()
+    );
+    p.file("pipelines/p/pipeline.toml", &pipeline).file(
+        "scenarios/s/scenario.toml",
+        "pipeline = \"p\"\n[[sink]]\nname = \"k\"\nservice = \"redis\"\nkeys = \"*\"\n",
+    );
+    require_servers();
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout.contains("task `hang` timed out after 1s"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("task `after` skipped (upstream `hang` failed)"),
+        "{}",
+        r.stdout
+    );
+    let pid: i32 = std::fs::read_to_string(out.join("child.pid"))
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    assert!(!alive(pid), "the task's child {pid} survived its timeout");
+    assert!(
+        p.leftover_processes().is_empty(),
+        "{:?}",
+        p.leftover_processes()
+    );
+}
+
+#[test]
+fn retries_rerun_a_flaky_task() {
+    require_servers();
+    let p = Project::new();
+    let counter = p.path().join("count");
+    p.file(
+        "pipelines/p/pipeline.toml",
+        &format!("[tasks.flaky]\nkind = \"command\"\nargv = [\"sh\", \"-c\", \"echo x >> {0}; test $(wc -l < {0}) -ge 2\"]\nretries = 2\n", counter.display()),
+    )
+    .file("scenarios/s/scenario.toml", "pipeline = \"p\"\nservices = [\"redis\"]\n[[sink]]\nname = \"k\"\nservice = \"redis\"\nkeys = \"*\"\n");
+    let r = p.run(&["run", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("(attempt 2/3)"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&counter)
+            .expect("count")
+            .lines()
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn tasks_get_the_environment_contract() {
+    require_servers();
+    let p = Project::new();
+    let out = p.path().join("env.txt");
+    p.file(
+        "pipelines/p/pipeline.toml",
+        &format!("services = [\"postgres\", \"redis\"]\n[env]\nFROM_PIPELINE = \"1\"\n[tasks.dump]\nkind = \"command\"\nargv = [\"sh\", \"-c\", \"env | sort > {}; test -d \\\"$HARNESS_WORK_DIR\\\"\"]\nenv = {{ FROM_TASK = \"2\" }}\n", out.display()),
+    )
+    .file("scenarios/s/scenario.toml", "pipeline = \"p\"\n[env]\nFROM_SCENARIO = \"3\"\n[[sink]]\nname = \"k\"\nservice = \"redis\"\nkeys = \"*\"\n");
+    let r = p.run_env(
+        &["run", "--update"],
+        &[("HARNESS_HIVE_METASTORE_URI", "thrift://elsewhere:9083")],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let env = std::fs::read_to_string(&out).expect("env dump");
+    let var = |k: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(str::to_string)
+    };
+    assert_eq!(var("HARNESS_SCENARIO").as_deref(), Some("s"));
+    let pg = var("HARNESS_POSTGRES_URL").expect("postgres url");
+    assert!(
+        pg.starts_with("postgres://harness:harness@127.0.0.1:") && pg.ends_with("/harness"),
+        "{pg}"
+    );
+    let redis = var("HARNESS_REDIS_URL").expect("redis url");
+    assert!(
+        redis.starts_with("redis://127.0.0.1:") && redis.ends_with("/0"),
+        "{redis}"
+    );
+    assert_eq!(var("AIRFLOW_CONN_POSTGRES_DEFAULT"), Some(pg));
+    assert_eq!(var("AIRFLOW_CONN_REDIS_DEFAULT"), Some(redis));
+    assert!(
+        var("HARNESS_WORK_DIR")
+            .is_some_and(|w| w.starts_with(&p.tmp().to_string_lossy().into_owned()))
+    );
+    assert_eq!(
+        var("HARNESS_HIVE_METASTORE_URI"),
+        None,
+        "a variable for a service not started must be absent"
+    );
+    assert_eq!(
+        (var("FROM_PIPELINE"), var("FROM_SCENARIO"), var("FROM_TASK")),
+        (Some("1".into()), Some("3".into()), Some("2".into()))
+    );
+}
+
+#[test]
+fn seeds_of_every_redis_type_and_nulls_render_canonically() {
+    require_servers();
+    let p = Project::new();
+    p.file("pipelines/p/pipeline.toml", "[tasks.noop]\nkind = \"command\"\nargv = [\"true\"]\n")
+        .file(
+            "scenarios/s/scenario.toml",
+            "pipeline = \"p\"\n[[seed]]\nservice = \"redis\"\njson = \"keys.json\"\n[[seed]]\nservice = \"postgres\"\nsql = \"t.sql\"\n\
+             [[sink]]\nname = \"keys\"\nservice = \"redis\"\nkeys = \"*\"\n[[sink]]\nname = \"rows\"\nservice = \"postgres\"\nquery = \"SELECT * FROM t\"\nfloat_digits = 2\n",
+        )
+        .file("scenarios/s/t.sql", "CREATE TABLE t (a text, b double precision, c boolean);\nINSERT INTO t VALUES (NULL, 1.005, true), ('', -0.001, NULL), ('NULL', 2, false);\n")
+        .file(
+            "scenarios/s/keys.json",
+            r#"{"s": "plain", "e": {"type": "string", "value": "gone later", "ttl": 600},
+                "h": {"type": "hash", "value": {"b": "2", "a": "1"}},
+                "l": {"type": "list", "value": ["z", "a"]},
+                "set": {"type": "set", "value": ["y", "x"]},
+                "z": {"type": "zset", "value": {"m2": 2, "m1": 0.5}}}"#,
+        );
+    let r = p.run(&["run", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(
+        p.read("scenarios/s/golden/keys.snap"),
+        "# harness snapshot v1\n# sink: keys\n# source: redis keys *\nkeys: 6\n\n\
+         \"e\" string (expires)\n  \"gone later\"\n\n\"h\" hash\n  \"a\": \"1\"\n  \"b\": \"2\"\n\n\
+         \"l\" list\n  [0] \"z\"\n  [1] \"a\"\n\n\"s\" string\n  \"plain\"\n\n\"set\" set\n  \"x\"\n  \"y\"\n\n\
+         \"z\" zset\n  0.5 \"m1\"\n  2.0 \"m2\"\n"
+    );
+    assert_eq!(
+        p.read("scenarios/s/golden/rows.snap"),
+        "# harness snapshot v1\n# sink: rows\n# source: postgres query SELECT * FROM t\n# order: whole row\n\
+         columns: a text | b float8 | c bool\nrows: 3\n\n\
+         a=NULL | b=1.00 | c=true\na=\"\" | b=0.00 | c=NULL\na=\"NULL\" | b=2.00 | c=false\n"
+    );
+}
+
+#[test]
+fn rejected_csv_row_is_bad_input_naming_file_and_line() {
+    let p = views_project();
+    p.file(
+        "fixtures/views.csv",
+        "user_id,seconds,note\n1,10.5,a\n2,ten,b\n",
+    );
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.all().contains("fixtures/views.csv:3:1"), "{}", r.all());
+    assert!(
+        r.all().contains("invalid input syntax for type numeric"),
+        "{}",
+        r.all()
+    );
+}

@@ -1,0 +1,242 @@
+//! A small builder for end-to-end tests: a temporary project, a way to run the built binary in
+//! it, and checks for processes the run may have left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root (for the example project and the managed Python environment).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Fails with a message naming what is missing when a server program is not installed.
+pub fn require_servers() {
+    let pg = Path::new("/usr/lib/postgresql")
+        .read_dir()
+        .is_ok_and(|mut d| d.next().is_some())
+        || which("initdb");
+    assert!(
+        pg,
+        "PostgreSQL server programs (initdb, postgres) are missing: run scripts/setup.sh"
+    );
+    assert!(
+        which("redis-server"),
+        "redis-server is missing: run scripts/setup.sh"
+    );
+}
+
+fn which(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+}
+
+/// What a run of the binary gave.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Self {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Everything printed.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// A project in a temporary folder.
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// An empty project.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("harness-test-")
+            .tempdir()
+            .expect("tempdir");
+        // Reachable by the unprivileged user PostgreSQL runs as.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        std::fs::create_dir_all(dir.path().join(".tmp")).expect("tmp");
+        std::fs::set_permissions(
+            dir.path().join(".tmp"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .expect("chmod");
+        Project { dir }
+    }
+
+    /// A copy of the repository's example suite, using the repository's managed Python.
+    pub fn example() -> Self {
+        let p = Project::new();
+        for d in ["pipelines", "scenarios", "fixtures"] {
+            copy_dir(&repo().join(d), &p.path().join(d));
+        }
+        let venv = repo().join(".venv");
+        assert!(
+            venv.join("bin/python").exists(),
+            "the managed Python environment .venv is missing: run scripts/setup.sh"
+        );
+        std::os::unix::fs::symlink(&venv, p.path().join(".venv")).expect("symlink .venv");
+        for entry in walk(&p.path().join("scenarios")) {
+            if entry.to_string_lossy().ends_with(".snap.new") {
+                std::fs::remove_file(entry).expect("remove pending");
+            }
+        }
+        p
+    }
+
+    /// The project folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The folder runs use as TMPDIR: every service and work folder of a run lives under it.
+    pub fn tmp(&self) -> PathBuf {
+        self.path().join(".tmp")
+    }
+
+    /// Writes a file (creating folders).
+    pub fn file(&self, rel: &str, content: &str) -> &Self {
+        let path = self.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, content).expect("write");
+        self
+    }
+
+    /// Reads a file.
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    /// True when the file exists.
+    pub fn exists(&self, rel: &str) -> bool {
+        self.path().join(rel).exists()
+    }
+
+    /// A command running the binary in the project, with a clean environment for colour and CI.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
+        cmd.args(args)
+            .current_dir(self.path())
+            .env("TMPDIR", self.tmp())
+            .env("NO_COLOR", "1")
+            .env_remove("CI");
+        cmd
+    }
+
+    /// Runs the binary and waits.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("run harness"))
+    }
+
+    /// Runs the binary with extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied());
+        Run::from(cmd.output().expect("run harness"))
+    }
+
+    /// Every file under the project's scenarios folder with its content.
+    pub fn goldens(&self) -> Vec<(PathBuf, String)> {
+        let mut files: Vec<(PathBuf, String)> = walk(&self.path().join("scenarios"))
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("/golden/"))
+            .map(|p| (p.clone(), std::fs::read_to_string(&p).expect("read")))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Processes (not zombies) whose working folder or command line is under this project.
+    pub fn leftover_processes(&self) -> Vec<String> {
+        let marker = self.path().to_string_lossy().into_owned();
+        let me = std::process::id().to_string();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.chars().all(|c| c.is_ascii_digit()) || name == me {
+                continue;
+            }
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            if stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+            {
+                continue;
+            }
+            let cmdline = std::fs::read(entry.path().join("cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .unwrap_or_default();
+            let cwd = std::fs::read_link(entry.path().join("cwd"))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if cwd.starts_with(&marker) || cmdline.contains(&marker) {
+                found.push(format!("{name}: {cmdline} (cwd {cwd})"));
+            }
+        }
+        found
+    }
+}
+
+/// Every file under `dir`.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir").flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            copy_dir(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).expect("copy");
+        }
+    }
+}
+
+/// True when the process exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+    })
+}
+
+/// Waits for a file to appear, up to `secs` seconds.
+pub fn wait_for(path: &Path, secs: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if path.exists() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
