@@ -423,22 +423,25 @@ pub fn summary_line(o: &ScenarioOutcome) -> String {
         .iter()
         .filter(|s| matches!(s.result, SinkResult::Updated { .. }))
         .count();
+    let n =
+        |count: usize, word: &str| format!("{count} {word}{}", if count == 1 { "" } else { "s" });
     match o.status {
         ScenarioStatus::Cancelled => "cancelled".into(),
         _ if !differ.is_empty() => format!(
-            "{} of {} sinks do not match their goldens: {}",
+            "{} of {} do not match their goldens: {}",
             differ.len(),
-            o.sinks.len(),
+            n(o.sinks.len(), "sink"),
             differ.join(", ")
         ),
         _ if updated > 0 => format!(
-            "{} tasks succeeded, {updated} golden(s) written",
-            o.tasks.len()
+            "{} succeeded, {} written",
+            n(o.tasks.len(), "task"),
+            n(updated, "golden")
         ),
         _ => format!(
-            "{} tasks succeeded, {} sinks match",
-            o.tasks.len(),
-            o.sinks.len()
+            "{} succeeded, {} matching",
+            n(o.tasks.len(), "task"),
+            n(o.sinks.len(), "sink")
         ),
     }
 }

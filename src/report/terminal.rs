@@ -89,7 +89,7 @@ impl View {
             Event::RunStarted { scenarios, backend } => {
                 self.total = scenarios;
                 self.line(&format!(
-                    "running {scenarios} scenario{} on the {backend} backend",
+                    "running {scenarios} scenario{}; backend: {backend}",
                     if scenarios == 1 { "" } else { "s" }
                 ));
             }

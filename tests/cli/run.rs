@@ -368,3 +368,44 @@ fn rejected_csv_row_is_bad_input_naming_file_and_line() {
         r.all()
     );
 }
+
+#[test]
+fn a_service_that_does_not_start_is_an_infrastructure_failure_with_its_log() {
+    require_servers();
+    let p = Project::new();
+    p.file(
+        "broken-redis",
+        "#!/bin/sh\necho 'FATAL: cannot open the listening socket' >&2\nexit 1\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        p.path().join("broken-redis"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    p.file(
+        "harness.toml",
+        "[services.redis]\nbin = \"./broken-redis\"\nstart_timeout = \"5s\"\n",
+    )
+    .file(
+        "pipelines/p/pipeline.toml",
+        "[tasks.noop]\nkind = \"command\"\nargv = [\"true\"]\n",
+    )
+    .file(
+        "scenarios/s/scenario.toml",
+        "pipeline = \"p\"\n[[sink]]\nname = \"k\"\nservice = \"redis\"\nkeys = \"*\"\n",
+    );
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(r.stderr.contains("redis did not start"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("FATAL: cannot open the listening socket"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        p.leftover_processes().is_empty(),
+        "{:?}",
+        p.leftover_processes()
+    );
+}
