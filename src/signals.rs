@@ -1,12 +1,13 @@
 //! The one place that knows about signals: SIGINT and SIGTERM become a cancellation the runner
 //! receives as a value. The first signal stops the run cleanly (tasks' process groups killed,
-//! services stopped, reports written); a second one exits at once, leaving the kernel's
-//! parent-death signal to take every child down.
+//! services stopped, reports written); a second one kills every process group the run owns and
+//! exits at once.
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-/// Cancels `cancel` on the first SIGINT/SIGTERM; exits with `exit::INTERRUPTED` on the second.
+/// Cancels `cancel` on the first SIGINT/SIGTERM; kills every child group and exits with
+/// `exit::INTERRUPTED` on the second.
 pub fn install(cancel: CancellationToken) -> std::io::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
@@ -24,6 +25,7 @@ pub fn install(cancel: CancellationToken) -> std::io::Result<()> {
                 );
                 cancel.cancel();
             } else {
+                crate::dag::process::kill_all_groups();
                 std::process::exit(crate::exit::INTERRUPTED);
             }
         }

@@ -36,7 +36,21 @@ pub fn signal_group(pgid: u32, signal: i32) {
     }
 }
 
-/// Kills a process group (SIGKILL) when dropped, unless disarmed.
+/// Every process group a `GroupGuard` currently owns. Kept so that a second Ctrl-C, which exits
+/// at once without unwinding, can still take every group down (the parent-death signal only
+/// reaches direct children, not what they started).
+static LIVE_GROUPS: std::sync::Mutex<std::collections::BTreeSet<u32>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Kills every process group owned by a live `GroupGuard`.
+pub fn kill_all_groups() {
+    let groups = LIVE_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
+    for pgid in groups {
+        signal_group(pgid, libc::SIGKILL);
+    }
+}
+
+/// Kills a process group (SIGKILL) when dropped.
 #[derive(Debug)]
 pub struct GroupGuard {
     pgid: Option<u32>,
@@ -45,6 +59,9 @@ pub struct GroupGuard {
 impl GroupGuard {
     /// Guards the group led by `pid`.
     pub fn new(pid: Option<u32>) -> Self {
+        if let (Some(p), Ok(mut live)) = (pid, LIVE_GROUPS.lock()) {
+            live.insert(p);
+        }
         GroupGuard { pgid: pid }
     }
 
@@ -58,6 +75,9 @@ impl Drop for GroupGuard {
     fn drop(&mut self) {
         if let Some(pgid) = self.pgid.take() {
             signal_group(pgid, libc::SIGKILL);
+            if let Ok(mut live) = LIVE_GROUPS.lock() {
+                live.remove(&pgid);
+            }
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Project, require_servers, wait_for};
 
-fn interrupted_run(signal: i32) {
+fn interrupted_run(signal: i32, twice: bool) {
     require_servers();
     let p = Project::new();
     let started = p.path().join("started");
@@ -39,6 +39,13 @@ fn interrupted_run(signal: i32) {
     unsafe {
         libc::kill(child.id() as i32, signal);
     }
+    if twice {
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(child.id() as i32, signal);
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
@@ -53,6 +60,9 @@ fn interrupted_run(signal: i32) {
     assert_eq!(status.code(), Some(130));
     let left = p.leftover_processes();
     assert!(left.is_empty(), "processes left behind: {left:?}");
+    if twice {
+        return; // an immediate exit leaves the service folders; only processes must be gone
+    }
     let tmp_left: Vec<_> = std::fs::read_dir(p.tmp())
         .expect("tmp")
         .flatten()
@@ -66,10 +76,15 @@ fn interrupted_run(signal: i32) {
 
 #[test]
 fn sigint_leaves_no_process_behind() {
-    interrupted_run(libc::SIGINT);
+    interrupted_run(libc::SIGINT, false);
 }
 
 #[test]
 fn sigterm_leaves_no_process_behind() {
-    interrupted_run(libc::SIGTERM);
+    interrupted_run(libc::SIGTERM, false);
+}
+
+#[test]
+fn a_second_sigint_exits_at_once_and_still_kills_everything() {
+    interrupted_run(libc::SIGINT, true);
 }
