@@ -8,7 +8,15 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 
-PG_BIN_DIR=/usr/lib/postgresql/15/bin
+# The newest PostgreSQL server Debian installed (15 on bookworm, 17 on trixie).
+pg_bin_dir() {
+    local d best=""
+    for d in /usr/lib/postgresql/*/bin; do
+        [[ -x "$d/initdb" && -x "$d/postgres" ]] && best="$d"
+    done
+    printf '%s' "$best"
+}
+PG_BIN_DIR=$(pg_bin_dir)
 VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/pipelines/hydramatrices/requirements.txt"
 STAMP="$VENV/.requirements.sha256"
@@ -22,7 +30,7 @@ SUDO=()
 as_root() { "${SUDO[@]}" "$@"; }
 
 missing=()
-[[ -x "$PG_BIN_DIR/initdb" && -x "$PG_BIN_DIR/postgres" ]] || missing+=(postgresql)
+[[ -n "$PG_BIN_DIR" ]] || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if ! command -v python3 >/dev/null 2>&1; then
     missing+=(python3 python3-venv)
@@ -63,8 +71,9 @@ if ((${#missing[@]})); then
     remove_policy
     trap - EXIT
 
-    [[ -x "$PG_BIN_DIR/initdb" && -x "$PG_BIN_DIR/postgres" ]] \
-        || die "postgresql installed but $PG_BIN_DIR/{initdb,postgres} not found"
+    PG_BIN_DIR=$(pg_bin_dir)
+    [[ -n "$PG_BIN_DIR" ]] \
+        || die "postgresql installed but no /usr/lib/postgresql/*/bin/{initdb,postgres} found"
     command -v redis-server >/dev/null 2>&1 || die "redis-server installed but not on PATH"
 fi
 say "postgresql: $PG_BIN_DIR ($("$PG_BIN_DIR/postgres" --version | awk '{print $3}'))"

@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Environment, InfraError, Resolved};
 use crate::config::{
-    ConfigError, Origin, Pipeline, Project, PythonTarget, Scenario, ScenarioName, Seed, SeedKind,
-    ServiceKind, Sink, SinkSpec, TaskKind,
+    ConfigError, ExpectedFailure, Origin, Pipeline, Project, PythonTarget, Scenario, ScenarioName,
+    Seed, SeedKind, ServiceKind, Sink, SinkSpec, TaskKind,
 };
 use crate::dag::executor::{self, Action, ExecContext, ExecTask};
 use crate::dag::process::ProcessSpec;
@@ -151,6 +151,8 @@ pub struct ScenarioOutcome {
     pub elapsed: Duration,
     /// Its folder in the report directory.
     pub report_dir: PathBuf,
+    /// For a scenario that must fail and did: how it failed.
+    pub expected_failure: Option<String>,
 }
 
 /// The outcome of a whole run.
@@ -201,6 +203,7 @@ pub async fn run(
         timings: Timings::default(),
         elapsed: Duration::ZERO,
         report_dir: opts.report_dir.join(&s.name.0),
+        expected_failure: None,
     };
 
     let services = plan_services(project, scenarios);
@@ -250,6 +253,13 @@ pub async fn run(
             continue;
         }
         let outcome = run_scenario(project, s, &env, opts, events, cancel).await;
+        let outcome = apply_expectation(outcome, s.expect_failure.as_ref());
+        events.emit(Event::ScenarioFinished {
+            scenario: outcome.name.clone(),
+            passed: outcome.status == ScenarioStatus::Passed,
+            summary: summary_line(&outcome),
+            elapsed: outcome.elapsed,
+        });
         timings.add(&outcome.timings);
         outcomes.push(outcome);
     }
@@ -290,6 +300,7 @@ async fn run_scenario(
         timings: Timings::default(),
         elapsed: Duration::ZERO,
         report_dir: report_dir.clone(),
+        expected_failure: None,
     };
     let pipeline = project.pipeline_of(scenario);
 
@@ -369,7 +380,13 @@ async fn run_scenario(
         return finish(out, ScenarioStatus::Failed, Some(msg), started, events);
     }
 
-    let policy = opts.policy;
+    // A scenario that must fail compares against goldens that are wrong on purpose: never
+    // rewrite them, not even with --update.
+    let policy = if scenario.expect_failure.is_some() {
+        WritePolicy::Nothing
+    } else {
+        opts.policy
+    };
     for sink in &scenario.sinks {
         let t0 = Instant::now();
         let rendered = read_sink(sink, env).await;
@@ -397,13 +414,56 @@ fn finish(
     out.status = status;
     out.error = error;
     out.elapsed = started.elapsed();
-    let summary = summary_line(&out);
-    events.emit(Event::ScenarioFinished {
-        scenario: out.name.clone(),
-        passed: out.status == ScenarioStatus::Passed,
-        summary,
-        elapsed: out.elapsed,
-    });
+    let _ = events;
+    out
+}
+
+/// Holds a scenario that must fail to its expectation: failing as expected passes it (with a
+/// note), passing or failing otherwise fails it.
+pub fn apply_expectation(
+    mut out: ScenarioOutcome,
+    expect: Option<&ExpectedFailure>,
+) -> ScenarioOutcome {
+    let Some(expect) = expect else { return out };
+    let what = match expect {
+        ExpectedFailure::Any => "to fail".to_string(),
+        ExpectedFailure::Task(t) => format!("task `{t}` to fail"),
+        ExpectedFailure::Sinks(s) => format!("sinks {} to differ", s.join(", ")),
+    };
+    match out.status {
+        ScenarioStatus::Passed => {
+            out.status = ScenarioStatus::Failed;
+            out.error = Some(format!("expected {what}, but the scenario passed"));
+        }
+        ScenarioStatus::Failed => {
+            let actual = summary_line(&out);
+            let as_expected = match expect {
+                ExpectedFailure::Any => true,
+                ExpectedFailure::Task(t) => out.tasks.iter().any(|o| {
+                    &o.id == t
+                        && matches!(o.status, TaskStatus::Failed(_) | TaskStatus::TimedOut(_))
+                }),
+                ExpectedFailure::Sinks(names) => {
+                    let mut differ: Vec<String> = out
+                        .sinks
+                        .iter()
+                        .filter(|s| !s.ok())
+                        .map(|s| s.name.clone())
+                        .collect();
+                    differ.sort();
+                    out.tasks.iter().all(|t| t.status.ok()) && &differ == names
+                }
+            };
+            if as_expected {
+                out.status = ScenarioStatus::Passed;
+                out.error = None;
+                out.expected_failure = Some(actual);
+            } else {
+                out.error = Some(format!("expected {what}, but: {actual}"));
+            }
+        }
+        _ => {}
+    }
     out
 }
 
@@ -411,6 +471,9 @@ fn finish(
 pub fn summary_line(o: &ScenarioOutcome) -> String {
     if let Some(e) = &o.error {
         return e.clone();
+    }
+    if let Some(f) = &o.expected_failure {
+        return format!("failed as expected: {f}");
     }
     let differ: Vec<&str> = o
         .sinks
@@ -428,9 +491,9 @@ pub fn summary_line(o: &ScenarioOutcome) -> String {
     match o.status {
         ScenarioStatus::Cancelled => "cancelled".into(),
         _ if !differ.is_empty() => format!(
-            "{} of {} do not match their goldens: {}",
+            "sinks not matching their goldens ({} of {}): {}",
             differ.len(),
-            n(o.sinks.len(), "sink"),
+            o.sinks.len(),
             differ.join(", ")
         ),
         _ if updated > 0 => format!(

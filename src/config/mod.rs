@@ -18,7 +18,7 @@ use toml::Spanned;
 
 pub use diagnostic::{ConfigError, ConfigErrors, Origin, SourceFile};
 pub use pipeline::{Pipeline, PythonTarget, SqlSource, Task, TaskId, TaskKind};
-pub use scenario::{Scenario, ScenarioName, Seed, SeedKind, Sink, SinkSpec};
+pub use scenario::{ExpectedFailure, Scenario, ScenarioName, Seed, SeedKind, Sink, SinkSpec};
 pub use settings::{BackendChoice, Settings};
 
 /// A service a pipeline can talk to.

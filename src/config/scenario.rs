@@ -157,6 +157,8 @@ pub struct Scenario {
     pub seeds: Vec<Seed>,
     /// Sinks.
     pub sinks: Vec<Sink>,
+    /// Set when the scenario must fail.
+    pub expect_failure: Option<ExpectedFailure>,
 }
 
 impl Scenario {
@@ -194,6 +196,26 @@ struct RawScenario {
     seed: Vec<Spanned<RawSeed>>,
     #[serde(default)]
     sink: Vec<Spanned<RawSink>>,
+    expect: Option<Spanned<RawExpect>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    outcome: Spanned<String>,
+    task: Option<Spanned<String>>,
+    sinks: Option<Vec<Spanned<String>>>,
+}
+
+/// A scenario that must fail, to prove the gate bites (like pytest's strict xfail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectedFailure {
+    /// Any failure will do.
+    Any,
+    /// This task must fail (or time out).
+    Task(TaskId),
+    /// Exactly these sinks must differ from their goldens.
+    Sinks(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -332,6 +354,10 @@ pub fn load(ctx: &LoadContext<'_>, dir: &Path, errors: &mut Vec<ConfigError>) ->
             }
         }
     }
+    let expect_failure = raw
+        .expect
+        .as_ref()
+        .and_then(|e| expectation(e, pipeline, &raw, &sinks, &mut check));
     if raw.sink.is_empty() {
         check.errors.push(
             ConfigError::in_file(
@@ -356,6 +382,7 @@ pub fn load(ctx: &LoadContext<'_>, dir: &Path, errors: &mut Vec<ConfigError>) ->
         env: raw.env,
         seeds,
         sinks,
+        expect_failure,
     })
 }
 
@@ -730,4 +757,78 @@ pub fn quote_table(name: &str) -> String {
         .map(|p| format!("\"{p}\""))
         .collect::<Vec<_>>()
         .join(".")
+}
+
+fn expectation(
+    e: &Spanned<RawExpect>,
+    pipeline: Option<&Pipeline>,
+    raw: &RawScenario,
+    sinks: &[Sink],
+    check: &mut Checker<'_>,
+) -> Option<ExpectedFailure> {
+    let r = e.get_ref();
+    match r.outcome.get_ref().as_str() {
+        "fail" => {}
+        "pass" => {
+            if let Some(t) = &r.task {
+                check.error(t.span(), "`task` applies only to outcome = \"fail\"");
+            }
+            return None;
+        }
+        other => {
+            check.error_help(
+                r.outcome.span(),
+                format!("unknown outcome `{other}`"),
+                "expect.outcome is \"pass\" or \"fail\"",
+            );
+            return None;
+        }
+    }
+    match (&r.task, &r.sinks) {
+        (Some(_), Some(s)) => {
+            let span = s.first().map_or(e.span(), Spanned::span);
+            check.error_help(
+                span,
+                "expect either a failing `task` or differing `sinks`, not both",
+                "a failed task stops the scenario before its sinks are read",
+            );
+            None
+        }
+        (Some(t), None) => {
+            let name = t.get_ref();
+            let in_pipeline = pipeline.is_none_or(|p| p.task(name).is_some());
+            let selected = raw
+                .tasks
+                .as_ref()
+                .is_none_or(|sel| sel.iter().any(|s| s.get_ref() == name));
+            if !in_pipeline || !selected {
+                check.error(
+                    t.span(),
+                    format!("expected failing task `{name}` is not run by this scenario"),
+                );
+                return None;
+            }
+            Some(ExpectedFailure::Task(TaskId(name.clone())))
+        }
+        (None, Some(list)) => {
+            let mut names = Vec::new();
+            for s in list {
+                if sinks.iter().any(|k| &k.name == s.get_ref()) {
+                    names.push(s.get_ref().clone());
+                } else {
+                    check.error(
+                        s.span(),
+                        format!(
+                            "expected differing sink `{}` is not a sink of this scenario",
+                            s.get_ref()
+                        ),
+                    );
+                }
+            }
+            names.sort();
+            names.dedup();
+            Some(ExpectedFailure::Sinks(names))
+        }
+        (None, None) => Some(ExpectedFailure::Any),
+    }
 }

@@ -364,3 +364,18 @@ fn unknown_scenario_on_the_command_line() {
     let r = p.run(&["run", "--bogus"]);
     assert_eq!(r.code, 2, "{}", r.all());
 }
+
+#[test]
+fn expectation_naming_an_unknown_sink() {
+    let p = project_with(
+        "scenarios/s/scenario.toml",
+        &format!("{SCENARIO}\n[expect]\noutcome = \"fail\"\nsinks = [\"nope\"]\n"),
+    );
+    expect_error(
+        &p,
+        &[
+            "scenarios/s/scenario.toml:10:10",
+            "expected differing sink `nope` is not a sink of this scenario",
+        ],
+    );
+}

@@ -48,3 +48,42 @@ fn changed_dictionary_row_fails_the_example_with_a_diff() {
             .contains("Subscription plus")
     );
 }
+
+#[test]
+fn scenarios_that_must_fail_hold_the_gate_and_their_goldens_survive_update() {
+    require_servers();
+    let p = Project::example();
+    let before = p.goldens();
+    let r = p.run(&["run", "monetization_gate_*", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("failed as expected: task `export_monetization` failed"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(
+            "failed as expected: sinks not matching their goldens (1 of 1): monetization_types"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        p.goldens(),
+        before,
+        "--update must not rewrite the golden of a scenario that must fail"
+    );
+
+    // Repair the wrong golden: the scenario now passes, which is a failure of the expectation.
+    let golden = "scenarios/monetization_gate_wrong_golden/golden/monetization_types.snap";
+    p.file(golden, &p.read(golden).replace("\"8.99\"", "\"9.99\""));
+    let r = p.run(&["run", "monetization_gate_wrong_golden"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("expected sinks monetization_types to differ, but the scenario passed"),
+        "{}",
+        r.stdout
+    );
+}
