@@ -110,9 +110,9 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Check => {
             println!(
-                "{} pipelines, {} scenarios: no problems found",
-                project.pipelines.len(),
-                project.scenarios.len()
+                "{}, {}: no problems found",
+                report::count(project.pipelines.len(), "pipeline"),
+                report::count(project.scenarios.len(), "scenario")
             );
             exit::OK
         }

@@ -236,8 +236,13 @@ pub async fn run(
     let env = match env {
         Ok(env) => env,
         Err(e) => {
+            let not_run = |s: &&Scenario| ScenarioOutcome {
+                status: ScenarioStatus::InfraError,
+                error: Some(format!("not run: {} did not start", e.service)),
+                ..cancelled(s)
+            };
             return RunOutcome {
-                scenarios: vec![],
+                scenarios: scenarios.iter().map(not_run).collect(),
                 infra_error: Some(e),
                 interrupted: cancel.is_cancelled(),
                 timings,
@@ -475,27 +480,41 @@ pub fn summary_line(o: &ScenarioOutcome) -> String {
     if let Some(f) = &o.expected_failure {
         return format!("failed as expected: {f}");
     }
-    let differ: Vec<&str> = o
-        .sinks
-        .iter()
-        .filter(|s| !s.ok())
-        .map(|s| s.name.as_str())
-        .collect();
+    let names = |pick: fn(&SinkResult) -> bool| -> Vec<&str> {
+        o.sinks
+            .iter()
+            .filter(|s| pick(&s.result))
+            .map(|s| s.name.as_str())
+            .collect()
+    };
+    let differ = names(|r| matches!(r, SinkResult::Differs { .. } | SinkResult::ReadFailed(_)));
+    let missing = names(|r| matches!(r, SinkResult::NoGolden));
     let updated = o
         .sinks
         .iter()
         .filter(|s| matches!(s.result, SinkResult::Updated { .. }))
         .count();
-    let n =
-        |count: usize, word: &str| format!("{count} {word}{}", if count == 1 { "" } else { "s" });
+    let n = crate::report::count;
     match o.status {
         ScenarioStatus::Cancelled => "cancelled".into(),
-        _ if !differ.is_empty() => format!(
-            "sinks not matching their goldens ({} of {}): {}",
-            differ.len(),
-            o.sinks.len(),
-            differ.join(", ")
-        ),
+        _ if !differ.is_empty() || !missing.is_empty() => {
+            let mut parts = Vec::new();
+            if !differ.is_empty() {
+                parts.push(format!(
+                    "sinks not matching their goldens ({} of {}): {}",
+                    differ.len(),
+                    o.sinks.len(),
+                    differ.join(", ")
+                ));
+            }
+            if !missing.is_empty() {
+                parts.push(format!(
+                    "sinks without a golden yet: {}",
+                    missing.join(", ")
+                ));
+            }
+            parts.join("; ")
+        }
         _ if updated > 0 => format!(
             "{} succeeded, {} written",
             n(o.tasks.len(), "task"),

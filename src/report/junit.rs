@@ -58,5 +58,7 @@ pub fn write(outcome: &RunOutcome, path: &Path) -> std::io::Result<()> {
     let report = ReportBuilder::new().add_testsuite(suite.build()).build();
     let mut buf = Vec::new();
     report.write_xml(&mut buf).map_err(std::io::Error::other)?;
-    crate::snapshot::golden::write_atomic(path, &String::from_utf8_lossy(&buf))
+    let mut xml = String::from_utf8_lossy(&buf).into_owned();
+    xml.push('\n');
+    crate::snapshot::golden::write_atomic(path, &xml)
 }

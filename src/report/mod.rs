@@ -36,3 +36,8 @@ impl Style {
         }
     }
 }
+
+/// `1 sink`, `2 sinks`: a count with its noun.
+pub fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}

@@ -46,7 +46,8 @@ pub fn render(outcome: &RunOutcome, style: Style) -> String {
             style.paint("──", C::new().red()),
             style.paint(&format!("{} failed", s.name), C::new().red().bold())
         );
-        if let Some(e) = &s.error {
+        // A failed task is shown below with its log; other errors (seed, reset, expectation) here.
+        if let Some(e) = s.error.as_ref().filter(|e| !e.starts_with("task `")) {
             let _ = writeln!(out, "{e}");
         }
         for t in &s.tasks {
@@ -61,10 +62,15 @@ pub fn render(outcome: &RunOutcome, style: Style) -> String {
                 let text = std::fs::read_to_string(log).unwrap_or_default();
                 let lines: Vec<&str> = text.lines().collect();
                 let from = lines.len().saturating_sub(LOG_TAIL);
+                let shown = lines.len() - from;
                 let _ = writeln!(
                     out,
-                    "  last {} lines of {}:",
-                    lines.len() - from,
+                    "  last {} of {}:",
+                    if shown == 1 {
+                        "line".to_string()
+                    } else {
+                        format!("{shown} lines")
+                    },
                     log.display()
                 );
                 for l in &lines[from..] {
@@ -96,12 +102,24 @@ pub fn render(outcome: &RunOutcome, style: Style) -> String {
                 }
                 _ => {}
             }
-            if let Some(p) = &sink.pending {
-                let _ = writeln!(
-                    out,
-                    "  new snapshot written to {} (accept it with --update)",
-                    p.display()
-                );
+            match &sink.pending {
+                Some(p) => {
+                    let _ = writeln!(
+                        out,
+                        "  new snapshot written to {} (accept it with --update)",
+                        p.display()
+                    );
+                }
+                None if !sink.ok() => {
+                    let kept = s
+                        .report_dir
+                        .join("snapshots")
+                        .join(format!("{}.snap", sink.name));
+                    if kept.exists() {
+                        let _ = writeln!(out, "  actual snapshot kept in {}", kept.display());
+                    }
+                }
+                None => {}
             }
         }
     }

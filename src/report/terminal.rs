@@ -157,10 +157,10 @@ impl View {
                 let took = if elapsed.is_zero() {
                     String::new()
                 } else {
-                    format!(" in {}", secs(elapsed))
+                    format!(" ({})", secs(elapsed))
                 };
                 self.line(&format!(
-                    "  {} {scenario}/{task} {status}{took}",
+                    "  {} {scenario}/{task}{took} {status}",
                     s.paint(mark, color)
                 ));
             }

@@ -63,6 +63,12 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
         .suffix(".tmp")
         .tempfile_in(dir)?;
     tmp.write_all(contents.as_bytes())?;
+    // Keep the mode of the file replaced; a new file gets the usual 0644, not the temp file's 0600.
+    let mode = std::fs::metadata(path)
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+        .unwrap_or(0o644);
+    tmp.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -95,6 +101,14 @@ mod tests {
         write_atomic(&golden, "one\n").expect("write");
         write_atomic(&golden, "two\n").expect("write");
         assert_eq!(read(&golden).expect("read"), Some("two\n".into()));
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&golden).expect("stat").permissions(),
+        );
+        assert_eq!(
+            mode & 0o777,
+            0o644,
+            "goldens are readable by others, like any committed file"
+        );
         let names: Vec<_> = std::fs::read_dir(golden.parent().expect("dir"))
             .expect("ls")
             .map(|e| e.expect("entry").file_name())

@@ -48,7 +48,7 @@ fn the_valid_base_project_passes_check() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
         r.stdout
-            .contains("1 pipelines, 1 scenarios: no problems found"),
+            .contains("1 pipeline, 1 scenario: no problems found"),
         "{}",
         r.stdout
     );
