@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::{Environment, InfraError, Resolved};
 use crate::config::{
     ConfigError, ExpectedFailure, Origin, Pipeline, Project, PythonTarget, Scenario, ScenarioName,
-    Seed, SeedKind, ServiceKind, Sink, SinkSpec, TaskKind,
+    Seed, SeedKind, ServiceKind, Sink, SinkSpec, SparkApp, TaskKind,
 };
 use crate::dag::executor::{self, Action, ExecContext, ExecTask};
 use crate::dag::process::ProcessSpec;
@@ -324,7 +324,7 @@ async fn run_scenario(
 
     let t0 = Instant::now();
     for seed in &scenario.seeds {
-        if let Err(e) = run_seed(seed, env).await {
+        if let Err(e) = run_seed(seed, env, events).await {
             out.timings.seed = t0.elapsed();
             return match e {
                 ServiceError::Input { origin, message } => {
@@ -394,7 +394,11 @@ async fn run_scenario(
     };
     for sink in &scenario.sinks {
         let t0 = Instant::now();
-        let rendered = read_sink(sink, env).await;
+        let scratch = env
+            .dir
+            .join("work")
+            .join(format!("{}.{}.rows.jsonl", scenario.name, sink.name));
+        let rendered = read_sink(sink, env, &scratch, events).await;
         out.timings.read += t0.elapsed();
         let t0 = Instant::now();
         let outcome = compare_sink(sink, rendered, policy, &report_dir, events);
@@ -528,7 +532,7 @@ pub fn summary_line(o: &ScenarioOutcome) -> String {
     }
 }
 
-async fn run_seed(seed: &Seed, env: &Environment) -> Result<(), ServiceError> {
+async fn run_seed(seed: &Seed, env: &Environment, events: &Events) -> Result<(), ServiceError> {
     let missing = |s: &'static str| ServiceError::Unavailable {
         service: s,
         message: "not started".into(),
@@ -568,6 +572,54 @@ async fn run_seed(seed: &Seed, env: &Environment) -> Result<(), ServiceError> {
             .seed(fixture)
             .await
             .map(|_| ()),
+        SeedKind::HiveTable {
+            table,
+            format,
+            path,
+            schema,
+            partition_by,
+            delimiter,
+            null,
+        } => {
+            let mut session =
+                env.spark_session(events)
+                    .await
+                    .map_err(|e| ServiceError::Unavailable {
+                        service: "spark",
+                        message: e.to_string(),
+                    })?;
+            match session
+                .seed_table(
+                    table,
+                    *format,
+                    path,
+                    schema.as_deref(),
+                    partition_by,
+                    *delimiter,
+                    null.as_deref(),
+                )
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.broken => Err(ServiceError::Unavailable {
+                    service: "spark",
+                    message: e.message,
+                }),
+                Err(e) => Err(ServiceError::Input {
+                    origin: Origin::file(&seed.display),
+                    message: format!("table {table}: {}", e.message),
+                }),
+            }
+        }
+        SeedKind::HdfsFiles { path, source } => {
+            let hdfs = env.hdfs.as_ref().ok_or_else(|| missing("hdfs"))?;
+            hdfs.seed(source, path)
+                .map(|_| ())
+                .map_err(|e| ServiceError::Unavailable {
+                    service: "hdfs",
+                    message: format!("cannot copy {} to {path}: {e}", seed.display.display()),
+                })
+        }
     }
 }
 
@@ -639,6 +691,32 @@ fn exec_tasks(
                     a.extend(args.iter().map(Into::into));
                     process(project.settings.python.clone().into(), a)
                 }
+                TaskKind::Spark {
+                    app,
+                    args,
+                    conf,
+                    driver_memory,
+                } => match &env.spark {
+                    Some(spark) => {
+                        let mut a: Vec<std::ffi::OsString> = Vec::new();
+                        if let Some(m) = driver_memory {
+                            a.extend(["--driver-memory".into(), m.into()]);
+                        }
+                        for (k, v) in conf {
+                            a.extend(["--conf".into(), format!("{k}={v}").into()]);
+                        }
+                        match app {
+                            SparkApp::Python(script) => a.push(script.clone().into()),
+                            SparkApp::Jar { jar, main_class } => {
+                                a.extend(["--class".into(), main_class.into(), jar.clone().into()])
+                            }
+                        }
+                        a.extend(args.iter().map(Into::into));
+                        process(spark.install.spark_home.join("bin/spark-submit").into(), a)
+                    }
+                    // Planning starts spark for every spark task; this cannot be reached.
+                    None => process("false".into(), vec![]),
+                },
                 TaskKind::Sql { source, .. } => match &env.postgres {
                     Some(ep) => Action::Sql {
                         endpoint: ep.clone(),
@@ -660,11 +738,17 @@ fn exec_tasks(
         .collect()
 }
 
-async fn read_sink(sink: &Sink, env: &Environment) -> Result<String, String> {
+async fn read_sink(
+    sink: &Sink,
+    env: &Environment,
+    scratch: &Path,
+    events: &Events,
+) -> Result<String, String> {
     let header = Header {
         sink: sink.name.clone(),
         source: sink.describe(),
     };
+    let located = |e: String| format!("{}: {e}", sink.origin);
     match &sink.spec {
         SinkSpec::Postgres {
             query,
@@ -674,16 +758,53 @@ async fn read_sink(sink: &Sink, env: &Environment) -> Result<String, String> {
         } => {
             let pg = env.postgres.as_ref().ok_or("postgres is not running")?;
             let table = pg.read(query).await?;
-            table
-                .render(&header, key, *float_digits)
-                .map_err(|e| format!("{}: {e}", sink.origin))
+            table.render(&header, key, *float_digits).map_err(located)
         }
         SinkSpec::Redis {
             pattern,
             decode_json,
+            float_digits,
         } => {
             let r = env.redis.as_ref().ok_or("redis is not running")?;
-            Ok(r.read(pattern).await?.render(&header, *decode_json))
+            Ok(r.read(pattern)
+                .await?
+                .render(&header, *decode_json, *float_digits))
+        }
+        SinkSpec::Hive {
+            table,
+            key,
+            float_digits,
+        } => {
+            let mut session = env.spark_session(events).await.map_err(|e| e.to_string())?;
+            let rows = session
+                .read_table(table, scratch)
+                .await
+                .map_err(|e| e.message)?;
+            rows.render(&header, key, *float_digits).map_err(located)
+        }
+        SinkSpec::Hdfs {
+            path,
+            format,
+            key,
+            float_digits,
+        } => {
+            let hdfs = env.hdfs.as_ref().ok_or("hdfs is not running")?;
+            let files = hdfs.list(path)?;
+            let mut out = String::new();
+            header.write(&mut out);
+            out.push_str(&crate::services::hdfs::render_listing(
+                &files,
+                format.is_some(),
+            ));
+            if let Some(f) = format {
+                let mut session = env.spark_session(events).await.map_err(|e| e.to_string())?;
+                let rows = session
+                    .read_path(&hdfs.url_of(path), *f, scratch)
+                    .await
+                    .map_err(|e| e.message)?;
+                out.push_str(&rows.render_rows(key, *float_digits).map_err(located)?);
+            }
+            Ok(out)
         }
     }
 }

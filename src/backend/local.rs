@@ -32,6 +32,23 @@ pub struct ServiceProcess {
 }
 
 impl ServiceProcess {
+    /// Takes ownership of a started server (leader of its own process group).
+    pub fn new(name: &'static str, child: Child, stop_signal: i32) -> Self {
+        let guard = GroupGuard::new(child.id());
+        ServiceProcess {
+            name,
+            child,
+            stop_signal,
+            guard,
+            owned_dir: None,
+        }
+    }
+
+    /// The process, to check whether it is still running.
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
     /// Asks the server to stop, then kills its group if it has not stopped within the grace time.
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
@@ -376,7 +393,11 @@ pub async fn start_redis(
 }
 
 /// Polls `ready` until it answers, the process exits, or `timeout` passes.
-async fn wait_ready<F, Fut>(child: &mut Child, timeout: Duration, ready: F) -> Result<(), String>
+pub async fn wait_ready<F, Fut>(
+    child: &mut Child,
+    timeout: Duration,
+    ready: F,
+) -> Result<(), String>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,

@@ -17,8 +17,10 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 
 pub use diagnostic::{ConfigError, ConfigErrors, Origin, SourceFile};
-pub use pipeline::{Pipeline, PythonTarget, SqlSource, Task, TaskId, TaskKind};
-pub use scenario::{ExpectedFailure, Scenario, ScenarioName, Seed, SeedKind, Sink, SinkSpec};
+pub use pipeline::{Pipeline, PythonTarget, SparkApp, SqlSource, Task, TaskId, TaskKind};
+pub use scenario::{
+    ExpectedFailure, Scenario, ScenarioName, Seed, SeedKind, Sink, SinkSpec, TableFormat,
+};
 pub use settings::{BackendChoice, Settings};
 
 /// A service a pipeline can talk to.
@@ -28,17 +30,42 @@ pub enum ServiceKind {
     Postgres,
     /// Redis.
     Redis,
+    /// The HDFS namespace jobs see (a local folder behind the Hadoop client).
+    Hdfs,
+    /// A Hive metastore with its warehouse.
+    Hive,
+    /// Local Spark: the generated Spark configuration (and the harness's own Spark session).
+    Spark,
 }
 
 impl ServiceKind {
     /// Every service this version can start.
-    pub const ALL: [ServiceKind; 2] = [ServiceKind::Postgres, ServiceKind::Redis];
+    pub const ALL: [ServiceKind; 5] = [
+        ServiceKind::Postgres,
+        ServiceKind::Redis,
+        ServiceKind::Hdfs,
+        ServiceKind::Hive,
+        ServiceKind::Spark,
+    ];
 
     /// The name used in configuration files.
     pub fn name(self) -> &'static str {
         match self {
             ServiceKind::Postgres => "postgres",
             ServiceKind::Redis => "redis",
+            ServiceKind::Hdfs => "hdfs",
+            ServiceKind::Hive => "hive",
+            ServiceKind::Spark => "spark",
+        }
+    }
+
+    /// Services this one cannot work without: Spark reads Hive tables and HDFS paths, the
+    /// metastore keeps its warehouse on HDFS.
+    pub fn requires(self) -> &'static [ServiceKind] {
+        match self {
+            ServiceKind::Spark => &[ServiceKind::Hive, ServiceKind::Hdfs],
+            ServiceKind::Hive => &[ServiceKind::Hdfs],
+            _ => &[],
         }
     }
 
@@ -47,13 +74,33 @@ impl ServiceKind {
         match name {
             "postgres" => Ok(ServiceKind::Postgres),
             "redis" => Ok(ServiceKind::Redis),
-            "hive" | "hdfs" | "spark" | "clickhouse" => Err(format!(
-                "service `{name}` is not supported by this version; supported: postgres, redis"
-            )),
-            other => Err(format!(
-                "unknown service `{other}`; expected `postgres` or `redis`"
-            )),
+            "hdfs" => Ok(ServiceKind::Hdfs),
+            "hive" => Ok(ServiceKind::Hive),
+            "spark" => Ok(ServiceKind::Spark),
+            "clickhouse" => Err("service `clickhouse` is not supported by this version; supported: postgres, redis, hive, hdfs, spark".into()),
+            other => {
+                let names = ServiceKind::ALL.map(ServiceKind::name);
+                let hint = diagnostic::did_you_mean(other, names).map(|b| format!("; did you mean `{b}`?")).unwrap_or_default();
+                Err(format!("unknown service `{other}`; expected one of {}{hint}", names.join(", ")))
+            }
         }
+    }
+
+    /// `services` plus everything they require, sorted.
+    pub fn closure(services: impl IntoIterator<Item = ServiceKind>) -> Vec<ServiceKind> {
+        let mut all: Vec<ServiceKind> = services.into_iter().collect();
+        let mut i = 0;
+        while i < all.len() {
+            for r in all[i].requires() {
+                if !all.contains(r) {
+                    all.push(*r);
+                }
+            }
+            i += 1;
+        }
+        all.sort();
+        all.dedup();
+        all
     }
 }
 

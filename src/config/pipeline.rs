@@ -32,6 +32,20 @@ pub enum PythonTarget {
     Module(String),
 }
 
+/// What a spark task submits.
+#[derive(Debug, Clone)]
+pub enum SparkApp {
+    /// A PySpark script (absolute path).
+    Python(PathBuf),
+    /// A jar with its main class.
+    Jar {
+        /// The jar (absolute path).
+        jar: PathBuf,
+        /// Its main class.
+        main_class: String,
+    },
+}
+
 /// Where the statements of a sql task come from.
 #[derive(Debug, Clone)]
 pub struct SqlSource {
@@ -56,6 +70,17 @@ pub enum TaskKind {
         /// Arguments after the target.
         args: Vec<String>,
     },
+    /// Submits a Spark application (spark-submit) with the environment's Spark configuration.
+    Spark {
+        /// The application.
+        app: SparkApp,
+        /// Arguments of the application.
+        args: Vec<String>,
+        /// Extra `--conf` settings.
+        conf: BTreeMap<String, String>,
+        /// `--driver-memory`.
+        driver_memory: Option<String>,
+    },
     /// Runs SQL statements against a service.
     Sql {
         /// The service (PostgreSQL).
@@ -72,6 +97,7 @@ impl TaskKind {
             TaskKind::Command { .. } => "command",
             TaskKind::Python { .. } => "python",
             TaskKind::Sql { .. } => "sql",
+            TaskKind::Spark { .. } => "spark",
         }
     }
 }
@@ -154,6 +180,10 @@ struct RawTask {
     service: Option<Spanned<String>>,
     sql: Option<Spanned<String>>,
     file: Option<Spanned<String>>,
+    jar: Option<Spanned<String>>,
+    main_class: Option<Spanned<String>>,
+    conf: Option<Spanned<BTreeMap<String, String>>>,
+    driver_memory: Option<Spanned<String>>,
     #[serde(default)]
     depends_on: Vec<Spanned<String>>,
     timeout: Option<Spanned<String>>,
@@ -322,7 +352,11 @@ fn task_kind(
 ) -> Option<TaskKind> {
     let t = task.get_ref();
     let kind = t.kind.get_ref().as_str();
-    let present: [(&str, Option<std::ops::Range<usize>>); 7] = [
+    let present: [(&str, Option<std::ops::Range<usize>>); 11] = [
+        ("jar", t.jar.as_ref().map(Spanned::span)),
+        ("main_class", t.main_class.as_ref().map(Spanned::span)),
+        ("conf", t.conf.as_ref().map(Spanned::span)),
+        ("driver_memory", t.driver_memory.as_ref().map(Spanned::span)),
         ("argv", t.argv.as_ref().map(Spanned::span)),
         ("script", t.script.as_ref().map(Spanned::span)),
         ("module", t.module.as_ref().map(Spanned::span)),
@@ -335,10 +369,18 @@ fn task_kind(
         "command" => &["argv"],
         "python" => &["script", "module", "args"],
         "sql" => &["service", "sql", "file"],
+        "spark" => &[
+            "script",
+            "jar",
+            "main_class",
+            "args",
+            "conf",
+            "driver_memory",
+        ],
         other => {
-            let help = match did_you_mean(other, ["command", "python", "sql"]) {
+            let help = match did_you_mean(other, ["command", "python", "sql", "spark"]) {
                 Some(b) => format!("did you mean `{b}`?"),
-                None => "task kinds are `command`, `python` and `sql`".to_string(),
+                None => "task kinds are `command`, `python`, `sql` and `spark`".to_string(),
             };
             check.error_help(t.kind.span(), format!("unknown task kind `{other}`"), help);
             return None;
@@ -391,27 +433,9 @@ fn task_kind(
                 .map(|a| a.get_ref().clone())
                 .unwrap_or_default();
             let target = match (&t.script, &t.module) {
-                (Some(s), None) => match resolve_inside(root, dir, s.get_ref()) {
-                    Ok(p) => PythonTarget::Script(p),
-                    Err(PathProblem::Missing(p)) => {
-                        check.error(
-                            s.span(),
-                            format!(
-                                "script `{}` not found (looked for {})",
-                                s.get_ref(),
-                                display(&p)
-                            ),
-                        );
-                        return None;
-                    }
-                    Err(_) => {
-                        check.error(
-                            s.span(),
-                            format!("script `{}` is outside the project", s.get_ref()),
-                        );
-                        return None;
-                    }
-                },
+                (Some(s), None) => {
+                    PythonTarget::Script(project_file(root, dir, s, "script", check)?)
+                }
                 (None, Some(m)) => PythonTarget::Module(m.get_ref().clone()),
                 (Some(_), Some(m)) => {
                     check.error(
@@ -438,6 +462,82 @@ fn task_kind(
                 return None;
             }
             Some(TaskKind::Python { target, args })
+        }
+        "spark" => {
+            let args = t
+                .args
+                .as_ref()
+                .map(|a| a.get_ref().clone())
+                .unwrap_or_default();
+            let app = match (&t.script, &t.jar, &t.main_class) {
+                (Some(s), None, None) => {
+                    SparkApp::Python(project_file(root, dir, s, "script", check)?)
+                }
+                (None, Some(j), Some(c)) => SparkApp::Jar {
+                    jar: project_file(root, dir, j, "jar", check)?,
+                    main_class: c.get_ref().clone(),
+                },
+                (None, Some(j), None) => {
+                    check.error_help(
+                        j.span(),
+                        format!("task `{id}` runs a jar but has no `main_class`"),
+                        "add main_class = \"com.example.Job\"",
+                    );
+                    return None;
+                }
+                (Some(_), Some(j), _) => {
+                    check.error(
+                        j.span(),
+                        format!("task `{id}` has both `script` and `jar`; keep one"),
+                    );
+                    return None;
+                }
+                (Some(_), None, Some(c)) => {
+                    check.error(
+                        c.span(),
+                        "`main_class` applies to a `jar`, not to a Python script",
+                    );
+                    return None;
+                }
+                (None, None, _) => {
+                    check.error_help(
+                        task.span(),
+                        format!("task `{id}` of kind `spark` has neither `script` nor `jar`"),
+                        "add script = \"jobs/my_job.py\"",
+                    );
+                    return None;
+                }
+            };
+            let driver_memory = match &t.driver_memory {
+                None => None,
+                Some(m) => {
+                    let v = m.get_ref();
+                    if v.len() > 1
+                        && v[..v.len() - 1].chars().all(|c| c.is_ascii_digit())
+                        && v.ends_with(['m', 'g', 'k'])
+                    {
+                        Some(v.clone())
+                    } else {
+                        check.error_help(
+                            m.span(),
+                            format!("invalid driver memory `{v}`"),
+                            "write it like \"1g\" or \"512m\"",
+                        );
+                        return None;
+                    }
+                }
+            };
+            let conf = t
+                .conf
+                .as_ref()
+                .map(|c| c.get_ref().clone())
+                .unwrap_or_default();
+            Some(TaskKind::Spark {
+                app,
+                args,
+                conf,
+                driver_memory,
+            })
         }
         _ => {
             let service = match &t.service {
@@ -534,4 +634,35 @@ fn inline_origin(check: &Checker<'_>, span: &std::ops::Range<usize>) -> Origin {
         );
     }
     origin
+}
+
+/// A file of the project named in pipeline.toml, relative to the pipeline folder.
+fn project_file(
+    root: &Path,
+    dir: &Path,
+    value: &Spanned<String>,
+    what: &str,
+    check: &mut Checker<'_>,
+) -> Option<PathBuf> {
+    match resolve_inside(root, dir, value.get_ref()) {
+        Ok(p) => Some(p),
+        Err(PathProblem::Missing(p)) => {
+            check.error(
+                value.span(),
+                format!(
+                    "{what} `{}` not found (looked for {})",
+                    value.get_ref(),
+                    display_path(root, &p).display()
+                ),
+            );
+            None
+        }
+        Err(_) => {
+            check.error(
+                value.span(),
+                format!("{what} `{}` is outside the project", value.get_ref()),
+            );
+            None
+        }
+    }
 }

@@ -25,9 +25,65 @@ impl std::fmt::Display for ScenarioName {
     }
 }
 
+/// A tabular file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    /// CSV with a header row.
+    Csv,
+    /// JSON Lines.
+    Jsonl,
+    /// Parquet.
+    Parquet,
+}
+
+impl TableFormat {
+    /// Parses `csv`, `jsonl` or `parquet`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "csv" => Some(TableFormat::Csv),
+            "jsonl" => Some(TableFormat::Jsonl),
+            "parquet" => Some(TableFormat::Parquet),
+            _ => None,
+        }
+    }
+
+    /// The format's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableFormat::Csv => "csv",
+            TableFormat::Jsonl => "jsonl",
+            TableFormat::Parquet => "parquet",
+        }
+    }
+}
+
 /// What a seed loads.
 #[derive(Debug, Clone)]
 pub enum SeedKind {
+    /// A Hive table created from a file (or folder) of rows.
+    HiveTable {
+        /// `db.table` (or `table` in `default`).
+        table: String,
+        /// Format of the input.
+        format: TableFormat,
+        /// The input file or folder.
+        path: PathBuf,
+        /// Spark DDL schema of the table.
+        schema: Option<String>,
+        /// Partition columns.
+        partition_by: Vec<String>,
+        /// CSV delimiter.
+        delimiter: u8,
+        /// CSV text meaning NULL.
+        null: Option<String>,
+    },
+    /// Files copied into the HDFS namespace.
+    HdfsFiles {
+        /// Absolute HDFS path.
+        path: String,
+        /// Fixture file or folder.
+        source: PathBuf,
+    },
     /// SQL statements run on PostgreSQL.
     PostgresSql {
         /// The file.
@@ -72,6 +128,8 @@ impl Seed {
         match self.kind {
             SeedKind::PostgresSql { .. } | SeedKind::PostgresCsv { .. } => ServiceKind::Postgres,
             SeedKind::RedisJson { .. } => ServiceKind::Redis,
+            SeedKind::HiveTable { .. } => ServiceKind::Hive,
+            SeedKind::HdfsFiles { .. } => ServiceKind::Hdfs,
         }
     }
 }
@@ -96,6 +154,28 @@ pub enum SinkSpec {
         pattern: String,
         /// Render string values holding JSON canonically.
         decode_json: bool,
+        /// Decimals to round floats inside decoded JSON to.
+        float_digits: Option<u32>,
+    },
+    /// A Hive table, whatever format it is stored in.
+    Hive {
+        /// `db.table`.
+        table: String,
+        /// Columns ordering the rows.
+        key: Vec<String>,
+        /// Decimals to round float columns to.
+        float_digits: Option<u32>,
+    },
+    /// An HDFS path: its file listing, and the rows of the dataset there when `format` is set.
+    Hdfs {
+        /// Absolute HDFS path.
+        path: String,
+        /// Format of the dataset at the path.
+        format: Option<TableFormat>,
+        /// Columns ordering the rows.
+        key: Vec<String>,
+        /// Decimals to round float columns to.
+        float_digits: Option<u32>,
     },
 }
 
@@ -118,6 +198,8 @@ impl Sink {
         match self.spec {
             SinkSpec::Postgres { .. } => ServiceKind::Postgres,
             SinkSpec::Redis { .. } => ServiceKind::Redis,
+            SinkSpec::Hive { .. } => ServiceKind::Hive,
+            SinkSpec::Hdfs { .. } => ServiceKind::Hdfs,
         }
     }
 
@@ -130,6 +212,15 @@ impl Sink {
                 query.split_whitespace().collect::<Vec<_>>().join(" ")
             ),
             SinkSpec::Redis { pattern, .. } => format!("redis keys {pattern}"),
+            SinkSpec::Hive { table, .. } => format!("hive table {table}"),
+            SinkSpec::Hdfs {
+                path, format: None, ..
+            } => format!("hdfs path {path}"),
+            SinkSpec::Hdfs {
+                path,
+                format: Some(f),
+                ..
+            } => format!("hdfs path {path} ({} rows)", f.name()),
         }
     }
 }
@@ -174,8 +265,25 @@ impl Scenario {
         all.extend(self.sinks.iter().map(Sink::service));
         all.extend(pipeline.tasks.iter().filter_map(|t| match t.kind {
             super::TaskKind::Sql { service, .. } => Some(service),
+            super::TaskKind::Spark { .. } => Some(ServiceKind::Spark),
             _ => None,
         }));
+        // Hive tables and tabular HDFS data are seeded and read through the harness's Spark session.
+        let through_spark = self.seeds.iter().any(|s| s.service() == ServiceKind::Hive)
+            || self.sinks.iter().any(|s| {
+                matches!(
+                    s.spec,
+                    SinkSpec::Hive { .. }
+                        | SinkSpec::Hdfs {
+                            format: Some(_),
+                            ..
+                        }
+                )
+            });
+        if through_spark {
+            all.push(ServiceKind::Spark);
+        }
+        let mut all = ServiceKind::closure(all);
         all.sort();
         all.dedup();
         all
@@ -226,8 +334,41 @@ struct RawSeed {
     table: Option<Spanned<String>>,
     csv: Option<Spanned<String>>,
     delimiter: Option<Spanned<String>>,
-    null: Option<String>,
+    null: Option<Spanned<String>>,
     json: Option<Spanned<String>>,
+    jsonl: Option<Spanned<String>>,
+    parquet: Option<Spanned<String>>,
+    schema: Option<Spanned<String>>,
+    partition_by: Option<Spanned<Vec<String>>>,
+    path: Option<Spanned<String>>,
+    files: Option<Spanned<String>>,
+}
+
+impl RawSeed {
+    fn present(&self) -> Vec<(&'static str, Range<usize>)> {
+        let mut out = Vec::new();
+        let mut add = |k: &'static str, span: Option<Range<usize>>| {
+            if let Some(span) = span {
+                out.push((k, span));
+            }
+        };
+        add("sql", self.sql.as_ref().map(Spanned::span));
+        add("table", self.table.as_ref().map(Spanned::span));
+        add("csv", self.csv.as_ref().map(Spanned::span));
+        add("delimiter", self.delimiter.as_ref().map(Spanned::span));
+        add("null", self.null.as_ref().map(Spanned::span));
+        add("json", self.json.as_ref().map(Spanned::span));
+        add("jsonl", self.jsonl.as_ref().map(Spanned::span));
+        add("parquet", self.parquet.as_ref().map(Spanned::span));
+        add("schema", self.schema.as_ref().map(Spanned::span));
+        add(
+            "partition_by",
+            self.partition_by.as_ref().map(Spanned::span),
+        );
+        add("path", self.path.as_ref().map(Spanned::span));
+        add("files", self.files.as_ref().map(Spanned::span));
+        out
+    }
 }
 
 #[derive(Deserialize)]
@@ -241,6 +382,55 @@ struct RawSink {
     float_digits: Option<Spanned<i64>>,
     keys: Option<Spanned<String>>,
     decode: Option<Spanned<String>>,
+    path: Option<Spanned<String>>,
+    format: Option<Spanned<String>>,
+}
+
+impl RawSink {
+    fn present(&self) -> Vec<(&'static str, Range<usize>)> {
+        let mut out = Vec::new();
+        let mut add = |k: &'static str, span: Option<Range<usize>>| {
+            if let Some(span) = span {
+                out.push((k, span));
+            }
+        };
+        add("table", self.table.as_ref().map(Spanned::span));
+        add("query", self.query.as_ref().map(Spanned::span));
+        add(
+            "key",
+            self.key.as_ref().and_then(|k| k.first()).map(Spanned::span),
+        );
+        add(
+            "float_digits",
+            self.float_digits.as_ref().map(Spanned::span),
+        );
+        add("keys", self.keys.as_ref().map(Spanned::span));
+        add("decode", self.decode.as_ref().map(Spanned::span));
+        add("path", self.path.as_ref().map(Spanned::span));
+        add("format", self.format.as_ref().map(Spanned::span));
+        out
+    }
+}
+
+/// Reports every key of `present` that is not in `allowed`; true when there was none.
+fn only(
+    check: &mut Checker<'_>,
+    present: &[(&'static str, Range<usize>)],
+    allowed: &[&str],
+    what: &str,
+) -> bool {
+    let mut ok = true;
+    for (key, span) in present {
+        if !allowed.contains(key) {
+            check.error_help(
+                span.clone(),
+                format!("`{key}` does not apply to {what}"),
+                format!("{what} takes: {}", allowed.join(", ")),
+            );
+            ok = false;
+        }
+    }
+    ok
 }
 
 /// What loading a scenario needs to know about the rest of the project.
@@ -391,13 +581,14 @@ fn fixture_path(
     ctx: &LoadContext<'_>,
     dir: &Path,
     value: &Spanned<String>,
+    allow_dir: bool,
     check: &mut Checker<'_>,
 ) -> Option<PathBuf> {
     let written = value.get_ref();
     let mut tried = Vec::new();
     for base in [dir, ctx.settings.fixtures_dir.as_path()] {
         match resolve_inside(ctx.root, base, written) {
-            Ok(p) if p.is_file() => return Some(p),
+            Ok(p) if p.is_file() || (allow_dir && p.is_dir()) => return Some(p),
             Ok(p) => {
                 check.error(
                     value.span(),
@@ -452,131 +643,83 @@ fn seed(
         }
     };
     let origin = check.origin(&s.span());
-    let extra = |check: &mut Checker<'_>, key: &str, span: Option<Range<usize>>, allowed: &str| {
-        if let Some(span) = span {
-            check.error_help(
-                span,
-                format!("`{key}` does not apply to this seed"),
-                allowed.to_string(),
-            );
-        }
+    let present = r.present();
+    let missing = |check: &mut Checker<'_>, what: &str, help: &str| {
+        check.error_help(s.span(), what.to_string(), help.to_string());
     };
     match service {
-        ServiceKind::Postgres => {
-            extra(
-                check,
-                "json",
-                r.json.as_ref().map(Spanned::span),
-                "json fixtures are for redis seeds",
-            );
-            match (&r.sql, &r.csv) {
-                (Some(sql), None) => {
-                    extra(
-                        check,
-                        "table",
-                        r.table.as_ref().map(Spanned::span),
-                        "a sql seed takes only `sql`",
-                    );
-                    extra(
-                        check,
-                        "delimiter",
-                        r.delimiter.as_ref().map(Spanned::span),
-                        "a sql seed takes only `sql`",
-                    );
-                    let path = fixture_path(ctx, dir, sql, check)?;
-                    Some(Seed {
-                        origin,
-                        display: display_path(ctx.root, &path),
-                        kind: SeedKind::PostgresSql { path },
-                    })
-                }
-                (None, Some(csv)) => {
-                    let Some(table) = &r.table else {
-                        check.error_help(
-                            s.span(),
-                            "a csv seed needs `table`",
-                            "add table = \"schema.table\"",
-                        );
-                        return None;
-                    };
-                    if !valid_table_name(table.get_ref()) {
-                        check.error_help(
-                            table.span(),
-                            format!("invalid table name `{}`", table.get_ref()),
-                            "write `table` or `schema.table`",
-                        );
+        ServiceKind::Postgres => match (&r.sql, &r.csv) {
+            (Some(sql), None) => {
+                only(check, &present, &["sql"], "a postgres sql seed").then_some(())?;
+                let path = fixture_path(ctx, dir, sql, false, check)?;
+                Some(Seed {
+                    origin,
+                    display: display_path(ctx.root, &path),
+                    kind: SeedKind::PostgresSql { path },
+                })
+            }
+            (None, Some(csv)) => {
+                only(
+                    check,
+                    &present,
+                    &["csv", "table", "delimiter", "null"],
+                    "a postgres csv seed",
+                )
+                .then_some(())?;
+                let table = seed_table(r, s, check)?;
+                let delimiter = delimiter(r, check)?;
+                let path = fixture_path(ctx, dir, csv, false, check)?;
+                let display = display_path(ctx.root, &path);
+                let columns = match csv_header(&path, delimiter) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        check.errors.push(ConfigError::at_origin(
+                            Origin {
+                                file: display,
+                                line_col: e.line_col,
+                            },
+                            e.message,
+                        ));
                         return None;
                     }
-                    let delimiter = match &r.delimiter {
-                        None => b',',
-                        Some(d) if d.get_ref().len() == 1 => d.get_ref().as_bytes()[0],
-                        Some(d) => {
-                            check.error(d.span(), "`delimiter` must be a single character");
-                            return None;
-                        }
-                    };
-                    let path = fixture_path(ctx, dir, csv, check)?;
-                    let display = display_path(ctx.root, &path);
-                    let columns = match csv_header(&path, delimiter) {
-                        Ok(c) => c,
-                        Err(e) => {
-                            let origin = Origin {
-                                file: display.clone(),
-                                line_col: e.line_col,
-                            };
-                            check.errors.push(ConfigError::at_origin(origin, e.message));
-                            return None;
-                        }
-                    };
-                    Some(Seed {
-                        origin,
-                        display,
-                        kind: SeedKind::PostgresCsv {
-                            table: table.get_ref().clone(),
-                            path,
-                            columns,
-                            delimiter,
-                            null: r.null.clone(),
-                        },
-                    })
-                }
-                (Some(_), Some(csv)) => {
-                    check.error(csv.span(), "a seed has either `sql` or `csv`, not both");
-                    None
-                }
-                (None, None) => {
-                    check.error_help(
-                        s.span(),
-                        "a postgres seed needs `sql` or `csv`",
-                        "add sql = \"schema.sql\", or table + csv",
-                    );
-                    None
-                }
+                };
+                let null = r.null.as_ref().map(|n| n.get_ref().clone());
+                Some(Seed {
+                    origin,
+                    display,
+                    kind: SeedKind::PostgresCsv {
+                        table,
+                        path,
+                        columns,
+                        delimiter,
+                        null,
+                    },
+                })
             }
-        }
-        ServiceKind::Redis => {
-            for (key, span) in [
-                ("sql", &r.sql),
-                ("csv", &r.csv),
-                ("table", &r.table),
-                ("delimiter", &r.delimiter),
-            ] {
-                extra(
+            (Some(_), Some(csv)) => {
+                check.error(csv.span(), "a seed has either `sql` or `csv`, not both");
+                None
+            }
+            (None, None) => {
+                missing(
                     check,
-                    key,
-                    span.as_ref().map(Spanned::span),
-                    "a redis seed takes only `json`",
+                    "a postgres seed needs `sql` or `csv`",
+                    "add sql = \"schema.sql\", or table + csv",
                 );
+                None
             }
+        },
+        ServiceKind::Redis => {
+            only(check, &present, &["json"], "a redis seed").then_some(())?;
             let Some(json) = &r.json else {
-                check.error_help(
-                    s.span(),
+                missing(
+                    check,
                     "a redis seed needs `json`",
                     "add json = \"keys.json\"",
                 );
                 return None;
             };
-            let path = fixture_path(ctx, dir, json, check)?;
+            let path = fixture_path(ctx, dir, json, false, check)?;
             let display = display_path(ctx.root, &path);
             let text = match std::fs::read_to_string(&path) {
                 Ok(t) => t,
@@ -605,7 +748,230 @@ fn seed(
                 }
             }
         }
+        ServiceKind::Hive => {
+            only(
+                check,
+                &present,
+                &[
+                    "table",
+                    "csv",
+                    "jsonl",
+                    "parquet",
+                    "schema",
+                    "partition_by",
+                    "delimiter",
+                    "null",
+                ],
+                "a hive seed",
+            )
+            .then_some(())?;
+            let inputs: Vec<(TableFormat, &Spanned<String>)> = [
+                (TableFormat::Csv, &r.csv),
+                (TableFormat::Jsonl, &r.jsonl),
+                (TableFormat::Parquet, &r.parquet),
+            ]
+            .into_iter()
+            .filter_map(|(f, v)| v.as_ref().map(|v| (f, v)))
+            .collect();
+            let (format, file) = match inputs.as_slice() {
+                [one] => *one,
+                [] => {
+                    missing(
+                        check,
+                        "a hive seed needs one of `csv`, `jsonl` or `parquet`",
+                        "add csv = \"rows.csv\" with table and schema",
+                    );
+                    return None;
+                }
+                [_, second, ..] => {
+                    check.error(
+                        second.1.span(),
+                        "a hive seed reads one file: keep one of `csv`, `jsonl`, `parquet`",
+                    );
+                    return None;
+                }
+            };
+            if format != TableFormat::Csv {
+                for key in ["delimiter", "null"] {
+                    if let Some((_, span)) = present.iter().find(|(k, _)| *k == key) {
+                        check.error(span.clone(), format!("`{key}` applies to csv input only"));
+                        return None;
+                    }
+                }
+            }
+            let table = seed_table(r, s, check)?;
+            let delimiter = delimiter(r, check)?;
+            let schema = r.schema.as_ref().map(|x| x.get_ref().trim().to_string());
+            if schema.is_none() && format == TableFormat::Csv {
+                missing(
+                    check,
+                    "a hive seed from csv needs `schema`",
+                    "add schema = \"id BIGINT, name STRING\" (Spark DDL)",
+                );
+                return None;
+            }
+            let partition_by = r
+                .partition_by
+                .as_ref()
+                .map(|p| p.get_ref().clone())
+                .unwrap_or_default();
+            if let (Some(sch), Some(p)) = (&schema, &r.partition_by) {
+                let names = ddl_column_names(sch);
+                for col in p.get_ref() {
+                    if !names.iter().any(|n| n.eq_ignore_ascii_case(col)) {
+                        check.error(
+                            p.span(),
+                            format!(
+                                "partition column `{col}` is not in the schema ({})",
+                                names.join(", ")
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            let path = fixture_path(ctx, dir, file, true, check)?;
+            let display = display_path(ctx.root, &path);
+            if format == TableFormat::Csv
+                && path.is_file()
+                && let Err(e) = csv_header(&path, delimiter)
+            {
+                check.errors.push(ConfigError::at_origin(
+                    Origin {
+                        file: display,
+                        line_col: e.line_col,
+                    },
+                    e.message,
+                ));
+                return None;
+            }
+            let null = r.null.as_ref().map(|n| n.get_ref().clone());
+            Some(Seed {
+                origin,
+                display,
+                kind: SeedKind::HiveTable {
+                    table,
+                    format,
+                    path,
+                    schema,
+                    partition_by,
+                    delimiter,
+                    null,
+                },
+            })
+        }
+        ServiceKind::Hdfs => {
+            only(check, &present, &["path", "files"], "an hdfs seed").then_some(())?;
+            let (Some(target), Some(files)) = (&r.path, &r.files) else {
+                missing(
+                    check,
+                    "an hdfs seed needs `path` (where in HDFS) and `files` (a fixture file or folder)",
+                    "add path = \"/data/in\" and files = \"my_files\"",
+                );
+                return None;
+            };
+            let target_path = hdfs_path(target, check)?;
+            let source = fixture_path(ctx, dir, files, true, check)?;
+            Some(Seed {
+                origin,
+                display: display_path(ctx.root, &source),
+                kind: SeedKind::HdfsFiles {
+                    path: target_path,
+                    source,
+                },
+            })
+        }
+        ServiceKind::Spark => {
+            check.error_help(
+                r.service.span(),
+                "spark holds no data to seed",
+                "seed hive tables (service = \"hive\") or hdfs paths (service = \"hdfs\")",
+            );
+            None
+        }
     }
+}
+
+fn seed_table(r: &RawSeed, s: &Spanned<RawSeed>, check: &mut Checker<'_>) -> Option<String> {
+    let Some(table) = &r.table else {
+        check.error_help(
+            s.span(),
+            "this seed needs `table`",
+            "add table = \"schema.table\"",
+        );
+        return None;
+    };
+    if !valid_table_name(table.get_ref()) {
+        check.error_help(
+            table.span(),
+            format!("invalid table name `{}`", table.get_ref()),
+            "write `table` or `schema.table`",
+        );
+        return None;
+    }
+    Some(table.get_ref().clone())
+}
+
+fn delimiter(r: &RawSeed, check: &mut Checker<'_>) -> Option<u8> {
+    match &r.delimiter {
+        None => Some(b','),
+        Some(d) if d.get_ref().len() == 1 => Some(d.get_ref().as_bytes()[0]),
+        Some(d) => {
+            check.error(d.span(), "`delimiter` must be a single character");
+            None
+        }
+    }
+}
+
+/// Column names of a Spark DDL schema (`a INT, b DECIMAL(10,2), c STRUCT<x: INT>`).
+fn ddl_column_names(ddl: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut depth = 0i32;
+    let mut start = true;
+    let mut current = String::new();
+    for c in ddl.chars() {
+        match c {
+            '<' | '(' => depth += 1,
+            '>' | ')' => depth -= 1,
+            ',' if depth == 0 => {
+                start = true;
+                continue;
+            }
+            _ => {}
+        }
+        if start {
+            if c.is_whitespace() && current.is_empty() {
+                continue;
+            }
+            if c.is_whitespace() || c == ':' {
+                names.push(current.trim_matches('`').to_string());
+                current.clear();
+                start = false;
+            } else {
+                current.push(c);
+            }
+        }
+    }
+    if start && !current.is_empty() {
+        names.push(current.trim_matches('`').to_string());
+    }
+    names
+}
+
+/// An absolute HDFS path without `..`, as written in a seed or sink.
+fn hdfs_path(value: &Spanned<String>, check: &mut Checker<'_>) -> Option<String> {
+    let v = value.get_ref();
+    if !v.starts_with('/') || v.split('/').any(|p| p == ".." || p == ".") || v.contains("//") {
+        check.error_help(
+            value.span(),
+            format!("invalid HDFS path `{v}`"),
+            "write an absolute path without `..`, like \"/data/models\"",
+        );
+        return None;
+    }
+    Some(v.trim_end_matches('/').to_string())
+        .filter(|p| !p.is_empty())
+        .or(Some("/".into()))
 }
 
 fn sink(dir: &Path, s: &Spanned<RawSink>, check: &mut Checker<'_>) -> Option<Sink> {
@@ -628,15 +994,32 @@ fn sink(dir: &Path, s: &Spanned<RawSink>, check: &mut Checker<'_>) -> Option<Sin
             return None;
         }
     };
-    let not_for = |check: &mut Checker<'_>, key: &str, span: Option<Range<usize>>| {
-        if let Some(span) = span {
-            check.error(span, format!("`{key}` does not apply to a {service} sink"));
-        }
+    let present = r.present();
+    let what = format!("a {service} sink");
+    let key: Vec<String> = r
+        .key
+        .as_ref()
+        .map(|k| k.iter().map(|c| c.get_ref().clone()).collect())
+        .unwrap_or_default();
+    let float_digits = match &r.float_digits {
+        None => None,
+        Some(d) => match u32::try_from(*d.get_ref()) {
+            Ok(n) if n <= 15 => Some(n),
+            _ => {
+                check.error(d.span(), "`float_digits` must be a number from 0 to 15");
+                return None;
+            }
+        },
     };
     let spec = match service {
         ServiceKind::Postgres => {
-            not_for(check, "keys", r.keys.as_ref().map(Spanned::span));
-            not_for(check, "decode", r.decode.as_ref().map(Spanned::span));
+            only(
+                check,
+                &present,
+                &["table", "query", "key", "float_digits"],
+                &what,
+            )
+            .then_some(())?;
             let (table, query) = match (&r.table, &r.query) {
                 (Some(t), None) if valid_table_name(t.get_ref()) => (
                     Some(t.get_ref().clone()),
@@ -670,21 +1053,6 @@ fn sink(dir: &Path, s: &Spanned<RawSink>, check: &mut Checker<'_>) -> Option<Sin
                     return None;
                 }
             };
-            let key = r
-                .key
-                .as_ref()
-                .map(|k| k.iter().map(|c| c.get_ref().clone()).collect())
-                .unwrap_or_default();
-            let float_digits = match &r.float_digits {
-                None => None,
-                Some(d) => match u32::try_from(*d.get_ref()) {
-                    Ok(n) if n <= 15 => Some(n),
-                    _ => {
-                        check.error(d.span(), "`float_digits` must be a number from 0 to 15");
-                        return None;
-                    }
-                },
-            };
             SinkSpec::Postgres {
                 table,
                 query,
@@ -693,19 +1061,7 @@ fn sink(dir: &Path, s: &Spanned<RawSink>, check: &mut Checker<'_>) -> Option<Sin
             }
         }
         ServiceKind::Redis => {
-            for (key, span) in [("table", &r.table), ("query", &r.query)] {
-                not_for(check, key, span.as_ref().map(Spanned::span));
-            }
-            not_for(
-                check,
-                "key",
-                r.key.as_ref().and_then(|k| k.first()).map(Spanned::span),
-            );
-            not_for(
-                check,
-                "float_digits",
-                r.float_digits.as_ref().map(Spanned::span),
-            );
+            only(check, &present, &["keys", "decode", "float_digits"], &what).then_some(())?;
             let Some(pattern) = &r.keys else {
                 check.error_help(
                     s.span(),
@@ -729,10 +1085,103 @@ fn sink(dir: &Path, s: &Spanned<RawSink>, check: &mut Checker<'_>) -> Option<Sin
                     return None;
                 }
             };
+            if let (Some(d), false) = (&r.float_digits, decode_json) {
+                check.error_help(
+                    d.span(),
+                    "`float_digits` of a redis sink applies to decoded JSON values",
+                    "add decode = \"json\"",
+                );
+                return None;
+            }
             SinkSpec::Redis {
                 pattern: pattern.get_ref().clone(),
                 decode_json,
+                float_digits,
             }
+        }
+        ServiceKind::Hive => {
+            only(check, &present, &["table", "key", "float_digits"], &what).then_some(())?;
+            let Some(table) = &r.table else {
+                check.error_help(
+                    s.span(),
+                    format!("hive sink `{name}` needs `table`"),
+                    "add table = \"db.table\"",
+                );
+                return None;
+            };
+            if !valid_table_name(table.get_ref()) {
+                check.error_help(
+                    table.span(),
+                    format!("invalid table name `{}`", table.get_ref()),
+                    "write `table` or `db.table`",
+                );
+                return None;
+            }
+            SinkSpec::Hive {
+                table: table.get_ref().clone(),
+                key,
+                float_digits,
+            }
+        }
+        ServiceKind::Hdfs => {
+            only(
+                check,
+                &present,
+                &["path", "format", "key", "float_digits"],
+                &what,
+            )
+            .then_some(())?;
+            let Some(p) = &r.path else {
+                check.error_help(
+                    s.span(),
+                    format!("hdfs sink `{name}` needs `path`"),
+                    "add path = \"/data/out\"",
+                );
+                return None;
+            };
+            let path = hdfs_path(p, check)?;
+            let format = match &r.format {
+                None => None,
+                Some(f) => match TableFormat::parse(f.get_ref()) {
+                    Some(t) => Some(t),
+                    None => {
+                        check.error(
+                            f.span(),
+                            format!(
+                                "unknown format `{}`; expected csv, jsonl or parquet",
+                                f.get_ref()
+                            ),
+                        );
+                        return None;
+                    }
+                },
+            };
+            if format.is_none() {
+                for k in ["key", "float_digits"] {
+                    if let Some((_, span)) = present.iter().find(|(p, _)| *p == k) {
+                        check.error_help(
+                            span.clone(),
+                            format!("`{k}` applies to the rows of a tabular hdfs sink"),
+                            "add format = \"parquet\" (or csv, jsonl)",
+                        );
+                        return None;
+                    }
+                }
+            }
+            SinkSpec::Hdfs {
+                path,
+                format,
+                key,
+                float_digits,
+            }
+        }
+        ServiceKind::Spark => {
+            check.error_help(
+                r.service.span(),
+                "spark holds no data to read",
+                "read hive tables (service = \"hive\") or hdfs paths (service = \"hdfs\")",
+            );
+            return None;
         }
     };
     Some(Sink {

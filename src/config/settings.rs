@@ -53,6 +53,33 @@ pub struct RedisSettings {
     pub start_timeout: Duration,
 }
 
+/// Settings of the Hive metastore.
+#[derive(Debug, Clone)]
+pub struct HiveSettings {
+    /// How long to wait for the metastore to answer a call.
+    pub start_timeout: Duration,
+    /// Heap of the metastore JVM (`-Xmx`).
+    pub heap: String,
+}
+
+/// Settings of the HDFS namespace.
+#[derive(Debug, Clone)]
+pub struct HdfsSettings {
+    /// The authority of `hdfs://` URLs jobs use (`namenode:8020`).
+    pub authority: String,
+}
+
+/// Settings of local Spark.
+#[derive(Debug, Clone)]
+pub struct SparkSettings {
+    /// The master of every application (`local[2]`).
+    pub master: String,
+    /// How long the harness's own Spark session may take to start.
+    pub start_timeout: Duration,
+    /// Extra Spark configuration for every application.
+    pub conf: std::collections::BTreeMap<String, String>,
+}
+
 /// Validated `harness.toml`, with defaults filled in and paths made absolute.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -74,6 +101,12 @@ pub struct Settings {
     pub postgres: PostgresSettings,
     /// Redis settings.
     pub redis: RedisSettings,
+    /// Hive metastore settings.
+    pub hive: HiveSettings,
+    /// HDFS settings.
+    pub hdfs: HdfsSettings,
+    /// Spark settings.
+    pub spark: SparkSettings,
 }
 
 impl Settings {
@@ -94,6 +127,18 @@ impl Settings {
             redis: RedisSettings {
                 bin: PathBuf::from("redis-server"),
                 start_timeout: Duration::from_secs(10),
+            },
+            hive: HiveSettings {
+                start_timeout: Duration::from_secs(90),
+                heap: "512m".into(),
+            },
+            hdfs: HdfsSettings {
+                authority: "namenode:8020".into(),
+            },
+            spark: SparkSettings {
+                master: "local[2]".into(),
+                start_timeout: Duration::from_secs(180),
+                conf: Default::default(),
             },
         }
     }
@@ -118,6 +163,31 @@ struct RawSettings {
 struct RawServices {
     postgres: Option<RawPostgres>,
     redis: Option<RawRedis>,
+    hive: Option<RawHive>,
+    hdfs: Option<RawHdfs>,
+    spark: Option<RawSpark>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHive {
+    start_timeout: Option<Spanned<String>>,
+    heap: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHdfs {
+    authority: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpark {
+    master: Option<String>,
+    start_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    conf: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -194,6 +264,62 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
         {
             settings.redis.start_timeout = d;
         }
+    }
+    if let Some(h) = raw.services.hive {
+        if let Some(d) = h
+            .start_timeout
+            .as_ref()
+            .and_then(|t| parse_duration(t, &mut check))
+        {
+            settings.hive.start_timeout = d;
+        }
+        if let Some(heap) = h.heap {
+            let v = heap.get_ref();
+            if v.len() > 1
+                && v[..v.len() - 1].chars().all(|c| c.is_ascii_digit())
+                && v.ends_with(['m', 'g'])
+            {
+                settings.hive.heap = v.clone();
+            } else {
+                check.error_help(
+                    heap.span(),
+                    format!("invalid heap size `{v}`"),
+                    "write it like \"512m\" or \"1g\"",
+                );
+            }
+        }
+    }
+    if let Some(h) = raw.services.hdfs
+        && let Some(a) = h.authority
+    {
+        let v = a.get_ref();
+        let valid = v
+            .split_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == ':');
+        if valid {
+            settings.hdfs.authority = v.clone();
+        } else {
+            check.error_help(
+                a.span(),
+                format!("invalid HDFS authority `{v}`"),
+                "write it as host:port, like \"namenode:8020\"",
+            );
+        }
+    }
+    if let Some(sp) = raw.services.spark {
+        if let Some(m) = sp.master {
+            settings.spark.master = m;
+        }
+        if let Some(d) = sp
+            .start_timeout
+            .as_ref()
+            .and_then(|t| parse_duration(t, &mut check))
+        {
+            settings.spark.start_timeout = d;
+        }
+        settings.spark.conf = sp.conf;
     }
     settings
 }

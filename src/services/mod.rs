@@ -1,8 +1,11 @@
 //! The client side of each service: reset between scenarios, seed fixtures, read sinks. How a
 //! service is started and stopped is the backend's business (`crate::backend`).
 
+pub mod hdfs;
+pub mod hive;
 pub mod postgres;
 pub mod redis;
+pub mod spark;
 
 use crate::config::Origin;
 

@@ -144,7 +144,8 @@ pub struct Header {
 }
 
 impl Header {
-    fn write(&self, out: &mut String) {
+    /// Writes the header lines.
+    pub fn write(&self, out: &mut String) {
         let _ = writeln!(out, "# harness snapshot v1");
         let _ = writeln!(out, "# sink: {}", self.sink);
         let _ = writeln!(out, "# source: {}", self.source);
@@ -191,6 +192,30 @@ impl Table {
 
         let mut out = String::new();
         header.write(&mut out);
+        self.write_rows(&mut out, rows, key, float_digits);
+        Ok(out)
+    }
+
+    /// The rows part of a rendering (no header), for snapshots that combine a table with more.
+    pub fn render_rows(&self, key: &[String], float_digits: Option<u32>) -> Result<String, String> {
+        let full = self.render(
+            &Header {
+                sink: String::new(),
+                source: String::new(),
+            },
+            key,
+            float_digits,
+        )?;
+        Ok(full.lines().skip(3).map(|l| format!("{l}\n")).collect())
+    }
+
+    fn write_rows(
+        &self,
+        out: &mut String,
+        rows: Vec<&Vec<Value>>,
+        key: &[String],
+        float_digits: Option<u32>,
+    ) {
         let order = if key.is_empty() {
             "whole row".to_string()
         } else {
@@ -214,7 +239,6 @@ impl Table {
                 .collect();
             let _ = writeln!(out, "{}", cells.join(" | "));
         }
-        Ok(out)
     }
 }
 
@@ -267,7 +291,7 @@ impl KeySpace {
     /// Renders the keys sorted, each with its type and its value; hash fields and set members
     /// sorted, lists in order, sorted-set members by score then member. With `decode_json`,
     /// string values (and hash values) that hold JSON are shown as canonical JSON.
-    pub fn render(&self, header: &Header, decode_json: bool) -> String {
+    pub fn render(&self, header: &Header, decode_json: bool, float_digits: Option<u32>) -> String {
         let mut entries: Vec<&KeyEntry> = self.0.iter().collect();
         entries.sort_by(|a, b| a.key.cmp(&b.key));
         let mut out = String::new();
@@ -279,7 +303,7 @@ impl KeySpace {
             let _ = writeln!(out, "{} {}{ttl}", quote_bytes(&e.key), e.value.type_name());
             let val = |v: &[u8]| {
                 if decode_json {
-                    json_or_quoted(v)
+                    json_or_quoted(v, float_digits)
                 } else {
                     quote_bytes(v)
                 }
@@ -333,9 +357,12 @@ impl KeySpace {
 /// Canonical JSON (sorted object keys; compact when short, indented when long) for a JSON
 /// object or array, else the quoted text: a scalar keeps its exact spelling ("19.90" stays
 /// "19.90", not the number 19.9).
-fn json_or_quoted(v: &[u8]) -> String {
+fn json_or_quoted(v: &[u8], float_digits: Option<u32>) -> String {
     match serde_json::from_slice::<serde_json::Value>(v) {
-        Ok(json) if json.is_object() || json.is_array() => {
+        Ok(mut json) if json.is_object() || json.is_array() => {
+            if let Some(d) = float_digits {
+                round_json(&mut json, d);
+            }
             let compact = json.to_string();
             if compact.len() <= 100 {
                 compact
@@ -347,9 +374,43 @@ fn json_or_quoted(v: &[u8]) -> String {
     }
 }
 
+/// Rounds every non-integer number inside a JSON value to `digits` decimals.
+fn round_json(v: &mut serde_json::Value, digits: u32) {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(r) = n
+                .as_f64()
+                .and_then(|f| format!("{:.*}", digits as usize, f).parse::<f64>().ok())
+                .and_then(serde_json::Number::from_f64)
+            {
+                *n = r;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| round_json(i, digits)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|i| round_json(i, digits)),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_inside_json_are_rounded_on_request() {
+        let ks = KeySpace(vec![KeyEntry {
+            key: b"r".to_vec(),
+            expires: false,
+            value: KeyValue::String(
+                br#"[{"item":7,"score":0.123456},{"item":8,"score":2}]"#.to_vec(),
+            ),
+        }]);
+        let text = ks.render(&header(), true, Some(3));
+        assert!(
+            text.contains(r#"[{"item":7,"score":0.123},{"item":8,"score":2}]"#),
+            "{text}"
+        );
+    }
 
     fn header() -> Header {
         Header {
@@ -451,7 +512,7 @@ mod tests {
                 ]),
             },
         ]);
-        let text = ks.render(&header(), true);
+        let text = ks.render(&header(), true, None);
         let body: Vec<&str> = text.lines().skip(3).collect();
         assert_eq!(
             body,

@@ -1,0 +1,505 @@
+"""Spark session sidecar for the `harness` test tool.
+
+The Rust harness starts this script once per environment, as
+``<venv python> harness_spark.py``, with SPARK_CONF_DIR pointing at a generated
+spark-defaults.conf (local master, Hive catalog, metastore URI, warehouse dir,
+hdfs:// overload scheme, UTC session time zone). One JVM then serves every
+seeding and read-back of Hive tables and dataset paths for the whole run.
+
+Protocol
+--------
+The real stdout is reserved for the protocol: it is duplicated before Spark
+starts, and fd 1 / ``sys.stdout`` are pointed at stderr, so that nothing else
+(Python prints, JVM output, log4j) can corrupt it.
+
+* Once the session answers ``SHOW DATABASES`` the sidecar writes
+  ``{"ready": true}`` (or ``{"ready": false, "error": ..., "traceback": ...}``
+  and exits 1 if the session cannot be created).
+* Then it reads one JSON object per line on stdin and answers with one JSON
+  object per line. Every request has ``id`` and ``op``; every response carries
+  the same ``id`` and either ``"ok": true`` plus results or ``"ok": false``,
+  ``"error"`` (one line) and ``"traceback"``. A bad request never kills the
+  sidecar. EOF on stdin or op ``shutdown`` stops the session and exits 0.
+
+Ops
+---
+* ``ping`` -> ``{}``
+* ``seed_table`` {table, input: {format: csv|jsonl|parquet, path}, schema,
+  partition_by, storage, csv: {delimiter, null_value}} -> ``{rows}``
+* ``read_table`` {table, out} -> ``{columns: [{name, type}], rows}``
+* ``read_path`` {path, format, out} -> same as read_table
+* ``refresh`` -> forget cached table metadata
+* ``shutdown`` -> stop the session and exit
+
+``read_*`` write one JSON array (values in column order) per line to ``out``.
+Values: None -> null, bool, int, float (NaN/inf as "NaN"/"Infinity"/
+"-Infinity"), Decimal -> str (keeps scale), date -> "YYYY-MM-DD", datetime ->
+"YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC), bytes -> lowercase hex, arrays / maps /
+structs -> canonical JSON text (sorted keys, no spaces, same rules nested).
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import math
+import os
+import re
+import signal
+import sys
+import time
+import traceback
+from typing import Any, Callable, Dict, Iterable, List, Optional, TextIO, Tuple
+
+# PySpark turns TIMESTAMP values into naive datetimes in the *Python process*
+# local time zone (datetime.fromtimestamp), not the session time zone. Pin the
+# process (and the JVM it spawns) to UTC so read-backs are UTC like the session.
+os.environ["TZ"] = "UTC"
+time.tzset()
+
+Json = Dict[str, Any]
+
+MAX_ERROR_CHARS = 2000
+
+# "org.apache.spark.SparkException: [SOME_ERROR.CLASS] ..."
+ERROR_CLASS = re.compile(r"^[\w.$]+: \[[A-Z0-9_.]+\]")
+
+
+# --------------------------------------------------------------------------
+# Protocol plumbing
+# --------------------------------------------------------------------------
+
+
+def take_protocol_stream() -> TextIO:
+    """Reserve the real stdout for the protocol and send fd 1 to stderr."""
+    sys.stdout.flush()
+    proto_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(proto_fd, "w", encoding="utf-8", buffering=1, newline="\n")
+
+
+def send(proto: TextIO, message: Json) -> None:
+    """Write one response line and flush it."""
+    proto.write(json.dumps(message, ensure_ascii=False, allow_nan=False) + "\n")
+    proto.flush()
+
+
+def first_line(text: str) -> str:
+    """First non-empty line; a line ending in ':' takes the next one along."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} {lines[1]}"
+    return lines[0]
+
+
+def java_message(exc: BaseException) -> Optional[str]:
+    """Best one-line summary of a Py4JJavaError's cause chain, or None.
+
+    The root cause alone is often too terse (``NumberFormatException: For input
+    string: "x"``), so the deepest Spark error-class message is put in front.
+    """
+    java_exc = getattr(exc, "java_exception", None)
+    if java_exc is None:
+        return None
+    try:
+        chain: List[str] = []
+        cause = java_exc
+        while cause is not None and len(chain) < 30:
+            chain.append(first_line(str(cause.toString())))
+            cause = cause.getCause()
+    except Exception:  # noqa: BLE001 - best effort only
+        return None
+    root = chain[-1]
+    classified = [m for m in chain if ERROR_CLASS.match(m)]
+    if classified and classified[-1] != root:
+        return f"{classified[-1]} (caused by {root})"
+    return root
+
+
+def one_line(exc: BaseException) -> str:
+    """A single-line, length-capped description of an exception."""
+    line = java_message(exc) or first_line(str(exc)) or type(exc).__name__
+    if len(line) > MAX_ERROR_CHARS:
+        line = line[: MAX_ERROR_CHARS - 3] + "..."
+    return line
+
+
+def error_response(req_id: Any, exc: BaseException) -> Json:
+    return {
+        "id": req_id,
+        "ok": False,
+        "error": one_line(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+
+
+class RequestError(Exception):
+    """A request that is malformed or refers to something that does not exist."""
+
+
+# --------------------------------------------------------------------------
+# Value encoding
+# --------------------------------------------------------------------------
+
+
+def encode_float(value: float) -> Any:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def encode_datetime(value: datetime.datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    text = value.strftime("%Y-%m-%d %H:%M:%S")
+    if value.year < 1000:  # strftime does not zero-pad years on every libc
+        text = f"{value.year:04d}{text[text.index('-'):]}"
+    if value.microsecond:
+        text += f".{value.microsecond:06d}"
+    return text
+
+
+def encode_date(value: datetime.date) -> str:
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def encode_key(key: Any) -> str:
+    encoded = encode_value(key)
+    return encoded if isinstance(encoded, str) else canonical_json(encoded)
+
+
+def encode_nested(value: Any) -> Any:
+    """Encode a value inside an array/map/struct (kept as JSON, not text)."""
+    from pyspark.sql import Row
+
+    if isinstance(value, Row):
+        value = value.asDict(recursive=True)
+    if isinstance(value, dict):
+        return {encode_key(k): encode_nested(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encode_nested(v) for v in value]
+    return encode_value(value)
+
+
+def encode_value(value: Any) -> Any:
+    """Encode one cell for the JSON rows file (see module docstring)."""
+    from pyspark.sql import Row
+
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return encode_float(value)
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, datetime.datetime):  # before date: datetime is a date
+        return encode_datetime(value)
+    if isinstance(value, datetime.date):
+        return encode_date(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, (Row, dict, list, tuple)):  # Row before tuple
+        return canonical_json(encode_nested(value))
+    return str(value)
+
+
+# --------------------------------------------------------------------------
+# Spark helpers
+# --------------------------------------------------------------------------
+
+
+def create_session() -> Any:
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.appName("harness")
+        # Progress bars would only clutter the sidecar's stderr log.
+        .config("spark.ui.showConsoleProgress", "false")
+        .enableHiveSupport()
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("WARN")
+    spark.sql("SHOW DATABASES").collect()
+    return spark
+
+
+def quote_ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def split_table(table: str) -> Tuple[str, str]:
+    parts = table.split(".")
+    if len(parts) == 1 and parts[0]:
+        return "default", parts[0]
+    if len(parts) == 2 and all(parts):
+        return parts[0], parts[1]
+    raise RequestError(f"table must be 'db.name' or 'name', got {table!r}")
+
+
+def require(req: Json, key: str, kind: type = str) -> Any:
+    value = req.get(key)
+    if not isinstance(value, kind) or (kind is str and not value):
+        raise RequestError(f"request field {key!r} must be a non-empty {kind.__name__}")
+    return value
+
+
+def local_uri(path: str) -> str:
+    if path.startswith("file:"):
+        return path
+    if not os.path.isabs(path):
+        raise RequestError(f"input path must be absolute, got {path!r}")
+    if not os.path.exists(path):
+        raise RequestError(f"input path does not exist: {path}")
+    return "file://" + path
+
+
+def parse_schema(ddl: str) -> Any:
+    from pyspark.sql.types import DataType, StructType
+
+    parsed = DataType.fromDDL(ddl)
+    if not isinstance(parsed, StructType):
+        raise RequestError(f"schema must be a list of columns, got {ddl!r}")
+    return parsed
+
+
+def ensure_database(spark: Any, database: str) -> None:
+    # Spark 4.3 logs a "created concurrently" WARN for every CREATE DATABASE
+    # IF NOT EXISTS of an existing database: look first.
+    if not spark.catalog.databaseExists(database):
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote_ident(database)}")
+
+
+def read_csv(spark: Any, uri: str, ddl: Optional[str], options: Json) -> Any:
+    reader = (
+        spark.read.option("header", True)
+        .option("mode", "FAILFAST")
+        .option("sep", options.get("delimiter", ","))
+        .option("nullValue", options.get("null_value", ""))
+    )
+    if ddl:
+        # Check the header against the schema's names instead of silently
+        # relabelling the columns by position.
+        reader = reader.schema(ddl).option("enforceSchema", False)
+    return reader.csv(uri)
+
+
+def read_jsonl(spark: Any, uri: str, ddl: Optional[str]) -> Any:
+    reader = spark.read.option("mode", "FAILFAST")
+    if ddl:
+        reader = reader.schema(ddl)
+    return reader.json(uri)
+
+
+def read_parquet(spark: Any, uri: str, ddl: Optional[str]) -> Any:
+    from pyspark.sql import functions as F
+
+    df = spark.read.parquet(uri)
+    if not ddl:
+        return df
+    present = {c.lower() for c in df.columns}
+    schema = parse_schema(ddl)
+    missing = [f.name for f in schema.fields if f.name.lower() not in present]
+    if missing:
+        raise RequestError(f"schema column(s) {missing} not in parquet columns {df.columns}")
+    return df.select(*[F.col(quote_ident(f.name)).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def read_input(spark: Any, fmt: str, uri: str, ddl: Optional[str], csv_options: Json) -> Any:
+    if fmt == "csv":
+        return read_csv(spark, uri, ddl, csv_options)
+    if fmt in ("jsonl", "json"):
+        return read_jsonl(spark, uri, ddl)
+    if fmt == "parquet":
+        return read_parquet(spark, uri, ddl)
+    raise RequestError(f"unknown input format {fmt!r} (expected csv, jsonl or parquet)")
+
+
+def check_partition_columns(df: Any, table: str, partition_by: List[str]) -> None:
+    present = {c.lower() for c in df.columns}
+    missing = [c for c in partition_by if c.lower() not in present]
+    if missing:
+        raise RequestError(
+            f"partition column(s) {missing} of table {table} not in the data (columns: {df.columns})"
+        )
+    if len(partition_by) >= len(df.columns):
+        raise RequestError(f"table {table}: cannot partition by every column {partition_by}")
+
+
+def write_rows(df: Any, out: str) -> Json:
+    """Stream a DataFrame to `out` as JSON arrays; return columns and row count."""
+    columns = [{"name": f.name, "type": f.dataType.simpleString()} for f in df.schema.fields]
+    parent = os.path.dirname(out)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    rows = 0
+    with open(out, "w", encoding="utf-8", newline="\n") as handle:
+        for row in df.toLocalIterator():
+            values = [encode_value(v) for v in row]
+            handle.write(json.dumps(values, ensure_ascii=False, allow_nan=False) + "\n")
+            rows += 1
+    return {"columns": columns, "rows": rows}
+
+
+# --------------------------------------------------------------------------
+# Ops
+# --------------------------------------------------------------------------
+
+
+def op_ping(spark: Any, req: Json) -> Json:
+    return {}
+
+
+def op_seed_table(spark: Any, req: Json) -> Json:
+    table = require(req, "table")
+    database, _ = split_table(table)
+    source = require(req, "input", dict)
+    fmt = require(source, "format")
+    path = require(source, "path")
+    ddl = req.get("schema") or None
+    partition_by = req.get("partition_by") or []
+    storage = req.get("storage") or "parquet"
+    csv_options = req.get("csv") or {}
+    if not isinstance(partition_by, list) or not all(isinstance(c, str) for c in partition_by):
+        raise RequestError("partition_by must be a list of column names")
+    try:
+        ensure_database(spark, database)
+        df = read_input(spark, fmt, local_uri(path), ddl, csv_options)
+        check_partition_columns(df, table, partition_by)
+        writer = df.write.format(storage).mode("overwrite")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.saveAsTable(table)
+        rows = spark.table(table).count()
+    except Exception as exc:
+        raise RequestError(f"seed_table {table} from {fmt} {path}: {one_line(exc)}") from exc
+    return {"rows": rows}
+
+
+def op_read_table(spark: Any, req: Json) -> Json:
+    table = require(req, "table")
+    out = require(req, "out")
+    split_table(table)
+    return write_rows(spark.table(table), out)
+
+
+def op_read_path(spark: Any, req: Json) -> Json:
+    path = require(req, "path")
+    out = require(req, "out")
+    fmt = require(req, "format")
+    if fmt == "csv":
+        df = spark.read.option("header", True).csv(path)
+    elif fmt in ("jsonl", "json"):
+        df = spark.read.json(path)
+    elif fmt == "parquet":
+        df = spark.read.parquet(path)
+    else:
+        raise RequestError(f"unknown format {fmt!r} (expected csv, jsonl or parquet)")
+    return write_rows(df, out)
+
+
+def op_refresh(spark: Any, req: Json) -> Json:
+    spark.catalog.clearCache()
+    spark._jsparkSession.sessionState().catalog().invalidateAllCachedTables()
+    return {}
+
+
+class Shutdown(Exception):
+    """Raised by the shutdown op to leave the request loop."""
+
+
+def op_shutdown(spark: Any, req: Json) -> Json:
+    raise Shutdown()
+
+
+OPS: Dict[str, Callable[[Any, Json], Json]] = {
+    "ping": op_ping,
+    "seed_table": op_seed_table,
+    "read_table": op_read_table,
+    "read_path": op_read_path,
+    "refresh": op_refresh,
+    "shutdown": op_shutdown,
+}
+
+
+# --------------------------------------------------------------------------
+# Main loop
+# --------------------------------------------------------------------------
+
+
+def handle_line(spark: Any, line: str) -> Json:
+    """Run one request line; Shutdown propagates, everything else is a response."""
+    req_id: Any = None
+    try:
+        req = json.loads(line)
+        if not isinstance(req, dict):
+            raise RequestError("request must be a JSON object")
+        req_id = req.get("id")
+        op = req.get("op")
+        handler = OPS.get(op) if isinstance(op, str) else None
+        if handler is None:
+            raise RequestError(f"unknown op {op!r} (expected one of {sorted(OPS)})")
+        result = handler(spark, req)
+        return {"id": req_id, "ok": True, **result}
+    except Shutdown:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bad request must not kill the sidecar
+        return error_response(req_id, exc)
+
+
+def request_lines(stream: TextIO) -> Iterable[str]:
+    while True:
+        line = stream.readline()
+        if not line:
+            return
+        if line.strip():
+            yield line
+
+
+def stop_session(spark: Any) -> None:
+    try:
+        spark.stop()
+    except Exception:  # noqa: BLE001 - exiting anyway
+        traceback.print_exc(file=sys.stderr)
+
+
+def serve(spark: Any, proto: TextIO) -> None:
+    for line in request_lines(sys.stdin):
+        try:
+            send(proto, handle_line(spark, line))
+        except Shutdown:
+            stop_session(spark)
+            send(proto, {"id": json.loads(line).get("id"), "ok": True})
+            return
+    stop_session(spark)
+
+
+def on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def main() -> int:
+    proto = take_protocol_stream()
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        spark = create_session()
+    except Exception as exc:  # noqa: BLE001 - report and exit non-zero
+        send(proto, {"ready": False, "error": one_line(exc), "traceback": "".join(traceback.format_exception(exc))})
+        return 1
+    send(proto, {"ready": True})
+    serve(spark, proto)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+//! The harness's own Spark session: one long-lived PySpark process per environment (started
+//! on first use by the backend) that seeds Hive tables and reads Hive tables and HDFS datasets
+//! back. One JVM start per run instead of one per operation: a spark-submit costs 8–12 s here.
+//! It speaks JSON lines over its stdin/stdout (see `backend/harness_spark.py`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value as J, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{ChildStdin, ChildStdout};
+
+use crate::config::TableFormat;
+use crate::snapshot::{Column, Table, Value};
+
+/// How long one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A connection to the session process.
+#[derive(Debug)]
+pub struct SparkSession {
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+    next_id: u64,
+}
+
+/// A request the session rejected, or a broken session.
+#[derive(Debug, Clone)]
+pub struct SparkError {
+    /// The session's message.
+    pub message: String,
+    /// True when the session itself failed (not the request).
+    pub broken: bool,
+}
+
+impl std::fmt::Display for SparkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl SparkSession {
+    /// Wraps the pipes of a started session process and waits for its `{"ready": true}`.
+    pub async fn handshake(
+        stdin: ChildStdin,
+        stdout: ChildStdout,
+        timeout: Duration,
+    ) -> Result<SparkSession, String> {
+        let mut s = SparkSession {
+            stdin,
+            stdout: BufReader::new(stdout).lines(),
+            next_id: 0,
+        };
+        match tokio::time::timeout(timeout, s.stdout.next_line()).await {
+            Err(_) => Err(format!(
+                "the Spark session was not ready within {}",
+                humantime::format_duration(timeout)
+            )),
+            Ok(Err(e)) => Err(format!("the Spark session's output: {e}")),
+            Ok(Ok(None)) => Err("the Spark session exited before it was ready".into()),
+            Ok(Ok(Some(line))) => match serde_json::from_str::<J>(&line) {
+                Ok(v) if v["ready"] == json!(true) => Ok(s),
+                _ => Err(format!(
+                    "unexpected first line from the Spark session: {line}"
+                )),
+            },
+        }
+    }
+
+    async fn request(&mut self, mut req: J) -> Result<J, SparkError> {
+        let broken = |message: String| SparkError {
+            message,
+            broken: true,
+        };
+        self.next_id += 1;
+        req["id"] = json!(self.next_id);
+        let mut line = req.to_string();
+        line.push('\n');
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .map_err(|e| broken(format!("cannot talk to the Spark session: {e}")))?;
+        self.stdin
+            .flush()
+            .await
+            .map_err(|e| broken(e.to_string()))?;
+        let reply = tokio::time::timeout(REQUEST_TIMEOUT, self.stdout.next_line())
+            .await
+            .map_err(|_| broken("the Spark session did not answer within 10 minutes".into()))?
+            .map_err(|e| broken(e.to_string()))?
+            .ok_or_else(|| broken("the Spark session exited".into()))?;
+        let v: J = serde_json::from_str(&reply)
+            .map_err(|e| broken(format!("bad reply from the Spark session ({e}): {reply}")))?;
+        if v["ok"] == json!(true) {
+            Ok(v)
+        } else {
+            Err(SparkError {
+                message: v["error"].as_str().unwrap_or("unknown error").to_string(),
+                broken: false,
+            })
+        }
+    }
+
+    /// Forgets cached table metadata (after the metastore was reset behind its back).
+    pub async fn refresh(&mut self) -> Result<(), SparkError> {
+        self.request(json!({"op": "refresh"})).await.map(drop)
+    }
+
+    /// Creates (or replaces) a Hive table from a local file or folder. Returns the rows written.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn seed_table(
+        &mut self,
+        table: &str,
+        format: TableFormat,
+        path: &Path,
+        schema: Option<&str>,
+        partition_by: &[String],
+        delimiter: u8,
+        null: Option<&str>,
+    ) -> Result<u64, SparkError> {
+        let (delimiter, null_value) = ((delimiter as char).to_string(), null.unwrap_or(""));
+        let req = json!({
+            "op": "seed_table",
+            "table": table,
+            "input": {"format": format.name(), "path": path.display().to_string()},
+            "schema": schema,
+            "partition_by": partition_by,
+            "storage": "parquet",
+            "csv": {"delimiter": delimiter, "null_value": null_value},
+        });
+        Ok(self.request(req).await?["rows"].as_u64().unwrap_or(0))
+    }
+
+    /// Reads a Hive table (partition columns included).
+    pub async fn read_table(&mut self, table: &str, scratch: &Path) -> Result<Table, SparkError> {
+        let reply = self
+            .request(
+                json!({"op": "read_table", "table": table, "out": scratch.display().to_string()}),
+            )
+            .await?;
+        table_from(&reply, scratch)
+    }
+
+    /// Reads the dataset at a path (`hdfs://...`) in a format.
+    pub async fn read_path(
+        &mut self,
+        url: &str,
+        format: TableFormat,
+        scratch: &Path,
+    ) -> Result<Table, SparkError> {
+        let reply = self.request(json!({"op": "read_path", "path": url, "format": format.name(), "out": scratch.display().to_string()})).await?;
+        table_from(&reply, scratch)
+    }
+
+    /// Stops the session.
+    pub async fn shutdown(&mut self) {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(20),
+            self.request(json!({"op": "shutdown"})),
+        )
+        .await;
+    }
+}
+
+fn table_from(reply: &J, rows_file: &Path) -> Result<Table, SparkError> {
+    let bad = |m: String| SparkError {
+        message: m,
+        broken: false,
+    };
+    let columns: Vec<Column> = reply["columns"]
+        .as_array()
+        .ok_or_else(|| bad("reply without columns".into()))?
+        .iter()
+        .map(|c| Column {
+            name: c["name"].as_str().unwrap_or("").to_string(),
+            type_name: c["type"].as_str().unwrap_or("").to_string(),
+        })
+        .collect();
+    let text = std::fs::read_to_string(rows_file)
+        .map_err(|e| bad(format!("{}: {e}", rows_file.display())))?;
+    let _ = std::fs::remove_file(rows_file);
+    let mut rows = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let cells: Vec<J> = serde_json::from_str(line)
+            .map_err(|e| bad(format!("bad row from the Spark session: {e}")))?;
+        rows.push(
+            columns
+                .iter()
+                .zip(cells)
+                .map(|(c, v)| value(&c.type_name, v))
+                .collect(),
+        );
+    }
+    Ok(Table { columns, rows })
+}
+
+/// A Spark value as a canonical one, by the column's Spark type.
+pub fn value(spark_type: &str, v: J) -> Value {
+    match v {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(b),
+        J::Number(n) if matches!(spark_type, "tinyint" | "smallint" | "int" | "bigint") => n
+            .as_i64()
+            .map(Value::Int)
+            .unwrap_or_else(|| Value::Numeric(n.to_string())),
+        J::Number(n) if spark_type.starts_with("decimal") => Value::Numeric(n.to_string()),
+        J::Number(n) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        J::String(s) if matches!(spark_type, "float" | "double") => {
+            Value::Float(match s.as_str() {
+                "Infinity" => f64::INFINITY,
+                "-Infinity" => f64::NEG_INFINITY,
+                _ => f64::NAN,
+            })
+        }
+        J::String(s) if spark_type.starts_with("decimal") => Value::Numeric(s),
+        J::String(s) => Value::Text(s),
+        other => Value::Text(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spark_values_map_by_type() {
+        assert_eq!(value("bigint", json!(5)), Value::Int(5));
+        assert_eq!(value("double", json!(0.5)), Value::Float(0.5));
+        assert_eq!(
+            value("double", json!("Infinity")),
+            Value::Float(f64::INFINITY)
+        );
+        assert_eq!(
+            value("decimal(10,2)", json!("1.50")),
+            Value::Numeric("1.50".into())
+        );
+        assert_eq!(
+            value("date", json!("2024-05-01")),
+            Value::Text("2024-05-01".into())
+        );
+        assert_eq!(value("string", J::Null), Value::Null);
+        assert_eq!(value("boolean", json!(true)), Value::Bool(true));
+    }
+}
