@@ -32,6 +32,11 @@ as_root() { "${SUDO[@]}" "$@"; }
 missing=()
 [[ -n "$PG_BIN_DIR" ]] || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# Spark 4 and the Hive metastore need Java 17 or newer.
+java_major() { java -version 2>&1 | sed -n '1s/.*version "\([0-9]*\).*/\1/p'; }
+if ! command -v java >/dev/null 2>&1 || [[ $(java_major) -lt 17 ]]; then
+    missing+=(openjdk-17-jre-headless)
+fi
 if ! command -v python3 >/dev/null 2>&1; then
     missing+=(python3 python3-venv)
 elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
@@ -77,6 +82,7 @@ if ((${#missing[@]})); then
     command -v redis-server >/dev/null 2>&1 || die "redis-server installed but not on PATH"
 fi
 say "postgresql: $PG_BIN_DIR ($("$PG_BIN_DIR/postgres" --version | awk '{print $3}'))"
+say "java: $(java -version 2>&1 | head -n 1)"
 say "redis: $(command -v redis-server) ($(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p'))"
 
 # --- managed Python environment --------------------------------------------

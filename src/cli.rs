@@ -48,6 +48,8 @@ pub enum Command {
     List,
     /// Validate every configuration file and fixture; report every problem.
     Check,
+    /// List every prerequisite (java, pyspark, postgres, redis-server, docker), found or missing.
+    Doctor,
 }
 
 /// Options of `harness run`.
@@ -100,6 +102,12 @@ pub fn main() -> i32 {
         return exit::BAD_INPUT;
     }
     let root = config::find_root(&start);
+    if let Command::Doctor = cli.command {
+        // Doctor must work on a project whose files do not load.
+        let mut ignored = Vec::new();
+        let settings = config::settings::load(&root, &mut ignored);
+        return doctor(&settings, style);
+    }
     let project = match config::load(&root) {
         Ok(p) => p,
         Err(errors) => {
@@ -121,6 +129,40 @@ pub fn main() -> i32 {
             exit::OK
         }
         Command::Run(args) => run(&project, args, style),
+        Command::Doctor => doctor(&project.settings, style),
+    }
+}
+
+fn doctor(settings: &config::Settings, style: Style) -> i32 {
+    let checks = crate::doctor::checks(settings);
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for c in &checks {
+        match &c.found {
+            Some(found) => println!(
+                "{} {:width$}  {found}",
+                style.paint("found  ", console::Style::new().green()),
+                c.name
+            ),
+            None => {
+                let tag = if c.required {
+                    style.paint("MISSING", console::Style::new().red().bold())
+                } else {
+                    style.paint("absent ", console::Style::new().yellow())
+                };
+                println!("{tag} {:width$}  {}", c.name, c.how);
+            }
+        }
+    }
+    let missing = checks
+        .iter()
+        .filter(|c| c.required && c.found.is_none())
+        .count();
+    if missing == 0 {
+        println!("everything needed is here");
+        exit::OK
+    } else {
+        println!("{missing} missing; scripts/setup.sh installs them");
+        exit::INFRA
     }
 }
 

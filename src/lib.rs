@@ -11,12 +11,14 @@
 //! - [`dag`]: the task graph and its executor; [`dag::process`] owns child processes;
 //! - [`snapshot`]: canonical forms, the golden store and diffs;
 //! - [`report`]: the terminal view, the summary, JUnit XML and error rendering;
+//! - [`doctor`]: prerequisites found or missing;
 //! - [`cli`]: the command line; [`signals`]: SIGINT/SIGTERM as a cancellation; [`exit`]: codes.
 
 pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod dag;
+pub mod doctor;
 pub mod exit;
 pub mod report;
 pub mod runner;

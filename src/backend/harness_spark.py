@@ -96,33 +96,38 @@ def first_line(text: str) -> str:
     return lines[0]
 
 
-def java_message(exc: BaseException) -> Optional[str]:
-    """Best one-line summary of a Py4JJavaError's cause chain, or None.
-
-    The root cause alone is often too terse (``NumberFormatException: For input
-    string: "x"``), so the deepest Spark error-class message is put in front.
-    """
-    java_exc = getattr(exc, "java_exception", None)
-    if java_exc is None:
-        return None
+def java_chain(exc: BaseException) -> List[str]:
+    """First lines of the Java exception chain behind a PySpark error (may be empty)."""
+    cause = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    chain: List[str] = []
     try:
-        chain: List[str] = []
-        cause = java_exc
         while cause is not None and len(chain) < 30:
             chain.append(first_line(str(cause.toString())))
             cause = cause.getCause()
     except Exception:  # noqa: BLE001 - best effort only
-        return None
-    root = chain[-1]
-    classified = [m for m in chain if ERROR_CLASS.match(m)]
-    if classified and classified[-1] != root:
-        return f"{classified[-1]} (caused by {root})"
-    return root
+        pass
+    return chain
 
 
 def one_line(exc: BaseException) -> str:
-    """A single-line, length-capped description of an exception."""
-    line = java_message(exc) or first_line(str(exc)) or type(exc).__name__
+    """A single-line, length-capped description of an exception.
+
+    For Spark errors: the deepest Spark error-class message (or the top one),
+    followed by the root cause when that differs, e.g. ``[MALFORMED_RECORD...]
+    ... (caused by java.lang.NumberFormatException: For input string: "x")``.
+    """
+    chain = java_chain(exc)
+    # A raw Py4JJavaError's own text starts "An error occurred while calling o12.x".
+    head = first_line(str(exc)) if not hasattr(exc, "java_exception") else ""
+    if chain:
+        classified = [i for i, m in enumerate(chain) if ERROR_CLASS.match(m)]
+        if classified and (classified[-1] > 0 or not head):
+            head = chain[classified[-1]]
+        head = head or chain[0]
+        root = chain[-1]
+        if len(chain) > 1 and root.split(": ", 1)[-1] not in head:
+            head = f"{head} (caused by {root})"
+    line = head or type(exc).__name__
     if len(line) > MAX_ERROR_CHARS:
         line = line[: MAX_ERROR_CHARS - 3] + "..."
     return line
@@ -285,6 +290,8 @@ def read_csv(spark: Any, uri: str, ddl: Optional[str], options: Json) -> Any:
         spark.read.option("header", True)
         .option("mode", "FAILFAST")
         .option("sep", options.get("delimiter", ","))
+        # Fixture files follow RFC 4180: a quote inside a quoted field is doubled.
+        .option("escape", '"')
         .option("nullValue", options.get("null_value", ""))
     )
     if ddl:

@@ -21,6 +21,11 @@ use crate::services::spark::SparkSession;
 /// The session script, shipped inside the binary.
 const SESSION_SCRIPT: &str = include_str!("harness_spark.py");
 
+/// The metastore's entry point: Hive 2.3's own `HiveMetaStore -p` listens on every interface
+/// and has no setting for that, so this starts the same handler on 127.0.0.1 only. Run in
+/// Java's source-file mode (it needs the JDK's compiler module).
+const METASTORE_LAUNCHER: &str = include_str!("LoopbackMetaStore.java");
+
 /// Where Spark and Java are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SparkInstall {
@@ -212,11 +217,18 @@ pub async fn start_metastore(
             "hive.metastore.event.db.notification.api.auth".into(),
             "false".into(),
         ),
+        // drop_database needs a connection pool whose jar ships with Spark (BoneCP does not).
+        (
+            "datanucleus.connectionPoolingType".into(),
+            "HikariCP".into(),
+        ),
     ];
     props.extend(hadoop_fs(hdfs));
     std::fs::write(dir.join("hive-site.xml"), hive_site(&props))
         .map_err(|e| fail(e.to_string(), None))?;
     let log = dir.join("metastore.log");
+    let launcher = dir.join("LoopbackMetaStore.java");
+    std::fs::write(&launcher, METASTORE_LAUNCHER).map_err(|e| fail(e.to_string(), None))?;
     let classpath = format!("{}:{}/jars/*", dir.display(), install.spark_home.display());
     let mut last = None;
     for _ in 0..3 {
@@ -228,8 +240,7 @@ pub async fn start_metastore(
             .arg("-Djava.net.preferIPv4Stack=true")
             .arg("-cp")
             .arg(&classpath)
-            .arg("org.apache.hadoop.hive.metastore.HiveMetaStore")
-            .arg("-p")
+            .arg(&launcher)
             .arg(port.to_string());
         cmd.env("JAVA_HOME", &install.java_home)
             .current_dir(&dir)
@@ -245,6 +256,7 @@ pub async fn start_metastore(
             host: "127.0.0.1".into(),
             port,
             warehouse: warehouse.clone(),
+            log: Some(log.clone()),
         };
         match wait_ready(proc.child_mut(), settings.start_timeout, || ep.ready()).await {
             Ok(()) => return Ok((proc, ep, started.elapsed())),

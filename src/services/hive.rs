@@ -19,6 +19,8 @@ pub struct HiveEndpoint {
     pub port: u16,
     /// The warehouse folder as jobs see it (an `hdfs://` URL).
     pub warehouse: String,
+    /// The metastore's log, quoted when a call fails.
+    pub log: Option<std::path::PathBuf>,
 }
 
 impl HiveEndpoint {
@@ -50,7 +52,8 @@ impl HiveEndpoint {
         self.databases().await.is_ok()
     }
 
-    /// Drops every database but `default` (with its tables and data) and every table of `default`.
+    /// Drops every database but `default` (with its tables) and every table of `default`; their
+    /// files are removed with the HDFS namespace's reset.
     pub async fn reset(&self) -> Result<(), ServiceError> {
         self.call(|t| {
             for db in t.get_all_databases()? {
@@ -65,9 +68,16 @@ impl HiveEndpoint {
             Ok(())
         })
         .await
-        .map_err(|message| ServiceError::Unavailable {
-            service: "hive",
-            message,
+        .map_err(|message| {
+            let tail = self
+                .log
+                .as_deref()
+                .map(|l| crate::backend::local::log_tail(l, 15).join("\n  "))
+                .unwrap_or_default();
+            ServiceError::Unavailable {
+                service: "hive",
+                message: format!("{message}\nlast lines of the metastore's log:\n  {tail}"),
+            }
         })
     }
 }

@@ -7,3 +7,4 @@ mod config_errors;
 mod example;
 mod interrupt;
 mod run;
+mod spark;

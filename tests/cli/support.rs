@@ -98,6 +98,18 @@ impl Project {
         p
     }
 
+    /// An empty project using the repository's managed Python environment (with PySpark).
+    pub fn example_venv() -> Self {
+        let p = Project::new();
+        let venv = repo().join(".venv");
+        assert!(
+            venv.join("bin/python").exists(),
+            "the managed Python environment .venv is missing: run scripts/setup.sh"
+        );
+        std::os::unix::fs::symlink(&venv, p.path().join(".venv")).expect("symlink .venv");
+        p
+    }
+
     /// The project folder.
     pub fn path(&self) -> &Path {
         self.dir.path()
