@@ -32,10 +32,12 @@ as_root() { "${SUDO[@]}" "$@"; }
 missing=()
 [[ -n "$PG_BIN_DIR" ]] || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-# Spark 4 and the Hive metastore need Java 17 or newer.
+# Spark 4 and the Hive metastore need Java 17 or newer, with the compiler module: harness
+# starts the metastore through a small launcher run in Java's source-file mode.
 java_major() { java -version 2>&1 | sed -n '1s/.*version "\([0-9]*\).*/\1/p'; }
-if ! command -v java >/dev/null 2>&1 || [[ $(java_major) -lt 17 ]]; then
-    missing+=(openjdk-17-jre-headless)
+if ! command -v java >/dev/null 2>&1 || [[ $(java_major) -lt 17 ]] \
+    || ! java --list-modules 2>/dev/null | grep -q '^jdk.compiler@'; then
+    missing+=(openjdk-17-jdk-headless)
 fi
 if ! command -v python3 >/dev/null 2>&1; then
     missing+=(python3 python3-venv)

@@ -45,7 +45,7 @@ pub fn checks(settings: &Settings) -> Vec<Check> {
     out.push(Check {
         name: "java",
         found: spark::find_java().ok().map(|(home, v)| format!("{v} at {}", home.display())),
-        how: "Java 17+ runs Spark and the Hive metastore: apt-get install openjdk-17-jre-headless (scripts/setup.sh does)",
+        how: "Java 17+ with its compiler module runs Spark and the Hive metastore: apt-get install openjdk-17-jdk-headless (scripts/setup.sh does)",
         required: true,
     });
     out.push(Check {

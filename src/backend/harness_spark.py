@@ -397,6 +397,9 @@ def op_read_table(spark: Any, req: Json) -> Json:
     table = require(req, "table")
     out = require(req, "out")
     split_table(table)
+    # The pipeline's own applications changed the table behind this session's back: forget
+    # the file listing this session may hold from seeding it.
+    spark.catalog.refreshTable(table)
     return write_rows(spark.table(table), out)
 
 

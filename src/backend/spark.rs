@@ -71,7 +71,7 @@ pub fn discover(python: &Path) -> Result<SparkInstall, String> {
 pub fn find_java() -> Result<(PathBuf, u32), String> {
     let java = match std::env::var_os("JAVA_HOME").map(PathBuf::from).filter(|h| h.join("bin/java").is_file()) {
         Some(home) => home.join("bin/java"),
-        None => which("java").ok_or("Java not found: install a Java 17 runtime (Debian: openjdk-17-jre-headless; scripts/setup.sh does)")?,
+        None => which("java").ok_or("Java not found: install Java 17 (Debian: openjdk-17-jdk-headless; scripts/setup.sh does)")?,
     };
     let real = std::fs::canonicalize(&java).unwrap_or(java.clone());
     let home = real
@@ -143,6 +143,12 @@ pub fn write_spark_conf(
     conf.insert("spark.driver.bindAddress".into(), "127.0.0.1".into());
     conf.insert("spark.sql.session.timeZone".into(), "UTC".into());
     conf.insert("spark.sql.shuffle.partitions".into(), "4".into());
+    // Without it every write into an existing partitioned table logs a lost-connection stack
+    // trace and waits a second (Spark's Hive client looks for an authorizer it does not ship).
+    conf.insert(
+        "spark.hadoop.hive.security.authorization.manager".into(),
+        "org.apache.hadoop.hive.ql.security.authorization.DefaultHiveAuthorizationProvider".into(),
+    );
     conf.insert("spark.pyspark.python".into(), python.display().to_string());
     for (k, v) in hadoop_fs(hdfs) {
         conf.insert(format!("spark.hadoop.{k}"), v);

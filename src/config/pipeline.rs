@@ -119,6 +119,8 @@ pub struct Task {
     pub env: BTreeMap<String, String>,
     /// Working directory.
     pub cwd: PathBuf,
+    /// Services this task talks to, when it says (else the pipeline's).
+    pub services: Option<Vec<ServiceKind>>,
 }
 
 /// A validated pipeline.
@@ -139,6 +141,21 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// Services a task talks to: its own `services`, else the pipeline's, plus what its kind
+    /// needs (postgres for sql, spark for spark).
+    pub fn task_services(&self, task: &Task) -> Vec<ServiceKind> {
+        let mut all = task
+            .services
+            .clone()
+            .unwrap_or_else(|| self.services.clone());
+        match task.kind {
+            TaskKind::Sql { service, .. } => all.push(service),
+            TaskKind::Spark { .. } => all.push(ServiceKind::Spark),
+            _ => {}
+        }
+        all
+    }
+
     /// A task by name.
     pub fn task(&self, id: &str) -> Option<&Task> {
         self.tasks.iter().find(|t| t.id.0 == id)
@@ -191,6 +208,7 @@ struct RawTask {
     #[serde(default)]
     env: BTreeMap<String, String>,
     cwd: Option<Spanned<String>>,
+    services: Option<Vec<Spanned<String>>>,
 }
 
 /// Loads one pipeline; `None` when it has errors (pushed to `errors`).
@@ -292,6 +310,7 @@ pub fn load(
                 retries,
                 env: t.env.clone(),
                 cwd,
+                services: t.services.as_ref().map(|v| parse_services(v, &mut check)),
             });
         }
     }

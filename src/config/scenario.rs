@@ -253,21 +253,17 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Every service the scenario needs: the pipeline's, its own, its seeds' and sinks'.
+    /// Every service the scenario needs: its own, its selected tasks' (each task's `services`, else
+    /// the pipeline's), its seeds' and sinks', and what those require.
     pub fn services_needed(&self, pipeline: &Pipeline) -> Vec<ServiceKind> {
-        let mut all: Vec<ServiceKind> = pipeline
-            .services
+        let mut all: Vec<ServiceKind> = self.services.clone();
+        let selected = pipeline
+            .tasks
             .iter()
-            .chain(&self.services)
-            .copied()
-            .collect();
+            .filter(|t| self.tasks.as_ref().is_none_or(|sel| sel.contains(&t.id)));
+        all.extend(selected.flat_map(|t| pipeline.task_services(t)));
         all.extend(self.seeds.iter().map(Seed::service));
         all.extend(self.sinks.iter().map(Sink::service));
-        all.extend(pipeline.tasks.iter().filter_map(|t| match t.kind {
-            super::TaskKind::Sql { service, .. } => Some(service),
-            super::TaskKind::Spark { .. } => Some(ServiceKind::Spark),
-            _ => None,
-        }));
         // Hive tables and tabular HDFS data are seeded and read through the harness's Spark session.
         let through_spark = self.seeds.iter().any(|s| s.service() == ServiceKind::Hive)
             || self.sinks.iter().any(|s| {

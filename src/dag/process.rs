@@ -324,6 +324,11 @@ mod tests {
             .trim()
             .parse()
             .expect("number");
+        // The signal is sent when run() returns; dying takes the kernel a moment.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while alive(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert!(!alive(pid), "background child {pid} survived the timeout");
     }
 

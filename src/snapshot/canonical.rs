@@ -363,15 +363,54 @@ fn json_or_quoted(v: &[u8], float_digits: Option<u32>) -> String {
             if let Some(d) = float_digits {
                 round_json(&mut json, d);
             }
-            let compact = json.to_string();
-            if compact.len() <= 100 {
-                compact
-            } else {
-                serde_json::to_string_pretty(&json).unwrap_or(compact)
-            }
+            layout_json(&json, 0)
         }
         _ => quote_bytes(v),
     }
+}
+
+/// Lines of canonical JSON no wider than this (past the indentation) stay on one line.
+const JSON_WIDTH: usize = 100;
+
+/// Canonical JSON laid out for diffs: a value that fits on one line stays compact; a wider
+/// array or object puts each element on its own line, recursively.
+fn layout_json(v: &serde_json::Value, indent: usize) -> String {
+    let compact = v.to_string();
+    if compact.len() + indent <= JSON_WIDTH {
+        return compact;
+    }
+    let pad = " ".repeat(indent + 2);
+    let (open, close, items): (&str, &str, Vec<String>) = match v {
+        serde_json::Value::Array(a) => (
+            "[",
+            "]",
+            a.iter()
+                .map(|x| format!("{pad}{}", layout_json(x, indent + 2)))
+                .collect(),
+        ),
+        serde_json::Value::Object(o) => (
+            "{",
+            "}",
+            o.iter()
+                .map(|(k, x)| {
+                    format!(
+                        "{pad}{}: {}",
+                        serde_json::Value::from(k.as_str()),
+                        layout_json(x, indent + 2)
+                    )
+                })
+                .collect(),
+        ),
+        _ => return compact,
+    };
+    if items.is_empty() {
+        return compact;
+    }
+    format!(
+        "{open}\n{}\n{}{close}",
+        items.join(",\n"),
+        " ".repeat(indent)
+    )
 }
 
 /// Rounds every non-integer number inside a JSON value to `digits` decimals.
@@ -395,6 +434,25 @@ fn round_json(v: &mut serde_json::Value, digits: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wide_json_puts_one_element_per_line() {
+        let items: Vec<String> = (0..6)
+            .map(|i| format!(r#"{{"item":{i},"score":0.123456789}}"#))
+            .collect();
+        let v: serde_json::Value =
+            serde_json::from_str(&format!("[{}]", items.join(","))).expect("json");
+        let text = layout_json(&v, 0);
+        assert_eq!(text.lines().count(), 8, "{text}");
+        assert_eq!(
+            text.lines().nth(1),
+            Some(r#"  {"item":0,"score":0.123456789},"#)
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).expect("still JSON"),
+            v
+        );
+    }
 
     #[test]
     fn floats_inside_json_are_rounded_on_request() {

@@ -25,7 +25,7 @@ fn interrupted_run(signal: i32, twice: bool) {
         .expect("spawn harness");
     assert!(wait_for(&started, 60), "the task never started");
     // The servers of this run are up, under the project's TMPDIR.
-    let during = p.leftover_processes();
+    let during = p.processes();
     assert!(
         during.iter().any(|l| l.contains("postgres")),
         "postgres not found while running: {during:?}"

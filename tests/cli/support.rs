@@ -172,8 +172,21 @@ impl Project {
         files
     }
 
-    /// Processes (not zombies) whose working folder or command line is under this project.
+    /// Processes (not zombies) whose working folder or command line is under this project,
+    /// after giving processes that were just killed up to 5 s to go.
     pub fn leftover_processes(&self) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let found = self.processes();
+            if found.is_empty() || std::time::Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Processes (not zombies) whose working folder or command line is under this project, now.
+    pub fn processes(&self) -> Vec<String> {
         let marker = self.path().to_string_lossy().into_owned();
         let me = std::process::id().to_string();
         let mut found = Vec::new();
@@ -232,8 +245,20 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// True when the process exists and is not a zombie.
+/// True when the process is still alive 5 s from now (a killed process takes a moment to go).
 pub fn alive(pid: i32) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while running(pid) {
+        if std::time::Instant::now() > deadline {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+/// True when the process exists and is not a zombie.
+fn running(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
         !s.rsplit(')')
             .next()
