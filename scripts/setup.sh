@@ -32,6 +32,8 @@ as_root() { "${SUDO[@]}" "$@"; }
 missing=()
 [[ -n "$PG_BIN_DIR" ]] || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# The JDBC driver of a Hive metastore kept in PostgreSQL ([services.hive] database = "postgres").
+[[ -f /usr/share/java/postgresql.jar ]] || missing+=(libpostgresql-jdbc-java)
 # Spark 4 and the Hive metastore need Java 17 or newer, with the compiler module: harness
 # starts the metastore through a small launcher run in Java's source-file mode.
 java_major() { java -version 2>&1 | sed -n '1s/.*version "\([0-9]*\).*/\1/p'; }

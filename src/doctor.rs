@@ -88,6 +88,12 @@ pub fn checks(settings: &Settings) -> Vec<Check> {
         how: "Redis server: apt-get install redis-server (scripts/setup.sh does)",
         required: true,
     });
+    out.push(Check {
+        name: "postgres-jdbc",
+        found: std::path::Path::new(spark::POSTGRES_JDBC).is_file().then(|| spark::POSTGRES_JDBC.to_string()),
+        how: "only for a Hive metastore kept in PostgreSQL: apt-get install libpostgresql-jdbc-java (scripts/setup.sh does)",
+        required: false,
+    });
     let docker = which("docker").and_then(|d| {
         let out = Command::new(&d)
             .args(["version", "--format", "{{.Server.Version}}"])

@@ -176,7 +176,15 @@ pub fn plan_services(project: &Project, scenarios: &[&Scenario]) -> Vec<ServiceK
         .iter()
         .flat_map(|s| s.services_needed(project.pipeline_of(s)))
         .collect();
-    set.into_iter().collect()
+    let mut all: Vec<ServiceKind> = set.into_iter().collect();
+    // A metastore kept in PostgreSQL needs the environment's PostgreSQL.
+    if all.contains(&ServiceKind::Hive)
+        && project.settings.hive.database == crate::config::settings::MetastoreDb::Postgres
+        && !all.contains(&ServiceKind::Postgres)
+    {
+        all.insert(0, ServiceKind::Postgres);
+    }
+    all
 }
 
 /// Runs the scenarios on one environment, reset between them.

@@ -172,10 +172,12 @@ impl Environment {
                 None
             }
         };
+        // A metastore kept in PostgreSQL starts once PostgreSQL answers; one on Derby at once.
+        let pg_backed = settings.hive.database == crate::config::settings::MetastoreDb::Postgres;
         let hv = async {
             match (&install, &env.hdfs) {
-                (Some(i), Some(h)) if wants(ServiceKind::Hive) => {
-                    Some(spark::start_metastore(&settings.hive, i, h, dir).await)
+                (Some(i), Some(h)) if wants(ServiceKind::Hive) && !pg_backed => {
+                    Some(spark::start_metastore(&settings.hive, i, h, None, dir).await)
                 }
                 _ => None,
             }
@@ -200,6 +202,14 @@ impl Environment {
             Some(Err(e)) => first_error = first_error.or(Some(e)),
             None => {}
         }
+        let hv = match (hv, &install, &env.hdfs, &env.postgres) {
+            (None, Some(i), Some(h), Some(p))
+                if wants(ServiceKind::Hive) && pg_backed && first_error.is_none() =>
+            {
+                Some(spark::start_metastore(&settings.hive, i, h, Some(p), dir).await)
+            }
+            (hv, ..) => hv,
+        };
         match hv {
             Some(Ok((proc, ep, elapsed))) => {
                 ready(ServiceKind::Hive, ep.uri(), elapsed);

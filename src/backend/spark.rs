@@ -16,6 +16,7 @@ use crate::config::settings::{HiveSettings, SparkSettings};
 use crate::dag::process::isolate;
 use crate::services::hdfs::{HdfsEndpoint, WAREHOUSE};
 use crate::services::hive::HiveEndpoint;
+use crate::services::postgres::PostgresEndpoint;
 use crate::services::spark::SparkSession;
 
 /// The session script, shipped inside the binary.
@@ -190,11 +191,18 @@ fn hive_site(props: &[(String, String)]) -> String {
     xml
 }
 
-/// Starts a Hive metastore (embedded Derby) in `env_dir/hive`, its warehouse on the namespace.
+/// The Debian package's PostgreSQL JDBC driver.
+pub const POSTGRES_JDBC: &str = "/usr/share/java/postgresql.jar";
+/// The metastore's database on the environment's PostgreSQL.
+const METASTORE_DB: &str = "metastore";
+
+/// Starts a Hive metastore in `env_dir/hive`, its warehouse on the namespace: embedded Derby, or
+/// a database on `pg` when given.
 pub async fn start_metastore(
     settings: &HiveSettings,
     install: &SparkInstall,
     hdfs: &HdfsEndpoint,
+    pg: Option<&PostgresEndpoint>,
     env_dir: &Path,
 ) -> Result<(ServiceProcess, HiveEndpoint, Duration), InfraError> {
     let started = Instant::now();
@@ -207,15 +215,7 @@ pub async fn start_metastore(
     std::fs::create_dir_all(&dir)
         .map_err(|e| fail(format!("cannot create {}: {e}", dir.display()), None))?;
     let warehouse = hdfs.url_of(WAREHOUSE);
-    let mut props = vec![
-        (
-            "javax.jdo.option.ConnectionURL".to_string(),
-            format!(
-                "jdbc:derby:;databaseName={}/metastore_db;create=true",
-                dir.display()
-            ),
-        ),
-        ("datanucleus.schema.autoCreateAll".into(), "true".into()),
+    let mut props: Vec<(String, String)> = vec![
         ("hive.metastore.schema.verification".into(), "false".into()),
         ("hive.metastore.warehouse.dir".into(), warehouse.clone()),
         ("hive.async.log.enabled".into(), "false".into()),
@@ -229,13 +229,68 @@ pub async fn start_metastore(
             "HikariCP".into(),
         ),
     ];
+    let mut classpath = format!("{}:{}/jars/*", dir.display(), install.spark_home.display());
+    match pg {
+        None => props.extend([
+            (
+                "javax.jdo.option.ConnectionURL".to_string(),
+                format!(
+                    "jdbc:derby:;databaseName={}/metastore_db;create=true",
+                    dir.display()
+                ),
+            ),
+            ("datanucleus.schema.autoCreateAll".into(), "true".into()),
+        ]),
+        Some(pg) => {
+            if !Path::new(POSTGRES_JDBC).is_file() {
+                return Err(fail(
+                    format!(
+                        "a metastore in PostgreSQL needs the JDBC driver {POSTGRES_JDBC}: apt-get install libpostgresql-jdbc-java (scripts/setup.sh does)"
+                    ),
+                    None,
+                ));
+            }
+            pg.create_database(METASTORE_DB)
+                .await
+                .map_err(|e| fail(e.to_string(), None))?;
+            classpath.push(':');
+            classpath.push_str(POSTGRES_JDBC);
+            props.extend([
+                (
+                    "javax.jdo.option.ConnectionURL".to_string(),
+                    format!("jdbc:postgresql://{}:{}/{METASTORE_DB}", pg.host, pg.port),
+                ),
+                (
+                    "javax.jdo.option.ConnectionDriverName".into(),
+                    "org.postgresql.Driver".into(),
+                ),
+                (
+                    "javax.jdo.option.ConnectionUserName".into(),
+                    pg.user.clone(),
+                ),
+                (
+                    "javax.jdo.option.ConnectionPassword".into(),
+                    pg.password.clone(),
+                ),
+                // autoCreateAll deadlocks on PostgreSQL (a foreign key added while DataNucleus's
+                // own insert holds a lock); tables and columns without constraints work.
+                ("datanucleus.schema.autoCreateAll".into(), "false".into()),
+                ("datanucleus.schema.autoCreateTables".into(), "true".into()),
+                ("datanucleus.schema.autoCreateColumns".into(), "true".into()),
+                (
+                    "datanucleus.schema.autoCreateConstraints".into(),
+                    "false".into(),
+                ),
+            ]);
+        }
+    }
     props.extend(hadoop_fs(hdfs));
     std::fs::write(dir.join("hive-site.xml"), hive_site(&props))
         .map_err(|e| fail(e.to_string(), None))?;
     let log = dir.join("metastore.log");
     let launcher = dir.join("LoopbackMetaStore.java");
     std::fs::write(&launcher, METASTORE_LAUNCHER).map_err(|e| fail(e.to_string(), None))?;
-    let classpath = format!("{}:{}/jars/*", dir.display(), install.spark_home.display());
+
     let mut last = None;
     for _ in 0..3 {
         let port = free_port().map_err(|e| fail(format!("no free port: {e}"), None))?;

@@ -60,6 +60,17 @@ pub struct HiveSettings {
     pub start_timeout: Duration,
     /// Heap of the metastore JVM (`-Xmx`).
     pub heap: String,
+    /// Where the metastore keeps its tables.
+    pub database: MetastoreDb,
+}
+
+/// The metastore's own database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetastoreDb {
+    /// Embedded Derby in the environment's folder (the default).
+    Derby,
+    /// A `metastore` database on the environment's PostgreSQL (which is then started too).
+    Postgres,
 }
 
 /// Settings of the HDFS namespace.
@@ -131,6 +142,7 @@ impl Settings {
             hive: HiveSettings {
                 start_timeout: Duration::from_secs(90),
                 heap: "512m".into(),
+                database: MetastoreDb::Derby,
             },
             hdfs: HdfsSettings {
                 authority: "namenode:8020".into(),
@@ -173,6 +185,7 @@ struct RawServices {
 struct RawHive {
     start_timeout: Option<Spanned<String>>,
     heap: Option<Spanned<String>>,
+    database: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -266,6 +279,15 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
         }
     }
     if let Some(h) = raw.services.hive {
+        match h.database.as_ref().map(|d| (d, d.get_ref().as_str())) {
+            None | Some((_, "derby")) => {}
+            Some((_, "postgres")) => settings.hive.database = MetastoreDb::Postgres,
+            Some((d, other)) => check.error_help(
+                d.span(),
+                format!("unknown metastore database `{other}`"),
+                "write \"derby\" or \"postgres\"",
+            ),
+        }
         if let Some(d) = h
             .start_timeout
             .as_ref()

@@ -76,6 +76,29 @@ impl PostgresEndpoint {
         }
     }
 
+    /// Creates a database of the harness's own (the metastore's), if missing.
+    pub async fn create_database(&self, name: &str) -> Result<(), ServiceError> {
+        let admin = self
+            .connect_to(Some("postgres"))
+            .await
+            .map_err(unavailable)?;
+        let exists = admin
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .await
+            .map_err(unavailable)?
+            .is_some();
+        if !exists {
+            admin
+                .batch_execute(&format!(
+                    "CREATE DATABASE \"{}\"",
+                    name.replace('"', "\"\"")
+                ))
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
     /// Drops and recreates the pipeline's database.
     pub async fn reset(&self) -> Result<(), ServiceError> {
         let admin = self

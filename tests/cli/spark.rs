@@ -263,3 +263,25 @@ fn a_hive_seed_the_table_rejects_is_bad_input() {
     assert!(r.all().contains("fixtures/views.csv"), "{}", r.all());
     assert!(r.all().contains("raw.views"), "{}", r.all());
 }
+
+#[test]
+fn a_metastore_kept_in_postgresql_serves_jobs_and_resets() {
+    let p = spark_project();
+    p.file("harness.toml", "[services.hive]\ndatabase = \"postgres\"\n");
+    let r = p.run(&["run", "--update", "a_aggregate", "c_reset_check"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("service postgres ready"),
+        "the metastore's PostgreSQL is started: {}",
+        r.stderr
+    );
+    assert!(
+        p.read("scenarios/a_aggregate/golden/daily.snap")
+            .contains("views=2 | total=3.75 | dt=\"2024-05-01\"")
+    );
+    let seen = p.read("scenarios/c_reset_check/golden/seen.snap");
+    assert!(
+        seen.contains("dbs=\"default\" | tables=\"\" | hdfs_root=\"user\""),
+        "{seen}"
+    );
+}
