@@ -4,6 +4,7 @@
 mod support;
 
 mod config_errors;
+mod doctor;
 mod example;
 mod interrupt;
 mod run;
