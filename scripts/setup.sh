@@ -108,6 +108,16 @@ if [[ "$want" != "$have" ]]; then
 fi
 say "python: .venv ($("$VENV/bin/python" --version 2>&1)), requirements up to date"
 
+# --- offline base image of the docker backend -----------------------------------
+
+# No registry can be reached: the images of `--backend docker` are built on a base made here
+# with debootstrap. Only where a Docker daemon answers; the local backend needs none of it.
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+    containers/base/build-base-image.sh
+else
+    say "docker: no daemon answers; the docker backend's base image is not built"
+fi
+
 # --- Rust toolchain ----------------------------------------------------------
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -50,6 +50,20 @@ pub enum Command {
     Check,
     /// List every prerequisite (java, pyspark, postgres, redis-server, docker), found or missing.
     Doctor,
+    /// Docker images of the docker backend.
+    #[command(subcommand)]
+    Images(ImagesCommand),
+}
+
+/// `harness images ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Build the images the docker backend runs (an unchanged image is never rebuilt).
+    Build {
+        /// Base image (default: `[images] base` of harness.toml, else debian:bookworm-slim).
+        #[arg(long, value_name = "IMAGE")]
+        base: Option<String>,
+    },
 }
 
 /// Options of `harness run`.
@@ -102,6 +116,11 @@ pub fn main() -> i32 {
         return exit::BAD_INPUT;
     }
     let root = config::find_root(&start);
+    if let Command::Images(ImagesCommand::Build { base }) = &cli.command {
+        let mut ignored = Vec::new();
+        let settings = config::settings::load(&root, &mut ignored);
+        return build_images(&settings, base.as_deref(), style);
+    }
     if let Command::Doctor = cli.command {
         // Doctor must work on a project whose files do not load.
         let mut ignored = Vec::new();
@@ -130,7 +149,57 @@ pub fn main() -> i32 {
         }
         Command::Run(args) => run(&project, args, style),
         Command::Doctor => doctor(&project.settings, style),
+        Command::Images(ImagesCommand::Build { base }) => {
+            build_images(&project.settings, base.as_deref(), style)
+        }
     }
+}
+
+fn build_images(settings: &config::Settings, base: Option<&str>, style: Style) -> i32 {
+    let base = base.unwrap_or(&settings.image_base).to_string();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::INFRA;
+        }
+    };
+    rt.block_on(async {
+        let docker = match crate::backend::docker::connect().await {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INFRA;
+            }
+        };
+        let jars = match crate::backend::spark::discover(&settings.python) {
+            Ok(i) => i.spark_home.join("jars"),
+            Err(e) => {
+                eprintln!("error: the metastore image takes PySpark's jars: {e}");
+                return exit::INFRA;
+            }
+        };
+        let (events, rx) = Events::channel();
+        let view = report::terminal::spawn(rx, style);
+        let mut code = exit::OK;
+        for spec in crate::backend::docker::IMAGES {
+            let jars = spec.needs_jars.then_some(jars.as_path());
+            match crate::backend::docker::ensure_image(&docker, &spec, &base, jars, &events).await {
+                Ok(name) => println!("{name}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    code = exit::INFRA;
+                    break;
+                }
+            }
+        }
+        drop(events);
+        let _ = view.await;
+        code
+    })
 }
 
 fn doctor(settings: &config::Settings, style: Style) -> i32 {
@@ -269,11 +338,14 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         Some(d) => std::env::current_dir().map(|c| c.join(&d)).unwrap_or(d),
         None => project.settings.report_dir.clone(),
     };
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         policy: WritePolicy::choose(args.update, golden::on_ci()),
         report_dir,
         task_jobs: args.task_jobs.unwrap_or(project.settings.task_jobs),
-        backend: crate::backend::resolve(backend),
+        backend: crate::backend::Resolved {
+            kind: crate::backend::BackendKind::Local,
+            reason: String::new(),
+        },
     };
 
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -292,6 +364,7 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
             eprintln!("error: cannot install signal handlers: {e}");
             return exit::INFRA;
         }
+        opts.backend = crate::backend::resolve(backend).await;
         let (events, rx) = Events::channel();
         let view = report::terminal::spawn(rx, style);
         let outcome = runner::run(project, &selected, &opts, &events, &cancel).await;

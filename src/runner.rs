@@ -199,7 +199,7 @@ pub async fn run(
     let mut timings = Timings::default();
     events.emit(Event::RunStarted {
         scenarios: scenarios.len(),
-        backend: format!("{} ({})", opts.backend.name, opts.backend.reason),
+        backend: format!("{} ({})", opts.backend.kind.name(), opts.backend.reason),
     });
     let cancelled = |s: &Scenario| ScenarioOutcome {
         name: s.name.clone(),
@@ -234,7 +234,7 @@ pub async fn run(
     };
     let t0 = Instant::now();
     let env = tokio::select! {
-        env = Environment::start(&services, &project.settings, &env_dir, events) => env,
+        env = Environment::start(&services, &project.settings, opts.backend.kind, &env_dir, events) => env,
         () = cancel.cancelled() => {
             let _ = std::fs::remove_dir_all(&env_dir);
             return RunOutcome { scenarios: scenarios.iter().map(|s| cancelled(s)).collect(), infra_error: None, interrupted: true, timings, elapsed: started.elapsed() };

@@ -3,6 +3,7 @@
 //! and Redis as private processes; `spark` runs the Hive metastore, lays out the HDFS namespace,
 //! writes the Spark configuration and starts the harness's own Spark session on first use.
 
+pub mod docker;
 pub mod local;
 pub mod spark;
 
@@ -43,22 +44,51 @@ fn tail(lines: &[String]) -> String {
 /// The backend actually used, and why it was chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
-    /// Backend name.
-    pub name: &'static str,
+    /// Which.
+    pub kind: BackendKind,
     /// Why.
-    pub reason: &'static str,
+    pub reason: String,
 }
 
-/// Resolves `auto` to a concrete backend.
-pub fn resolve(choice: BackendChoice) -> Resolved {
+/// A concrete backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Processes on this machine.
+    Local,
+    /// Containers.
+    Docker,
+}
+
+impl BackendKind {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Local => "local",
+            BackendKind::Docker => "docker",
+        }
+    }
+}
+
+/// Resolves `auto`: docker when a Docker daemon answers, local otherwise.
+pub async fn resolve(choice: BackendChoice) -> Resolved {
     match choice {
         BackendChoice::Local => Resolved {
-            name: "local",
-            reason: "requested",
+            kind: BackendKind::Local,
+            reason: "requested".into(),
         },
-        BackendChoice::Auto => Resolved {
-            name: "local",
-            reason: "auto: local is the only backend of this version",
+        BackendChoice::Docker => Resolved {
+            kind: BackendKind::Docker,
+            reason: "requested".into(),
+        },
+        BackendChoice::Auto => match docker::connect().await {
+            Ok(_) => Resolved {
+                kind: BackendKind::Docker,
+                reason: "auto: a Docker daemon answers".into(),
+            },
+            Err(e) => Resolved {
+                kind: BackendKind::Local,
+                reason: format!("auto: {e}"),
+            },
         },
     }
 }
@@ -97,6 +127,7 @@ pub struct Environment {
     /// Folder holding the services' data and logs.
     pub dir: PathBuf,
     services: Vec<local::ServiceProcess>,
+    containers: Vec<docker::ServiceContainer>,
 }
 
 impl Environment {
@@ -104,6 +135,7 @@ impl Environment {
     pub async fn start(
         services: &[ServiceKind],
         settings: &Settings,
+        backend: BackendKind,
         dir: &Path,
         events: &Events,
     ) -> Result<Environment, InfraError> {
@@ -115,6 +147,7 @@ impl Environment {
             spark: None,
             dir: dir.to_path_buf(),
             services: Vec::new(),
+            containers: Vec::new(),
         };
         let wants = |s: ServiceKind| services.contains(&s);
         let ready = |service: ServiceKind, endpoint: String, elapsed: Duration| {
@@ -157,67 +190,77 @@ impl Environment {
             env.hdfs = Some(hdfs);
         }
 
-        // Everything at once; a failure stops whatever did come up.
-        let pg = async {
-            if wants(ServiceKind::Postgres) {
-                Some(local::start_postgres(&settings.postgres, dir).await)
-            } else {
-                None
-            }
-        };
-        let rd = async {
-            if wants(ServiceKind::Redis) {
-                Some(local::start_redis(&settings.redis, dir).await)
-            } else {
-                None
-            }
-        };
-        // A metastore kept in PostgreSQL starts once PostgreSQL answers; one on Derby at once.
-        let pg_backed = settings.hive.database == crate::config::settings::MetastoreDb::Postgres;
-        let hv = async {
-            match (&install, &env.hdfs) {
-                (Some(i), Some(h)) if wants(ServiceKind::Hive) && !pg_backed => {
-                    Some(spark::start_metastore(&settings.hive, i, h, None, dir).await)
-                }
-                _ => None,
-            }
-        };
-        let (pg, rd, hv) = tokio::join!(pg, rd, hv);
         let mut first_error = None;
-        match pg {
-            Some(Ok((proc, ep, elapsed))) => {
-                ready(ServiceKind::Postgres, ep.url(), elapsed);
-                env.postgres = Some(ep);
-                env.services.push(proc);
-            }
-            Some(Err(e)) => first_error = first_error.or(Some(e)),
-            None => {}
-        }
-        match rd {
-            Some(Ok((proc, ep, elapsed))) => {
-                ready(ServiceKind::Redis, ep.url(), elapsed);
-                env.redis = Some(ep);
-                env.services.push(proc);
-            }
-            Some(Err(e)) => first_error = first_error.or(Some(e)),
-            None => {}
-        }
-        let hv = match (hv, &install, &env.hdfs, &env.postgres) {
-            (None, Some(i), Some(h), Some(p))
-                if wants(ServiceKind::Hive) && pg_backed && first_error.is_none() =>
+        if backend == BackendKind::Docker {
+            if let Err(e) = env
+                .start_containers(services, settings, install.as_ref(), events)
+                .await
             {
-                Some(spark::start_metastore(&settings.hive, i, h, Some(p), dir).await)
+                first_error = Some(e);
             }
-            (hv, ..) => hv,
-        };
-        match hv {
-            Some(Ok((proc, ep, elapsed))) => {
-                ready(ServiceKind::Hive, ep.uri(), elapsed);
-                env.hive = Some(ep);
-                env.services.push(proc);
+        } else {
+            // Everything at once; a failure stops whatever did come up.
+            let pg = async {
+                if wants(ServiceKind::Postgres) {
+                    Some(local::start_postgres(&settings.postgres, dir).await)
+                } else {
+                    None
+                }
+            };
+            let rd = async {
+                if wants(ServiceKind::Redis) {
+                    Some(local::start_redis(&settings.redis, dir).await)
+                } else {
+                    None
+                }
+            };
+            // A metastore kept in PostgreSQL starts once PostgreSQL answers; one on Derby at once.
+            let pg_backed =
+                settings.hive.database == crate::config::settings::MetastoreDb::Postgres;
+            let hv = async {
+                match (&install, &env.hdfs) {
+                    (Some(i), Some(h)) if wants(ServiceKind::Hive) && !pg_backed => {
+                        Some(spark::start_metastore(&settings.hive, i, h, None, dir).await)
+                    }
+                    _ => None,
+                }
+            };
+            let (pg, rd, hv) = tokio::join!(pg, rd, hv);
+            match pg {
+                Some(Ok((proc, ep, elapsed))) => {
+                    ready(ServiceKind::Postgres, ep.url(), elapsed);
+                    env.postgres = Some(ep);
+                    env.services.push(proc);
+                }
+                Some(Err(e)) => first_error = first_error.or(Some(e)),
+                None => {}
             }
-            Some(Err(e)) => first_error = first_error.or(Some(e)),
-            None => {}
+            match rd {
+                Some(Ok((proc, ep, elapsed))) => {
+                    ready(ServiceKind::Redis, ep.url(), elapsed);
+                    env.redis = Some(ep);
+                    env.services.push(proc);
+                }
+                Some(Err(e)) => first_error = first_error.or(Some(e)),
+                None => {}
+            }
+            let hv = match (hv, &install, &env.hdfs, &env.postgres) {
+                (None, Some(i), Some(h), Some(p))
+                    if wants(ServiceKind::Hive) && pg_backed && first_error.is_none() =>
+                {
+                    Some(spark::start_metastore(&settings.hive, i, h, Some(p), dir).await)
+                }
+                (hv, ..) => hv,
+            };
+            match hv {
+                Some(Ok((proc, ep, elapsed))) => {
+                    ready(ServiceKind::Hive, ep.uri(), elapsed);
+                    env.hive = Some(ep);
+                    env.services.push(proc);
+                }
+                Some(Err(e)) => first_error = first_error.or(Some(e)),
+                None => {}
+            }
         }
         if first_error.is_none()
             && wants(ServiceKind::Spark)
@@ -258,6 +301,190 @@ impl Environment {
             }
             None => Ok(env),
         }
+    }
+
+    /// Starts PostgreSQL, Redis and the Hive metastore as containers (the HDFS namespace and Spark
+    /// stay local; the namespace's folder is mounted at the same path so table locations agree).
+    async fn start_containers(
+        &mut self,
+        services: &[ServiceKind],
+        settings: &Settings,
+        install: Option<&spark::SparkInstall>,
+        events: &Events,
+    ) -> Result<(), InfraError> {
+        let wants = |s: ServiceKind| services.contains(&s);
+        let docker_err = |m: String| InfraError {
+            service: "docker".into(),
+            message: m,
+            log_tail: vec![],
+        };
+        let client = docker::connect().await.map_err(docker_err)?;
+        docker::remove_orphans(&client, events)
+            .await
+            .map_err(docker_err)?;
+        let run_id = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0)
+        );
+        let base = settings.image_base.as_str();
+        let image = |service: &'static str| {
+            docker::image_spec(service).ok_or_else(|| docker_err(format!("no image for {service}")))
+        };
+        let ready = |service: ServiceKind, endpoint: String, elapsed: Duration| {
+            events.emit(Event::ServiceReady {
+                service,
+                endpoint,
+                elapsed,
+            })
+        };
+
+        let mut specs = Vec::new();
+        if wants(ServiceKind::Postgres) {
+            let tag =
+                docker::ensure_image(&client, &image("postgres")?, base, None, events).await?;
+            specs.push(docker::ContainerSpec {
+                service: "postgres",
+                image: tag,
+                port: 5432,
+                env: vec![],
+                mounts: vec![],
+            });
+        }
+        if wants(ServiceKind::Redis) {
+            let tag = docker::ensure_image(&client, &image("redis")?, base, None, events).await?;
+            specs.push(docker::ContainerSpec {
+                service: "redis",
+                image: tag,
+                port: 6379,
+                env: vec![],
+                mounts: vec![],
+            });
+        }
+        if wants(ServiceKind::Hive) {
+            let (Some(install), Some(hdfs)) = (install, &self.hdfs) else {
+                return Err(docker_err(
+                    "the metastore image needs PySpark's jars and the HDFS namespace".into(),
+                ));
+            };
+            if settings.hive.database == crate::config::settings::MetastoreDb::Postgres {
+                return Err(InfraError { service: "hive".into(), message: "a metastore kept in PostgreSQL runs on the local backend only; the docker backend's metastore uses Derby".into(), log_tail: vec![] });
+            }
+            let tag = docker::ensure_image(
+                &client,
+                &image("hive")?,
+                base,
+                Some(&install.spark_home.join("jars")),
+                events,
+            )
+            .await?;
+            let env = vec![
+                ("HDFS_ROOT".to_string(), hdfs.root.display().to_string()),
+                ("HDFS_AUTHORITY".to_string(), hdfs.authority.clone()),
+                (
+                    "WAREHOUSE_DIR".to_string(),
+                    hdfs.url_of(crate::services::hdfs::WAREHOUSE),
+                ),
+            ];
+            specs.push(docker::ContainerSpec {
+                service: "hive",
+                image: tag,
+                port: 9083,
+                env,
+                mounts: vec![hdfs.root.clone()],
+            });
+        }
+
+        let warehouse = self
+            .hdfs
+            .as_ref()
+            .map(|h| h.url_of(crate::services::hdfs::WAREHOUSE))
+            .unwrap_or_default();
+        let starts = specs.into_iter().map(|spec| {
+            let (client, run_id, warehouse) = (&client, run_id.as_str(), warehouse.clone());
+            async move {
+                let service = spec.service;
+                let timeout = match service {
+                    "postgres" => settings.postgres.start_timeout,
+                    "redis" => settings.redis.start_timeout,
+                    _ => settings.hive.start_timeout,
+                };
+                let probe = move |port: u16| {
+                    let warehouse = warehouse.clone();
+                    async move {
+                        match service {
+                            "postgres" => pg_at(port).ready().await,
+                            "redis" => redis_at(port).ready().await,
+                            _ => {
+                                HiveEndpoint {
+                                    host: "127.0.0.1".into(),
+                                    port,
+                                    warehouse,
+                                    log: None,
+                                }
+                                .ready()
+                                .await
+                            }
+                        }
+                    }
+                };
+                docker::start_container(client, spec, run_id, timeout, probe).await
+            }
+        });
+        let mut first_error = None;
+        for result in futures_util::future::join_all(starts).await {
+            match result {
+                Ok((c, elapsed)) => {
+                    match c.service {
+                        "postgres" => {
+                            let ep = pg_at(c.port);
+                            if let Err(e) = ep.reset().await {
+                                first_error = first_error.or(Some(InfraError {
+                                    service: "postgres".into(),
+                                    message: e.to_string(),
+                                    log_tail: vec![],
+                                }));
+                            }
+                            ready(
+                                ServiceKind::Postgres,
+                                format!("{} (container)", ep.url()),
+                                elapsed,
+                            );
+                            self.postgres = Some(ep);
+                        }
+                        "redis" => {
+                            let ep = redis_at(c.port);
+                            ready(
+                                ServiceKind::Redis,
+                                format!("{} (container)", ep.url()),
+                                elapsed,
+                            );
+                            self.redis = Some(ep);
+                        }
+                        _ => {
+                            let ep = HiveEndpoint {
+                                host: "127.0.0.1".into(),
+                                port: c.port,
+                                warehouse: warehouse.clone(),
+                                log: None,
+                            };
+                            ready(
+                                ServiceKind::Hive,
+                                format!("{} (container)", ep.uri()),
+                                elapsed,
+                            );
+                            self.hive = Some(ep);
+                        }
+                    }
+                    self.containers.push(c);
+                }
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// The harness's Spark session, started on first use.
@@ -374,6 +601,27 @@ impl Environment {
         for s in self.services.drain(..) {
             s.stop().await;
         }
+        for c in self.containers.drain(..) {
+            c.stop().await;
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn pg_at(port: u16) -> PostgresEndpoint {
+    PostgresEndpoint {
+        host: "127.0.0.1".into(),
+        port,
+        user: "harness".into(),
+        password: "harness".into(),
+        database: crate::services::postgres::DATABASE.into(),
+    }
+}
+
+fn redis_at(port: u16) -> RedisEndpoint {
+    RedisEndpoint {
+        host: "127.0.0.1".into(),
+        port,
+        db: 0,
     }
 }

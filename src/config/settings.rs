@@ -16,6 +16,8 @@ pub enum BackendChoice {
     Auto,
     /// Processes on this machine.
     Local,
+    /// Containers through the Docker daemon.
+    Docker,
 }
 
 impl BackendChoice {
@@ -24,12 +26,9 @@ impl BackendChoice {
         match name {
             "auto" => Ok(BackendChoice::Auto),
             "local" => Ok(BackendChoice::Local),
-            "docker" => Err(
-                "the `docker` backend is not available in this version; use `local` or `auto`"
-                    .into(),
-            ),
+            "docker" => Ok(BackendChoice::Docker),
             other => Err(format!(
-                "unknown backend `{other}`; expected `auto` or `local`"
+                "unknown backend `{other}`; expected `auto`, `local` or `docker`"
             )),
         }
     }
@@ -118,6 +117,8 @@ pub struct Settings {
     pub hdfs: HdfsSettings,
     /// Spark settings.
     pub spark: SparkSettings,
+    /// Base image of the docker backend's images.
+    pub image_base: String,
 }
 
 impl Settings {
@@ -144,6 +145,7 @@ impl Settings {
                 heap: "512m".into(),
                 database: MetastoreDb::Derby,
             },
+            image_base: "debian:bookworm-slim".into(),
             hdfs: HdfsSettings {
                 authority: "namenode:8020".into(),
             },
@@ -168,6 +170,13 @@ struct RawSettings {
     task_jobs: Option<Spanned<i64>>,
     #[serde(default)]
     services: RawServices,
+    images: Option<RawImages>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImages {
+    base: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -277,6 +286,9 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
         {
             settings.redis.start_timeout = d;
         }
+    }
+    if let Some(base) = raw.images.and_then(|i| i.base) {
+        settings.image_base = base;
     }
     if let Some(h) = raw.services.hive {
         match h.database.as_ref().map(|d| (d, d.get_ref().as_str())) {

@@ -4,6 +4,7 @@
 mod support;
 
 mod config_errors;
+mod docker;
 mod doctor;
 mod example;
 mod interrupt;

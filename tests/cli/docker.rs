@@ -1,0 +1,204 @@
+//! The docker backend against the real Docker engine of this machine: the same scenarios and
+//! goldens as the local backend, no container left behind whatever happens to the run, and a
+//! container that never becomes ready reported with its last log lines.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{Project, require_servers, wait_for};
+
+/// Containers of harness runs started from this project's folder.
+fn containers(p: &Project) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "label=org.harness.owner",
+            "--format",
+            "{{.ID}} {{.Mounts}} {{.Label \"org.harness.pid\"}}",
+        ])
+        .output()
+        .expect("docker ps");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let _ = p;
+    text.lines().map(str::to_string).collect()
+}
+
+/// Containers carrying the label of a harness pid.
+fn containers_of_pid(pid: u32) -> usize {
+    let out = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            &format!("label=org.harness.pid={pid}"),
+        ])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+fn require_docker() {
+    require_servers();
+    let ok = std::process::Command::new("docker")
+        .args(["image", "inspect", "harness-base:bookworm"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "the offline base image harness-base:bookworm is missing: run scripts/setup.sh (it runs containers/base/build-base-image.sh)"
+    );
+}
+
+const HARNESS_TOML: &str = "backend = \"docker\"\n[images]\nbase = \"harness-base:bookworm\"\n";
+
+#[test]
+fn the_example_suite_passes_on_docker_with_the_local_goldens() {
+    require_docker();
+    let p = Project::example();
+    p.file("harness.toml", HARNESS_TOML);
+    let before = p.goldens();
+    let mut cmd = p.command(&["run"]);
+    let out = cmd.output().expect("run");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("backend: docker (requested)"), "{stderr}");
+    assert!(
+        stderr.contains("(container)"),
+        "services run in containers: {stderr}"
+    );
+    assert_eq!(p.goldens(), before, "the same goldens serve both backends");
+}
+
+fn sleeper_project() -> (Project, std::path::PathBuf) {
+    require_docker();
+    let p = Project::new();
+    let started = p.path().join("started");
+    p.file("harness.toml", HARNESS_TOML)
+        .file(
+            "pipelines/p/pipeline.toml",
+            &format!("services = [\"postgres\", \"redis\"]\n[tasks.wait]\nkind = \"command\"\nargv = [\"sh\", \"-c\", \"touch {}; sleep 600\"]\n[tasks.ok]\nkind = \"command\"\nargv = [\"true\"]\n[tasks.bad]\nkind = \"command\"\nargv = [\"false\"]\n", started.display()),
+        )
+        .file("scenarios/pass/scenario.toml", "pipeline = \"p\"\ntasks = [\"ok\"]\n[[sink]]\nname = \"k\"\nservice = \"redis\"\nkeys = \"*\"\n")
+        .file("scenarios/pass/golden/k.snap", "# harness snapshot v1\n# sink: k\n# source: redis keys *\nkeys: 0\n")
+        .file("scenarios/fail/scenario.toml", "pipeline = \"p\"\ntasks = [\"bad\"]\n[[sink]]\nname = \"k\"\nservice = \"redis\"\nkeys = \"*\"\n")
+        .file("scenarios/wait/scenario.toml", "pipeline = \"p\"\ntasks = [\"wait\"]\n[[sink]]\nname = \"k\"\nservice = \"redis\"\nkeys = \"*\"\n");
+    (p, started)
+}
+
+#[test]
+fn no_container_remains_after_a_pass_a_failure_or_sigint_and_sigkill_leftovers_are_removed() {
+    let (p, started) = sleeper_project();
+
+    // A passing run and a failing run: no container of theirs remains.
+    for (scenario, code) in [("pass", 0), ("fail", 1)] {
+        let child = p
+            .command(&["run", scenario])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let pid = child.id();
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            containers_of_pid(pid),
+            0,
+            "containers left by the {scenario} run: {:?}",
+            containers(&p)
+        );
+    }
+
+    // SIGINT in the middle of a task.
+    let mut child = p
+        .command(&["run", "wait"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    assert!(wait_for(&started, 120), "the task never started");
+    assert_eq!(
+        containers_of_pid(child.id()),
+        2,
+        "postgres and redis run as containers"
+    );
+    // SAFETY: kill with a valid pid and signal.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "no exit within 60 s of SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        containers_of_pid(child.id()),
+        0,
+        "containers left after SIGINT"
+    );
+
+    // SIGKILL leaves them; the next run removes them and says so.
+    std::fs::remove_file(&started).expect("reset marker");
+    let mut child = p
+        .command(&["run", "wait"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    assert!(wait_for(&started, 120), "the task never started");
+    let killed = child.id();
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert_eq!(
+        containers_of_pid(killed),
+        2,
+        "SIGKILL leaves the containers behind"
+    );
+    let out = p.command(&["run", "pass"]).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("(harness pid {killed}), which died")),
+        "{stderr}"
+    );
+    assert_eq!(
+        containers_of_pid(killed),
+        0,
+        "leftovers of the killed run: {:?}",
+        containers(&p)
+    );
+}
+
+#[test]
+fn a_container_that_never_becomes_ready_is_exit_3_with_its_last_log_lines() {
+    let (p, _) = sleeper_project();
+    p.file(
+        "harness.toml",
+        &format!("{HARNESS_TOML}[services.postgres]\nstart_timeout = \"100ms\"\n"),
+    );
+    let child = p
+        .command(&["run", "pass"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("postgres did not start: not ready within 100ms"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("last log lines:"), "{stderr}");
+    assert_eq!(containers_of_pid(pid), 0);
+}
