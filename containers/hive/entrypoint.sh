@@ -63,6 +63,9 @@ prop() { printf '  <property><name>%s</name><value>%s</value></property>\n' "$1"
     prop hive.metastore.event.db.notification.api.auth false
     # drop_database needs a pool whose jar ships with Spark (BoneCP does not)
     prop datanucleus.connectionPoolingType HikariCP
+    # A new folder would copy the permissions of its nearest existing parent, and when that is
+    # the view file system's root they are r-x only (0555): a non-root Spark could not write.
+    prop hive.warehouse.subdir.inherit.perms false
     # the default keeps 200 idle worker threads
     prop hive.metastore.server.min.threads 8
     if [ -n "$HDFS_AUTHORITY" ]; then
