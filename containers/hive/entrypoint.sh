@@ -1,6 +1,7 @@
 #!/bin/sh
 # Writes hive-site.xml from the environment, then runs the Hive metastore in the foreground
-# (PID 1: SIGTERM/SIGINT stop it). Logs go to stderr.
+# (PID 1: SIGTERM/SIGINT stop it). Logs go to stderr. Derby runs without syncs: the metastore's
+# database lives and dies with the container.
 #
 #   HDFS_AUTHORITY  e.g. namenode:8020: fs.defaultFS=hdfs://HDFS_AUTHORITY, served by Hadoop's
 #                   ViewFileSystemOverloadScheme from the local folder HDFS_ROOT (no NameNode)
@@ -33,8 +34,13 @@ die() { echo "harness-hive: $*" >&2; exit 64; }
 if [ "$(id -u)" = 0 ] && [ -n "${HOST_UID:-}" ] && [ "$HOST_UID" != 0 ]; then
     mkdir -p "$DATA"
     chown -R "$HOST_UID:${HOST_GID:-$HOST_UID}" "$DATA"
-    # Hadoop needs a user name; a uid without a passwd entry has none.
-    export HADOOP_USER_NAME="${HADOOP_USER_NAME:-hive}" HOME="$DATA"
+    # Hadoop's login fails ("Invalid UID") for a uid without a passwd entry: give it one.
+    if ! getent passwd "$HOST_UID" >/dev/null; then
+        getent group "${HOST_GID:-$HOST_UID}" >/dev/null ||
+            echo "hive:x:${HOST_GID:-$HOST_UID}:" >>/etc/group
+        echo "hive:x:$HOST_UID:${HOST_GID:-$HOST_UID}:Hive metastore:$DATA:/usr/sbin/nologin" >>/etc/passwd
+    fi
+    export HOME="$DATA"
     exec setpriv --reuid="$HOST_UID" --regid="${HOST_GID:-$HOST_UID}" --clear-groups /bin/sh "$0" "$@"
 fi
 
@@ -102,7 +108,7 @@ echo "harness-hive: metastore on 0.0.0.0:$HIVE_PORT, warehouse $WAREHOUSE_DIR${H
 # shellcheck disable=SC2086  # JAVA_OPTS is a list of options
 exec java -Xmx"$HIVE_HEAP" -XX:+UseSerialGC -Xss1m \
     -Djava.net.preferIPv4Stack=true \
-    -Dderby.system.home="$DATA" \
+    -Dderby.system.home="$DATA" -Dderby.system.durability=test \
     -Dlog4j2.formatMsgNoLookups=true \
     $JAVA_OPTS \
     -cp "$CONF:$HIVE_HOME/jars/*" \

@@ -18,6 +18,7 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    echo "harness-postgres: initialising $PGDATA"
     initdb --pgdata="$PGDATA" --username="$POSTGRES_USER" --auth=trust \
         --encoding=UTF8 --locale=C --no-sync --no-instructions >/dev/null
     # initdb's trust rules cover local and loopback only; published ports arrive from the bridge.

@@ -183,7 +183,7 @@ fn a_container_that_never_becomes_ready_is_exit_3_with_its_last_log_lines() {
     let (p, _) = sleeper_project();
     p.file(
         "harness.toml",
-        &format!("{HARNESS_TOML}[services.postgres]\nstart_timeout = \"100ms\"\n"),
+        &format!("{HARNESS_TOML}[services.postgres]\nstart_timeout = \"1s\"\n"),
     );
     let child = p
         .command(&["run", "pass"])
@@ -196,7 +196,7 @@ fn a_container_that_never_becomes_ready_is_exit_3_with_its_last_log_lines() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
-        stderr.contains("postgres did not start: not ready within 100ms"),
+        stderr.contains("postgres did not start: not ready within 1s"),
         "{stderr}"
     );
     assert!(stderr.contains("last log lines:"), "{stderr}");
