@@ -21,11 +21,12 @@ FORCE=0
 for arg in "$@"; do
     case "$arg" in
         --force) FORCE=1 ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "base-image: unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
 
+start=$(date +%s)
 say() { echo "base-image: $*"; }
 die() { echo "base-image: error: $*" >&2; exit 1; }
 
@@ -33,12 +34,13 @@ die() { echo "base-image: error: $*" >&2; exit 1; }
 command -v docker >/dev/null || die "docker CLI not found"
 docker info >/dev/null 2>&1 || die "docker engine not reachable"
 
-if [ "$FORCE" -eq 0 ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+OLD_ID=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
+if [ "$FORCE" -eq 0 ] && [ -n "$OLD_ID" ]; then
     say "$IMAGE exists, nothing to do (use --force to rebuild)"
     exit 0
 fi
 
-start=$(date +%s)
+
 
 # --- the mirror: from the environment, else from this machine's apt sources --------------
 # Prints "URI SUITE" for every enabled `deb` source (deb822 *.sources and one-line *.list).
@@ -109,9 +111,8 @@ cleanup() {
     # debootstrap unmounts what it mounts, but not when it is interrupted
     local m
     if [ -d "$ROOTFS" ]; then
-        for m in $(awk -v r="$ROOTFS" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
-            umount -l "$m" 2>/dev/null || true
-        done
+        awk -v r="$ROOTFS" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r |
+            while read -r m; do umount -l "$m" 2>/dev/null || true; done
     fi
     rm -rf "$WORK"
 }
@@ -204,4 +205,10 @@ tar --numeric-owner --xattrs -C "$ROOTFS" -c . | docker import \
     --message "debootstrap --variant=minbase $SUITE from $MIRROR" \
     - "$IMAGE" >/dev/null
 say "imported $IMAGE (${size} MB root file system) in $(( $(date +%s) - t0 ))s"
+# The image this one replaced: remove it unless images built on it still need it.
+if [ -n "$OLD_ID" ] && [ "$OLD_ID" != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ]; then
+    if docker image rm "$OLD_ID" >/dev/null 2>&1; then
+        say "removed the previous $IMAGE (${OLD_ID#sha256:})"
+    fi
+fi
 say "done in $(( $(date +%s) - start ))s"

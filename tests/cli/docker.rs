@@ -202,3 +202,31 @@ fn a_container_that_never_becomes_ready_is_exit_3_with_its_last_log_lines() {
     assert!(stderr.contains("last log lines:"), "{stderr}");
     assert_eq!(containers_of_pid(pid), 0);
 }
+
+#[test]
+fn auto_picks_docker_when_a_daemon_answers_and_local_otherwise_and_says_why() {
+    let p = Project::new();
+    std::fs::remove_file(p.path().join("harness.toml")).expect("no harness.toml: backend auto");
+    p.file(
+        "pipelines/p/pipeline.toml",
+        "[tasks.t]\nkind = \"command\"\nargv = [\"true\"]\n",
+    )
+    .file(
+        "scenarios/s/scenario.toml",
+        "pipeline = \"p\"\n[[sink]]\nname = \"root\"\nservice = \"hdfs\"\npath = \"/\"\n",
+    );
+    let r = p.run(&["run", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("backend: docker (auto: a Docker daemon answers)"),
+        "{}",
+        r.stderr
+    );
+    let r = p.run_env(
+        &["run"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("backend: local (auto: "), "{}", r.stderr);
+}

@@ -385,7 +385,7 @@ fn a_service_that_does_not_start_is_an_infrastructure_failure_with_its_log() {
     .expect("chmod");
     p.file(
         "harness.toml",
-        "[services.redis]\nbin = \"./broken-redis\"\nstart_timeout = \"5s\"\n",
+        "backend = \"local\"\n[services.redis]\nbin = \"./broken-redis\"\nstart_timeout = \"5s\"\n",
     )
     .file(
         "pipelines/p/pipeline.toml",

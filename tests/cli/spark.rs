@@ -267,7 +267,10 @@ fn a_hive_seed_the_table_rejects_is_bad_input() {
 #[test]
 fn a_metastore_kept_in_postgresql_serves_jobs_and_resets() {
     let p = spark_project();
-    p.file("harness.toml", "[services.hive]\ndatabase = \"postgres\"\n");
+    p.file(
+        "harness.toml",
+        "backend = \"local\"\n[services.hive]\ndatabase = \"postgres\"\n",
+    );
     let r = p.run(&["run", "--update", "a_aggregate", "c_reset_check"]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(

@@ -70,6 +70,10 @@ impl Project {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
             .expect("chmod");
         std::fs::create_dir_all(dir.path().join(".tmp")).expect("tmp");
+        // `auto` would pick docker on a machine with a daemon; these projects test the local
+        // backend unless they say otherwise.
+        std::fs::write(dir.path().join("harness.toml"), "backend = \"local\"\n")
+            .expect("harness.toml");
         std::fs::set_permissions(
             dir.path().join(".tmp"),
             std::fs::Permissions::from_mode(0o755),
@@ -84,6 +88,8 @@ impl Project {
         for d in ["pipelines", "scenarios", "fixtures"] {
             copy_dir(&repo().join(d), &p.path().join(d));
         }
+        std::fs::copy(repo().join("harness.toml"), p.path().join("harness.toml"))
+            .expect("copy harness.toml");
         let venv = repo().join(".venv");
         assert!(
             venv.join("bin/python").exists(),
