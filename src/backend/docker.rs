@@ -100,7 +100,7 @@ pub async fn connect() -> Result<Docker, String> {
     }
 }
 
-/// The tag of an image: a hash of everything that goes into it.
+/// The tag of an image: a hash of everything that goes into it (`base` is the base image's id).
 pub fn image_tag(spec: &ImageSpec, base: &str, jars: Option<&Path>) -> String {
     let mut h = Sha256::new();
     h.update(base.as_bytes());
@@ -148,18 +148,19 @@ pub async fn ensure_image(
         message: m,
         log_tail: tail,
     };
-    let tag = image_tag(spec, base, jars);
-    let name = format!("harness-{}:{tag}", spec.service);
-    if docker.inspect_image(&name).await.is_ok() {
-        return Ok(name);
-    }
-    if docker.inspect_image(base).await.is_err() {
+    // The base's id, not its name, goes into the tag: a rebuilt base gives new images.
+    let Some(base_id) = docker.inspect_image(base).await.ok().and_then(|i| i.id) else {
         return Err(fail(
             format!(
                 "base image `{base}` is not here and no registry can be reached: build it offline with containers/base/build-base-image.sh and use --base harness-base:bookworm (or [images] base in harness.toml)"
             ),
             vec![],
         ));
+    };
+    let tag = image_tag(spec, &base_id, jars);
+    let name = format!("harness-{}:{tag}", spec.service);
+    if docker.inspect_image(&name).await.is_ok() {
+        return Ok(name);
     }
     let started = Instant::now();
     events.notice(format!("building image {name} (base {base})"));
@@ -407,5 +408,37 @@ where
             return Err(fail(why, logs));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_tags_follow_the_context_and_the_base() {
+        let spec = ImageSpec {
+            service: "x",
+            files: &[("Dockerfile", "FROM a\n")],
+            needs_jars: false,
+        };
+        let other = ImageSpec {
+            service: "x",
+            files: &[("Dockerfile", "FROM b\n")],
+            needs_jars: false,
+        };
+        assert_eq!(
+            image_tag(&spec, "sha256:1", None),
+            image_tag(&spec, "sha256:1", None)
+        );
+        assert_ne!(
+            image_tag(&spec, "sha256:1", None),
+            image_tag(&spec, "sha256:2", None)
+        );
+        assert_ne!(
+            image_tag(&spec, "sha256:1", None),
+            image_tag(&other, "sha256:1", None)
+        );
+        assert_eq!(image_tag(&spec, "sha256:1", None).len(), 12);
     }
 }

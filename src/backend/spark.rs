@@ -219,6 +219,8 @@ pub async fn start_metastore(
         ("hive.metastore.schema.verification".into(), "false".into()),
         ("hive.metastore.warehouse.dir".into(), warehouse.clone()),
         ("hive.async.log.enabled".into(), "false".into()),
+        // New folders would otherwise inherit the read-only mode of the view file system's root.
+        ("hive.warehouse.subdir.inherit.perms".into(), "false".into()),
         (
             "hive.metastore.event.db.notification.api.auth".into(),
             "false".into(),
