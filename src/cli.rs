@@ -45,7 +45,11 @@ pub enum Command {
     /// Run scenarios (all, or those named; `*` matches any characters).
     Run(RunArgs),
     /// List the scenarios with their pipeline, tasks, seeds and sinks.
-    List,
+    List {
+        /// Only the scenarios of partition K of N (as `run --partition` would run them).
+        #[arg(long, value_name = "K/N", value_parser = parse_partition)]
+        partition: Option<Partition>,
+    },
     /// Validate every configuration file and fixture; report every problem.
     Check,
     /// List every prerequisite (java, pyspark, postgres, redis-server, docker), found or missing.
@@ -86,6 +90,47 @@ pub struct RunArgs {
     /// Tasks of one scenario running at once, at most.
     #[arg(long, value_name = "N")]
     pub task_jobs: Option<usize>,
+    /// Run only partition K of N of the selected scenarios (for splitting CI across machines:
+    /// every scenario falls in exactly one partition).
+    #[arg(long, value_name = "K/N", value_parser = parse_partition)]
+    pub partition: Option<Partition>,
+    /// Run only the scenarios that did not pass last time (recorded in the report folder).
+    #[arg(long)]
+    pub failed: bool,
+}
+
+/// Partition K of N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    /// 1-based partition number.
+    pub k: usize,
+    /// Number of partitions.
+    pub n: usize,
+}
+
+impl Partition {
+    /// The scenarios of this partition: every N-th one of the (sorted) list, from the K-th.
+    pub fn pick<'a>(&self, scenarios: Vec<&'a Scenario>) -> Vec<&'a Scenario> {
+        scenarios
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % self.n == self.k - 1)
+            .map(|(_, s)| s)
+            .collect()
+    }
+}
+
+fn parse_partition(text: &str) -> Result<Partition, String> {
+    let bad = || format!("`{text}` is not a partition: write K/N with 1 <= K <= N, like 2/3");
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok(Partition { k, n })
 }
 
 /// Parses the process's arguments, runs, and returns the exit code.
@@ -143,8 +188,12 @@ pub fn main() -> i32 {
             );
             exit::OK
         }
-        Command::List => {
-            print!("{}", list(&project));
+        Command::List { partition } => {
+            let mut scenarios: Vec<&Scenario> = project.scenarios.iter().collect();
+            if let Some(p) = partition {
+                scenarios = p.pick(scenarios);
+            }
+            print!("{}", list(&project, &scenarios));
             exit::OK
         }
         Command::Run(args) => run(&project, args, style),
@@ -235,9 +284,9 @@ fn doctor(settings: &config::Settings, style: Style) -> i32 {
     }
 }
 
-fn list(project: &Project) -> String {
+fn list(project: &Project, scenarios: &[&Scenario]) -> String {
     let mut out = String::new();
-    for s in &project.scenarios {
+    for s in scenarios {
         let p = project.pipeline_of(s);
         let tasks: Vec<String> = match &s.tasks {
             Some(t) => t.iter().map(|t| t.0.clone()).collect(),
@@ -312,13 +361,29 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 }
 
 fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
-    let selected = match select(project, &args.scenarios) {
+    let mut selected = match select(project, &args.scenarios) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::BAD_INPUT;
         }
     };
+    let report_dir = match args.report_dir.clone() {
+        Some(d) if d.is_absolute() => d,
+        Some(d) => std::env::current_dir().map(|c| c.join(&d)).unwrap_or(d),
+        None => project.settings.report_dir.clone(),
+    };
+    if args.failed {
+        let failed = report::record::last_failed(&report_dir);
+        selected.retain(|s| failed.contains(&s.name.0));
+        if selected.is_empty() {
+            println!("no scenario failed in the last recorded run: nothing to re-run");
+            return exit::OK;
+        }
+    }
+    if let Some(p) = args.partition {
+        selected = p.pick(selected);
+    }
     let backend = match &args.backend {
         None => project.settings.backend,
         Some(b) => match BackendChoice::parse(b) {
@@ -333,11 +398,6 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         eprintln!("error: --task-jobs must be at least 1");
         return exit::BAD_INPUT;
     }
-    let report_dir = match args.report_dir {
-        Some(d) if d.is_absolute() => d,
-        Some(d) => std::env::current_dir().map(|c| c.join(&d)).unwrap_or(d),
-        None => project.settings.report_dir.clone(),
-    };
     let mut opts = RunOptions {
         policy: WritePolicy::choose(args.update, golden::on_ci()),
         report_dir,
@@ -371,6 +431,13 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         drop(events);
         let _ = view.await;
 
+        let code = exit_code(&outcome);
+        if let Err(e) = report::record::write(&outcome, &opts.report_dir, code) {
+            eprintln!(
+                "error: cannot write the run's records in {}: {e}",
+                opts.report_dir.display()
+            );
+        }
         if let Some(path) = &args.junit
             && let Err(e) = report::junit::write(&outcome, path)
         {
@@ -385,7 +452,7 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         if let Some(e) = &outcome.infra_error {
             eprintln!("error: {e}");
         }
-        exit_code(&outcome)
+        code
     })
 }
 

@@ -4,6 +4,7 @@
 pub mod diagnostics;
 pub mod events;
 pub mod junit;
+pub mod record;
 pub mod summary;
 pub mod terminal;
 

@@ -409,3 +409,99 @@ fn a_service_that_does_not_start_is_an_infrastructure_failure_with_its_log() {
         p.leftover_processes()
     );
 }
+
+/// Five scenarios without services (an HDFS listing is a local folder); `s2` and `s4` fail.
+fn five_scenarios() -> Project {
+    let p = Project::new();
+    p.file("pipelines/p/pipeline.toml", "[tasks.ok]\nkind = \"command\"\nargv = [\"true\"]\n[tasks.bad]\nkind = \"command\"\nargv = [\"false\"]\n");
+    for i in 1..=5 {
+        let task = if i % 2 == 0 { "bad" } else { "ok" };
+        p.file(&format!("scenarios/s{i}/scenario.toml"), &format!("pipeline = \"p\"\ntasks = [\"{task}\"]\n[[sink]]\nname = \"root\"\nservice = \"hdfs\"\npath = \"/\"\n"));
+        p.file(
+            &format!("scenarios/s{i}/golden/root.snap"),
+            "# harness snapshot v1\n# sink: root\n# source: hdfs path /\nfiles: 0\n",
+        );
+    }
+    p
+}
+
+#[test]
+fn partitions_cover_every_scenario_exactly_once() {
+    let p = five_scenarios();
+    let mut seen: Vec<String> = Vec::new();
+    for k in 1..=3 {
+        let r = p.run(&["list", "--partition", &format!("{k}/3")]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        seen.extend(
+            r.stdout
+                .lines()
+                .filter(|l| l.starts_with('s'))
+                .map(str::to_string),
+        );
+    }
+    seen.sort();
+    assert_eq!(seen, vec!["s1", "s2", "s3", "s4", "s5"]);
+    let r = p.run(&["run", "--partition", "2/3"]);
+    assert!(
+        r.stderr.contains("▶ s2") && r.stderr.contains("▶ s5") && !r.stderr.contains("▶ s1"),
+        "{}",
+        r.stderr
+    );
+    for bad in ["0/3", "4/3", "1/0", "x"] {
+        assert_eq!(p.run(&["run", "--partition", bad]).code, 2, "{bad}");
+    }
+}
+
+#[test]
+fn results_json_and_rerunning_only_the_failed_scenarios() {
+    let p = five_scenarios();
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let results: serde_json::Value =
+        serde_json::from_str(&p.read(".harness/report/results.json")).expect("results.json");
+    assert_eq!(results["exit_code"], 1);
+    let statuses: Vec<(String, String)> = results["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or("").to_string(),
+                s["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|(_, st)| st == "failed")
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>(),
+        vec!["s2", "s4"]
+    );
+    assert_eq!(
+        results["scenarios"][1]["tasks"][0]["status"],
+        "failed: exit code 1"
+    );
+
+    // Only the failed ones run again; one of them is fixed.
+    p.file(
+        "scenarios/s2/scenario.toml",
+        &p.read("scenarios/s2/scenario.toml")
+            .replace("\"bad\"", "\"ok\""),
+    );
+    let r = p.run(&["run", "--failed"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("running 2 scenarios"), "{}", r.stderr);
+    assert!(r.stdout.contains("1 passed, 1 failed"), "{}", r.stdout);
+    assert_eq!(p.read(".harness/report/last-failed"), "s4\n");
+    p.file(
+        "scenarios/s4/scenario.toml",
+        &p.read("scenarios/s4/scenario.toml")
+            .replace("\"bad\"", "\"ok\""),
+    );
+    assert_eq!(p.run(&["run", "--failed"]).code, 0);
+    let r = p.run(&["run", "--failed"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("nothing to re-run"), "{}", r.stdout);
+}
