@@ -54,9 +54,24 @@ pub enum Command {
     Check,
     /// List every prerequisite (java, pyspark, postgres, redis-server, docker), found or missing.
     Doctor,
+    /// Review pending snapshots (`.snap.new`): accept, reject or skip each, with its diff.
+    Review(ReviewArgs),
     /// Docker images of the docker backend.
     #[command(subcommand)]
     Images(ImagesCommand),
+}
+
+/// Options of `harness review`.
+#[derive(Debug, clap::Args)]
+pub struct ReviewArgs {
+    /// Scenarios to review (names or patterns with `*`); all when none is given.
+    pub scenarios: Vec<String>,
+    /// Accept every pending snapshot without asking.
+    #[arg(long, conflicts_with = "reject_all")]
+    pub accept_all: bool,
+    /// Reject every pending snapshot without asking.
+    #[arg(long)]
+    pub reject_all: bool,
 }
 
 /// `harness images ...`.
@@ -197,6 +212,7 @@ pub fn main() -> i32 {
             exit::OK
         }
         Command::Run(args) => run(&project, args, style),
+        Command::Review(args) => review(&project, &args, style),
         Command::Doctor => doctor(&project.settings, style),
         Command::Images(ImagesCommand::Build { base }) => {
             build_images(&project.settings, base.as_deref(), style)
@@ -486,4 +502,91 @@ mod tests {
         assert!(!glob_match("a*b", "ab_"));
         assert!(!glob_match("ab*ba", "aba"));
     }
+}
+
+fn review(project: &Project, args: &ReviewArgs, style: Style) -> i32 {
+    use std::io::{BufRead, Write};
+    let selected = match select(project, &args.scenarios) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let dirs: Vec<(String, PathBuf)> = selected
+        .iter()
+        .map(|s| (s.name.0.clone(), s.dir.clone()))
+        .collect();
+    let pending = crate::snapshot::review::find(&dirs);
+    if pending.is_empty() {
+        println!("no pending snapshots");
+        return exit::OK;
+    }
+    let stdin = std::io::stdin();
+    let mut answers = stdin.lock().lines();
+    let (mut accepted, mut rejected, mut skipped) = (0, 0, 0);
+    for p in &pending {
+        let label = format!("{}/{}", p.scenario, p.sink);
+        let choice = if args.accept_all {
+            'a'
+        } else if args.reject_all {
+            'r'
+        } else {
+            let (golden, new) = match p.texts() {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: {label}: {e}");
+                    return exit::BAD_INPUT;
+                }
+            };
+            let name = p
+                .golden
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            println!(
+                "{}",
+                style.paint(&format!("── {label}"), console::Style::new().bold())
+            );
+            match crate::snapshot::diff::unified(&golden, &new, &name) {
+                Some(d) => print!("{}", report::summary::paint_diff(&d, style)),
+                None => println!("(same as the golden)"),
+            }
+            print!("accept, reject or skip? [a/r/s] ");
+            let _ = std::io::stdout().flush();
+            match answers.next() {
+                Some(Ok(line)) => line
+                    .trim()
+                    .chars()
+                    .next()
+                    .unwrap_or('s')
+                    .to_ascii_lowercase(),
+                _ => {
+                    println!();
+                    'q'
+                }
+            }
+        };
+        let result = match choice {
+            'a' => p.accept().map(|()| {
+                accepted += 1;
+                println!("accepted {label}");
+            }),
+            'r' => p.reject().map(|()| {
+                rejected += 1;
+                println!("rejected {label}");
+            }),
+            'q' => break,
+            _ => {
+                skipped += 1;
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            eprintln!("error: {label}: {e}");
+            return exit::BAD_INPUT;
+        }
+    }
+    println!("{accepted} accepted, {rejected} rejected, {skipped} skipped");
+    exit::OK
 }

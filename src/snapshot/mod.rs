@@ -4,5 +4,6 @@
 pub mod canonical;
 pub mod diff;
 pub mod golden;
+pub mod review;
 
 pub use canonical::{Column, KeyEntry, KeySpace, KeyValue, Table, Value};

@@ -505,3 +505,72 @@ fn results_json_and_rerunning_only_the_failed_scenarios() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("nothing to re-run"), "{}", r.stdout);
 }
+
+#[test]
+fn review_accepts_one_snapshot_and_rejects_another() {
+    let p = five_scenarios();
+    for s in ["s1", "s3", "s5"] {
+        p.file(
+            &format!("scenarios/{s}/golden/root.snap"),
+            "# harness snapshot v1\n# sink: root\n# source: hdfs path /\nfiles: 7\n",
+        );
+    }
+    assert_eq!(p.run(&["run", "s1", "s3", "s5"]).code, 1);
+    assert!(
+        p.exists("scenarios/s1/golden/root.snap.new")
+            && p.exists("scenarios/s3/golden/root.snap.new")
+    );
+    let before = p.read("scenarios/s3/golden/root.snap");
+
+    let mut child = p
+        .command(&["review", "s1", "s3"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"a\nr\n")
+            .expect("answers");
+    }
+    let out = child.wait_with_output().expect("review");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("-files: 7") && stdout.contains("+files: 0"),
+        "the diff is shown: {stdout}"
+    );
+    assert!(
+        stdout.contains("1 accepted, 1 rejected, 0 skipped"),
+        "{stdout}"
+    );
+    assert!(
+        p.read("scenarios/s1/golden/root.snap")
+            .ends_with("files: 0\n"),
+        "accepted golden changed"
+    );
+    assert_eq!(
+        p.read("scenarios/s3/golden/root.snap"),
+        before,
+        "rejected golden unchanged"
+    );
+    assert!(
+        !p.exists("scenarios/s1/golden/root.snap.new")
+            && !p.exists("scenarios/s3/golden/root.snap.new")
+    );
+
+    // Scripts: accept everything left.
+    assert!(p.exists("scenarios/s5/golden/root.snap.new"));
+    let r = p.run(&["review", "--accept-all"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("accepted s5/root"), "{}", r.stdout);
+    assert!(
+        p.read("scenarios/s5/golden/root.snap")
+            .ends_with("files: 0\n")
+    );
+    assert!(p.run(&["review"]).stdout.contains("no pending snapshots"));
+}
