@@ -488,22 +488,6 @@ pub fn exit_code(outcome: &runner::RunOutcome) -> i32 {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn glob_matches_stars_anywhere() {
-        assert!(glob_match("monetization_*", "monetization_to_redis"));
-        assert!(glob_match("*redis", "monetization_to_redis"));
-        assert!(glob_match("m*to*s", "monetization_to_redis"));
-        assert!(glob_match("exact", "exact"));
-        assert!(!glob_match("exact", "exactly"));
-        assert!(!glob_match("a*b", "ab_"));
-        assert!(!glob_match("ab*ba", "aba"));
-    }
-}
-
 fn review(project: &Project, args: &ReviewArgs, style: Style) -> i32 {
     use std::io::{BufRead, Write};
     let selected = match select(project, &args.scenarios) {
@@ -589,4 +573,20 @@ fn review(project: &Project, args: &ReviewArgs, style: Style) -> i32 {
     }
     println!("{accepted} accepted, {rejected} rejected, {skipped} skipped");
     exit::OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_stars_anywhere() {
+        assert!(glob_match("monetization_*", "monetization_to_redis"));
+        assert!(glob_match("*redis", "monetization_to_redis"));
+        assert!(glob_match("m*to*s", "monetization_to_redis"));
+        assert!(glob_match("exact", "exact"));
+        assert!(!glob_match("exact", "exactly"));
+        assert!(!glob_match("a*b", "ab_"));
+        assert!(!glob_match("ab*ba", "aba"));
+    }
 }
