@@ -460,6 +460,12 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
             eprintln!("error: cannot write JUnit report {}: {e}", path.display());
         }
         print!("{}", report::summary::render(&outcome, style));
+        if report::github::active() {
+            print!("{}", report::github::annotations(&outcome, &project.root));
+            if let Err(e) = report::github::append_summary(&outcome) {
+                eprintln!("error: cannot append to $GITHUB_STEP_SUMMARY: {e}");
+            }
+        }
         for s in &outcome.scenarios {
             if let Some(err) = &s.input_error {
                 eprint!("{}", diagnostics::render(err, style));

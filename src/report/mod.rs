@@ -3,6 +3,7 @@
 
 pub mod diagnostics;
 pub mod events;
+pub mod github;
 pub mod junit;
 pub mod record;
 pub mod summary;

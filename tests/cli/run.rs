@@ -574,3 +574,34 @@ fn review_accepts_one_snapshot_and_rejects_another() {
     );
     assert!(p.run(&["review"]).stdout.contains("no pending snapshots"));
 }
+
+#[test]
+fn on_github_actions_failures_are_annotations_and_a_step_summary() {
+    let p = five_scenarios();
+    p.file(
+        "scenarios/s1/golden/root.snap",
+        "# harness snapshot v1\n# sink: root\n# source: hdfs path /\nfiles: 7\n",
+    );
+    let summary = p.path().join("step-summary.md");
+    let r = p.run_env(
+        &["run", "s1", "s2", "s3"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().expect("utf-8")),
+            ("CI", "true"),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("::error file=scenarios/s1/golden/root.snap,title=harness: s1 sink root::--- root.snap (golden)%0A"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("::error title=harness: s2::task `bad` failed: exit code 1"),
+        "{}",
+        r.stdout
+    );
+    let md = std::fs::read_to_string(&summary).expect("summary");
+    assert!(
+        md.contains("| s1 | ❌ failed |") && md.contains("| s3 | ✅ passed |"),
+        "{md}"
+    );
+}
