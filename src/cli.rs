@@ -51,7 +51,12 @@ pub enum Command {
         partition: Option<Partition>,
     },
     /// Validate every configuration file and fixture; report every problem.
-    Check,
+    Check {
+        /// What to do with golden files no sink refers to: report them (`warn`), fail on them
+        /// (`reject`, exit 2) or remove them (`delete`).
+        #[arg(long, value_enum, value_name = "ACTION")]
+        unreferenced: Option<Unreferenced>,
+    },
     /// List every prerequisite (java, pyspark, postgres, redis-server, docker), found or missing.
     Doctor,
     /// Review pending snapshots (`.snap.new`): accept, reject or skip each, with its diff.
@@ -59,6 +64,17 @@ pub enum Command {
     /// Docker images of the docker backend.
     #[command(subcommand)]
     Images(ImagesCommand),
+}
+
+/// What `check --unreferenced` does with orphaned goldens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Unreferenced {
+    /// List them.
+    Warn,
+    /// List them and exit 2.
+    Reject,
+    /// Remove them.
+    Delete,
 }
 
 /// Options of `harness review`.
@@ -195,7 +211,38 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
-        Command::Check => {
+        Command::Check { unreferenced } => {
+            if let Some(action) = unreferenced {
+                let orphans = crate::snapshot::golden::unreferenced(&project);
+                for o in &orphans {
+                    let shown = config::display_path(&project.root, o);
+                    match action {
+                        Unreferenced::Delete => match std::fs::remove_file(o) {
+                            Ok(()) => println!("deleted {}: no sink refers to it", shown.display()),
+                            Err(e) => {
+                                eprintln!("error: cannot delete {}: {e}", shown.display());
+                                return exit::BAD_INPUT;
+                            }
+                        },
+                        _ => eprintln!(
+                            "{}: {}: no sink refers to this golden file",
+                            if action == Unreferenced::Reject {
+                                "error"
+                            } else {
+                                "warning"
+                            },
+                            shown.display()
+                        ),
+                    }
+                }
+                if action == Unreferenced::Reject && !orphans.is_empty() {
+                    eprintln!(
+                        "error: {} unreferenced",
+                        report::count(orphans.len(), "golden file")
+                    );
+                    return exit::BAD_INPUT;
+                }
+            }
             println!(
                 "{}, {}: no problems found",
                 report::count(project.pipelines.len(), "pipeline"),

@@ -74,6 +74,29 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Golden files (`.snap` and pending `.snap.new`) in the scenarios' golden folders that no
+/// sink refers to, sorted.
+pub fn unreferenced(project: &crate::config::Project) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for s in &project.scenarios {
+        let Ok(entries) = std::fs::read_dir(s.dir.join("golden")) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let referenced = s
+                .sinks
+                .iter()
+                .any(|k| k.golden == path || pending_path(&k.golden) == path);
+            if path.is_file() && !referenced {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Removes a pending file if there is one.
 pub fn remove_pending(golden: &Path) -> std::io::Result<bool> {
     match std::fs::remove_file(pending_path(golden)) {

@@ -605,3 +605,37 @@ fn on_github_actions_failures_are_annotations_and_a_step_summary() {
         "{md}"
     );
 }
+
+#[test]
+fn check_finds_golden_files_no_sink_refers_to() {
+    let p = five_scenarios();
+    p.file("scenarios/s1/golden/old_sink.snap", "left over\n")
+        .file("scenarios/s2/golden/renamed.snap.new", "left over\n");
+    let r = p.run(&["check", "--unreferenced", "warn"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "warning: scenarios/s1/golden/old_sink.snap: no sink refers to this golden file"
+        ),
+        "{}",
+        r.stderr
+    );
+    let r = p.run(&["check", "--unreferenced", "reject"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("2 golden files unreferenced"),
+        "{}",
+        r.stderr
+    );
+    let r = p.run(&["check", "--unreferenced", "delete"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        !p.exists("scenarios/s1/golden/old_sink.snap")
+            && !p.exists("scenarios/s2/golden/renamed.snap.new")
+    );
+    assert!(
+        p.exists("scenarios/s1/golden/root.snap"),
+        "referenced goldens stay"
+    );
+    assert_eq!(p.run(&["check", "--unreferenced", "reject"]).code, 0);
+}
