@@ -33,6 +33,18 @@ fn first_line(program: &Path, args: &[&str]) -> Option<String> {
         .map(|l| l.trim().to_string())
 }
 
+/// True when the Java installation has the compiler module (`jdk.compiler`).
+fn has_compiler(java_home: &Path) -> bool {
+    Command::new(java_home.join("bin/java"))
+        .arg("--list-modules")
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.starts_with("jdk.compiler@"))
+        })
+}
+
 /// Checks every prerequisite.
 pub fn checks(settings: &Settings) -> Vec<Check> {
     let mut out = Vec::new();
@@ -44,7 +56,8 @@ pub fn checks(settings: &Settings) -> Vec<Check> {
     });
     out.push(Check {
         name: "java",
-        found: spark::find_java().ok().map(|(home, v)| format!("{v} at {}", home.display())),
+        // The metastore's launcher runs in source-file mode: the runtime alone is not enough.
+        found: spark::find_java().ok().filter(|(home, _)| has_compiler(home)).map(|(home, v)| format!("{v} at {}", home.display())),
         how: "Java 17+ with its compiler module runs Spark and the Hive metastore: apt-get install openjdk-17-jdk-headless (scripts/setup.sh does)",
         required: true,
     });
