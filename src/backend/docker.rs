@@ -316,6 +316,8 @@ pub struct ContainerSpec {
     pub env: Vec<(String, String)>,
     /// Folders mounted at the same path inside.
     pub mounts: Vec<PathBuf>,
+    /// Arguments for the image's entrypoint.
+    pub args: Vec<String>,
 }
 
 /// Starts a service container, publishing its port on 127.0.0.1, labelled with the run.
@@ -358,6 +360,9 @@ where
                 Some(vec![binding]),
             )]));
         });
+    if !spec.args.is_empty() {
+        req = req.with_cmd(spec.args.clone());
+    }
     for (k, v) in &spec.env {
         req = req.with_env_var(k, v);
     }

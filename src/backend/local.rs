@@ -273,6 +273,9 @@ pub async fn start_postgres(
         ] {
             cmd.arg("-c").arg(setting);
         }
+        for setting in &settings.settings {
+            cmd.arg("-c").arg(setting);
+        }
         cmd.stdin(Stdio::null())
             .stdout(logfile.try_clone().map_err(|e| fail(e.to_string()))?)
             .stderr(logfile)

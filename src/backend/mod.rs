@@ -352,6 +352,12 @@ impl Environment {
                 port: 5432,
                 env: vec![],
                 mounts: vec![],
+                args: settings
+                    .postgres
+                    .settings
+                    .iter()
+                    .flat_map(|s| ["-c".to_string(), s.clone()])
+                    .collect(),
             });
         }
         if wants(ServiceKind::Redis) {
@@ -362,6 +368,7 @@ impl Environment {
                 port: 6379,
                 env: vec![],
                 mounts: vec![],
+                args: vec![],
             });
         }
         if wants(ServiceKind::Hive) {
@@ -395,6 +402,7 @@ impl Environment {
                 port: 9083,
                 env,
                 mounts: vec![hdfs.root.clone()],
+                args: vec![],
             });
         }
 

@@ -41,6 +41,8 @@ pub struct PostgresSettings {
     pub bin_dir: Option<PathBuf>,
     /// How long to wait for the server to answer a query.
     pub start_timeout: Duration,
+    /// Server settings (`name=value`), passed as `-c name=value` on both backends.
+    pub settings: Vec<String>,
 }
 
 /// Settings of the local Redis service.
@@ -135,6 +137,7 @@ impl Settings {
             postgres: PostgresSettings {
                 bin_dir: None,
                 start_timeout: Duration::from_secs(30),
+                settings: Vec::new(),
             },
             redis: RedisSettings {
                 bin: PathBuf::from("redis-server"),
@@ -217,6 +220,8 @@ struct RawSpark {
 struct RawPostgres {
     bin_dir: Option<String>,
     start_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    settings: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -267,6 +272,21 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
     }
     if let Some(pg) = raw.services.postgres {
         settings.postgres.bin_dir = pg.bin_dir.map(abs);
+        for setting in &pg.settings {
+            if setting
+                .get_ref()
+                .split_once('=')
+                .is_some_and(|(k, _)| !k.trim().is_empty())
+            {
+                settings.postgres.settings.push(setting.get_ref().clone());
+            } else {
+                check.error_help(
+                    setting.span(),
+                    format!("invalid server setting `{}`", setting.get_ref()),
+                    "write settings as \"name=value\", like \"work_mem=64MB\"",
+                );
+            }
+        }
         if let Some(t) = pg.start_timeout
             && let Some(d) = parse_duration(&t, &mut check)
         {
