@@ -267,17 +267,24 @@ pub fn main() -> i32 {
     }
 }
 
-fn build_images(settings: &config::Settings, base: Option<&str>, style: Style) -> i32 {
-    let base = base.unwrap_or(&settings.image_base).to_string();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+/// The async runtime of a command, or `None` (said on stderr) when it cannot start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(rt) => rt,
+        Ok(rt) => Some(rt),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return exit::INFRA;
+            None
         }
+    }
+}
+
+fn build_images(settings: &config::Settings, base: Option<&str>, style: Style) -> i32 {
+    let base = base.unwrap_or(&settings.image_base).to_string();
+    let Some(rt) = runtime() else {
+        return exit::INFRA;
     };
     rt.block_on(async {
         let docker = match crate::backend::docker::connect().await {
@@ -471,15 +478,8 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         },
     };
 
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::INFRA;
-        }
+    let Some(rt) = runtime() else {
+        return exit::INFRA;
     };
     rt.block_on(async {
         let cancel = CancellationToken::new();
