@@ -388,7 +388,7 @@ pub fn select<'a>(project: &'a Project, patterns: &[String]) -> Result<Vec<&'a S
         let matches: Vec<&Scenario> = project
             .scenarios
             .iter()
-            .filter(|s| glob_match(pat, &s.name.0))
+            .filter(|s| config::glob_match(pat, &s.name.0))
             .collect();
         if matches.is_empty() {
             let names = project.scenarios.iter().map(|s| s.name.0.as_str());
@@ -405,29 +405,6 @@ pub fn select<'a>(project: &'a Project, patterns: &[String]) -> Result<Vec<&'a S
         }
     }
     Ok(picked)
-}
-
-/// `*` matches any run of characters; everything else matches itself.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !name.starts_with(first)
-        || !name[first.len()..].ends_with(last)
-        || name.len() < first.len() + last.len()
-    {
-        return false;
-    }
-    let mut rest = &name[first.len()..name.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
@@ -626,20 +603,4 @@ fn review(project: &Project, args: &ReviewArgs, style: Style) -> i32 {
     }
     println!("{accepted} accepted, {rejected} rejected, {skipped} skipped");
     exit::OK
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn glob_matches_stars_anywhere() {
-        assert!(glob_match("monetization_*", "monetization_to_redis"));
-        assert!(glob_match("*redis", "monetization_to_redis"));
-        assert!(glob_match("m*to*s", "monetization_to_redis"));
-        assert!(glob_match("exact", "exact"));
-        assert!(!glob_match("exact", "exactly"));
-        assert!(!glob_match("a*b", "ab_"));
-        assert!(!glob_match("ab*ba", "aba"));
-    }
 }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::{Environment, InfraError, Resolved};
 use crate::config::{
     ConfigError, ExpectedFailure, Origin, Pipeline, Project, PythonTarget, Scenario, ScenarioName,
-    Seed, SeedKind, ServiceKind, Sink, SinkSpec, SparkApp, TaskKind,
+    Seed, SeedKind, ServiceKind, Sink, SinkSpec, SparkApp, TaskId, TaskKind,
 };
 use crate::dag::executor::{self, Action, ExecContext, ExecTask};
 use crate::dag::process::ProcessSpec;
@@ -22,6 +22,7 @@ use crate::services::ServiceError;
 use crate::snapshot::canonical::Header;
 use crate::snapshot::diff;
 use crate::snapshot::golden::{self, WritePolicy};
+use crate::snapshot::table::{self, TableDiff};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -78,6 +79,8 @@ pub enum SinkResult {
     Differs {
         /// Unified diff, golden → actual.
         diff: String,
+        /// For a table sink: the rows and columns that changed.
+        table: Option<TableDiff>,
     },
     /// No golden exists yet.
     NoGolden,
@@ -103,9 +106,68 @@ pub struct SinkOutcome {
     pub result: SinkResult,
     /// A pending file written for review, if any.
     pub pending: Option<PathBuf>,
+    /// What it reads (`redis keys recs:*`).
+    pub source: String,
+    /// The tasks that write it.
+    pub writers: Vec<TaskId>,
+    /// Values that differ from the golden within their column's tolerance.
+    pub tolerated: usize,
 }
 
 impl SinkOutcome {
+    /// What went wrong with the sink in one line, naming the task that wrote it when one is
+    /// known, with that task's log: "`train_als` changed redis keys recs:* (sink `recs`)...".
+    pub fn headline(&self, tasks: &[TaskOutcome]) -> String {
+        let what = match &self.result {
+            SinkResult::Differs { .. } => "differs from its golden",
+            SinkResult::NoGolden => "has no golden file yet",
+            SinkResult::ReadFailed(_) => "could not be read",
+            SinkResult::Matched | SinkResult::Updated { .. } => "matches its golden",
+        };
+        let names: Vec<String> = self.writers.iter().map(|w| format!("`{w}`")).collect();
+        let logs: Vec<String> = tasks
+            .iter()
+            .filter(|t| self.writers.contains(&t.id))
+            .filter_map(|t| t.log.as_ref().map(|l| l.display().to_string()))
+            .collect();
+        let mut line = match (&self.result, names.is_empty()) {
+            (SinkResult::Differs { .. }, false) => format!(
+                "{} changed {} (sink `{}`, {what})",
+                names.join(" or "),
+                self.source,
+                self.name
+            ),
+            (_, false) => format!(
+                "sink `{}` ({}) {what}; written by {}",
+                self.name,
+                self.source,
+                names.join(" and ")
+            ),
+            (_, true) => format!(
+                "sink `{}` ({}) {what}; no task declares it writes this (give the task `outputs` or the sink `written_by`)",
+                self.name, self.source
+            ),
+        };
+        if !logs.is_empty() {
+            line.push_str(&format!("; log: {}", logs.join(", ")));
+        }
+        line
+    }
+
+    /// The whole account of a failing sink: the row-by-row table diff when there is one, then
+    /// the text diff (or the error).
+    pub fn details(&self) -> Option<String> {
+        match &self.result {
+            SinkResult::Differs { diff, table } => Some(match table {
+                Some(t) => format!("{}\n{diff}", t.render()),
+                None => diff.clone(),
+            }),
+            SinkResult::NoGolden => Some(format!("no golden file {}", self.golden.display())),
+            SinkResult::ReadFailed(e) => Some(e.clone()),
+            SinkResult::Matched | SinkResult::Updated { .. } => None,
+        }
+    }
+
     /// True when the sink does not fail the scenario.
     pub fn ok(&self) -> bool {
         matches!(
@@ -532,11 +594,18 @@ pub fn summary_line(o: &ScenarioOutcome) -> String {
             n(o.tasks.len(), "task"),
             n(updated, "golden")
         ),
-        _ => format!(
-            "{} succeeded, {} matching",
-            n(o.tasks.len(), "task"),
-            n(o.sinks.len(), "sink")
-        ),
+        _ => {
+            let tolerated: usize = o.sinks.iter().map(|s| s.tolerated).sum();
+            let mut line = format!(
+                "{} succeeded, {} matching",
+                n(o.tasks.len(), "task"),
+                n(o.sinks.len(), "sink")
+            );
+            if tolerated > 0 {
+                line.push_str(&format!(" ({} within tolerance)", n(tolerated, "value")));
+            }
+            line
+        }
     }
 }
 
@@ -765,7 +834,8 @@ async fn read_sink(
             ..
         } => {
             let pg = env.postgres.as_ref().ok_or("postgres is not running")?;
-            let table = pg.read(query).await?;
+            let mut table = pg.read(query).await?;
+            table::redact_table(&mut table, &sink.redact).map_err(located)?;
             table.render(&header, key, *float_digits).map_err(located)
         }
         SinkSpec::Redis {
@@ -774,9 +844,11 @@ async fn read_sink(
             float_digits,
         } => {
             let r = env.redis.as_ref().ok_or("redis is not running")?;
-            Ok(r.read(pattern)
+            let text = r
+                .read(pattern)
                 .await?
-                .render(&header, *decode_json, *float_digits))
+                .render(&header, *decode_json, *float_digits);
+            Ok(table::redact_lines(&text, &sink.redact))
         }
         SinkSpec::Hive {
             table,
@@ -784,10 +856,11 @@ async fn read_sink(
             float_digits,
         } => {
             let mut session = env.spark_session(events).await.map_err(|e| e.to_string())?;
-            let rows = session
+            let mut rows = session
                 .read_table(table, scratch)
                 .await
                 .map_err(|e| e.message)?;
+            table::redact_table(&mut rows, &sink.redact).map_err(located)?;
             rows.render(&header, key, *float_digits).map_err(located)
         }
         SinkSpec::Hdfs {
@@ -804,12 +877,14 @@ async fn read_sink(
                 &files,
                 format.is_some(),
             ));
+            let mut out = table::redact_lines(&out, &sink.redact);
             if let Some(f) = format {
                 let mut session = env.spark_session(events).await.map_err(|e| e.to_string())?;
-                let rows = session
+                let mut rows = session
                     .read_path(&hdfs.url_of(path), *f, scratch)
                     .await
                     .map_err(|e| e.message)?;
+                table::redact_table(&mut rows, &sink.redact).map_err(located)?;
                 out.push_str(&rows.render_rows(key, *float_digits).map_err(located)?);
             }
             Ok(out)
@@ -830,6 +905,9 @@ fn compare_sink(
         origin: sink.origin.clone(),
         result: SinkResult::Matched,
         pending: None,
+        source: sink.describe(),
+        writers: sink.writers.clone(),
+        tolerated: 0,
     };
     let actual = match rendered {
         Ok(a) => a,
@@ -859,6 +937,21 @@ fn compare_sink(
     let diff = golden
         .as_deref()
         .and_then(|g| diff::unified(g, &actual, &golden_name));
+    // A table sink explains a difference row by row; with a tolerance, a difference made only of
+    // values within it passes (and the golden is left as it is).
+    let table_diff = match (&diff, golden.as_deref()) {
+        (Some(_), Some(g)) if sink.is_table() => table::parse(g)
+            .zip(table::parse(&actual))
+            .map(|(g, a)| table::compare(&g, &a, sink.key(), &sink.tolerance)),
+        _ => None,
+    };
+    let diff = match &table_diff {
+        Some(t) if !sink.tolerance.is_empty() && t.passes() => {
+            outcome.tolerated = t.tolerated;
+            None
+        }
+        _ => diff,
+    };
     if golden.is_some() && diff.is_none() {
         if policy != WritePolicy::Nothing {
             let _ = golden::remove_pending(&sink.golden);
@@ -890,7 +983,10 @@ fn compare_sink(
                 }
             }
             match diff {
-                Some(diff) => SinkResult::Differs { diff },
+                Some(diff) => SinkResult::Differs {
+                    diff,
+                    table: table_diff,
+                },
                 None => SinkResult::NoGolden,
             }
         }

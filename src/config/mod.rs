@@ -247,6 +247,29 @@ fn dir_name(dir: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// `*` matches any run of characters; everything else matches itself.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first)
+        || !name[first.len()..].ends_with(last)
+        || name.len() < first.len() + last.len()
+    {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 /// A path as shown to the user: relative to the project root when under it.
 pub fn display_path(root: &Path, path: &Path) -> PathBuf {
     path.strip_prefix(root)
@@ -403,6 +426,17 @@ fn valid_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn glob_matches_stars_anywhere() {
+        assert!(glob_match("monetization_*", "monetization_to_redis"));
+        assert!(glob_match("*redis", "monetization_to_redis"));
+        assert!(glob_match("m*to*s", "monetization_to_redis"));
+        assert!(glob_match("exact", "exact"));
+        assert!(!glob_match("exact", "exactly"));
+        assert!(!glob_match("a*b", "ab_"));
+        assert!(!glob_match("ab*ba", "aba"));
+    }
 
     #[test]
     fn normalize_folds_parent_components() {

@@ -121,6 +121,43 @@ pub struct Task {
     pub cwd: PathBuf,
     /// Services this task talks to, when it says (else the pipeline's).
     pub services: Option<Vec<ServiceKind>>,
+    /// What it writes, so that a differing sink can name the task behind it.
+    pub outputs: Vec<Output>,
+}
+
+/// Something a task writes: `postgres:schema.table`, `redis:prefix:*`, `hive:db.table` or
+/// `hdfs:/path`. `*` matches any run of characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The service written to.
+    pub service: ServiceKind,
+    /// The table, key pattern or path.
+    pub target: String,
+}
+
+impl Output {
+    /// Parses `service:target`.
+    pub fn parse(text: &str) -> Result<Output, String> {
+        let Some((service, target)) = text.split_once(':') else {
+            return Err(format!(
+                "output `{text}` is not `service:target` (e.g. `redis:recs:*`, `postgres:schema.table`, `hive:db.table`, `hdfs:/path`)"
+            ));
+        };
+        let service = ServiceKind::parse(service)?;
+        if service == ServiceKind::Spark {
+            return Err("spark holds no data; name the hive table or hdfs path written".into());
+        }
+        if target.trim().is_empty() {
+            return Err(format!("output `{text}` names no {service} target"));
+        }
+        if service == ServiceKind::Hdfs && !target.starts_with('/') {
+            return Err(format!("hdfs output `{target}` must be an absolute path"));
+        }
+        Ok(Output {
+            service,
+            target: target.to_string(),
+        })
+    }
 }
 
 /// A validated pipeline.
@@ -209,6 +246,8 @@ struct RawTask {
     env: BTreeMap<String, String>,
     cwd: Option<Spanned<String>>,
     services: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    outputs: Vec<Spanned<String>>,
 }
 
 /// Loads one pipeline; `None` when it has errors (pushed to `errors`).
@@ -311,6 +350,17 @@ pub fn load(
                 env: t.env.clone(),
                 cwd,
                 services: t.services.as_ref().map(|v| parse_services(v, &mut check)),
+                outputs: t
+                    .outputs
+                    .iter()
+                    .filter_map(|o| match Output::parse(o.get_ref()) {
+                        Ok(out) => Some(out),
+                        Err(e) => {
+                            check.error(o.span(), e);
+                            None
+                        }
+                    })
+                    .collect(),
             });
         }
     }

@@ -10,10 +10,12 @@ use toml::Spanned;
 
 use super::diagnostic::{ConfigError, Origin, did_you_mean};
 use super::fixture::{RedisFixture, csv_header};
+use super::pipeline::Output;
 use super::{
-    Checker, PathProblem, Pipeline, ServiceKind, Settings, TaskId, display_path, parse_services,
-    resolve_inside, valid_name,
+    Checker, PathProblem, Pipeline, ServiceKind, Settings, TaskId, display_path, glob_match,
+    parse_services, resolve_inside, valid_name,
 };
+use crate::snapshot::table::{DEFAULT_PLACEHOLDER, Redaction, Tolerance, Tolerances};
 
 /// Name of a scenario (its folder name).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -190,9 +192,80 @@ pub struct Sink {
     pub golden: PathBuf,
     /// What it reads.
     pub spec: SinkSpec,
+    /// Per-column float tolerance (table sinks).
+    pub tolerance: Tolerances,
+    /// Redactions applied before rendering.
+    pub redact: Vec<Redaction>,
+    /// The tasks that write it: its `written_by`, else the tasks whose `outputs` cover it.
+    pub writers: Vec<TaskId>,
 }
 
 impl Sink {
+    /// True when the snapshot holds a table (compared row by row).
+    pub fn is_table(&self) -> bool {
+        matches!(
+            self.spec,
+            SinkSpec::Postgres { .. }
+                | SinkSpec::Hive { .. }
+                | SinkSpec::Hdfs {
+                    format: Some(_),
+                    ..
+                }
+        )
+    }
+
+    /// The columns rows are paired by (empty for sinks that are not tables).
+    pub fn key(&self) -> &[String] {
+        match &self.spec {
+            SinkSpec::Postgres { key, .. }
+            | SinkSpec::Hive { key, .. }
+            | SinkSpec::Hdfs { key, .. } => key,
+            SinkSpec::Redis { .. } => &[],
+        }
+    }
+
+    /// True when `output` (something a task declares it writes) covers what the sink reads.
+    pub fn written_by(&self, output: &Output) -> bool {
+        if output.service != self.service() {
+            return false;
+        }
+        let target = output.target.as_str();
+        match &self.spec {
+            SinkSpec::Postgres { table: None, .. } => false,
+            SinkSpec::Postgres { table: Some(t), .. } => {
+                let norm = |n: &str| {
+                    if n.contains('.') {
+                        n.to_string()
+                    } else {
+                        format!("public.{n}")
+                    }
+                };
+                glob_match(&norm(target), &norm(t))
+            }
+            SinkSpec::Hive { table, .. } => {
+                let norm = |n: &str| {
+                    if n.contains('.') {
+                        n.to_lowercase()
+                    } else {
+                        format!("default.{}", n.to_lowercase())
+                    }
+                };
+                glob_match(&norm(target), &norm(table))
+            }
+            SinkSpec::Redis { pattern, .. } => {
+                glob_match(target, pattern) || glob_match(pattern, target)
+            }
+            SinkSpec::Hdfs { path, .. } => {
+                let under = |inner: &str, outer: &str| {
+                    let outer = outer.trim_end_matches('/');
+                    inner == outer || inner.starts_with(&format!("{outer}/")) || outer.is_empty()
+                };
+                let target = target.trim_end_matches('/');
+                under(path, target) || under(target, path) || glob_match(target, path)
+            }
+        }
+    }
+
     /// The service the sink reads.
     pub fn service(&self) -> ServiceKind {
         match self.spec {
@@ -380,6 +453,24 @@ struct RawSink {
     decode: Option<Spanned<String>>,
     path: Option<Spanned<String>>,
     format: Option<Spanned<String>>,
+    tolerance: Option<Spanned<BTreeMap<String, Spanned<RawTolerance>>>>,
+    redact: Option<Spanned<Vec<Spanned<RawRedaction>>>>,
+    written_by: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTolerance {
+    abs: Option<f64>,
+    rel: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedaction {
+    column: Option<String>,
+    regex: Option<Spanned<String>>,
+    with: Option<Spanned<String>>,
 }
 
 impl RawSink {
@@ -404,6 +495,9 @@ impl RawSink {
         add("decode", self.decode.as_ref().map(Spanned::span));
         add("path", self.path.as_ref().map(Spanned::span));
         add("format", self.format.as_ref().map(Spanned::span));
+        add("tolerance", self.tolerance.as_ref().map(Spanned::span));
+        add("redact", self.redact.as_ref().map(Spanned::span));
+        add("written_by", self.written_by.as_ref().map(Spanned::span));
         out
     }
 }
@@ -489,17 +583,7 @@ pub fn load(ctx: &LoadContext<'_>, dir: &Path, errors: &mut Vec<ConfigError>) ->
             {
                 let help = did_you_mean(t.get_ref(), p.tasks.iter().map(|t| t.id.0.as_str()))
                     .map_or_else(
-                        || {
-                            format!(
-                                "tasks of `{}`: {}",
-                                p.name,
-                                p.tasks
-                                    .iter()
-                                    .map(|t| t.id.0.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )
-                        },
+                        || format!("tasks of `{}`: {}", p.name, task_list(p)),
                         |b| format!("did you mean `{b}`?"),
                     );
                 check.error_help(
@@ -529,7 +613,7 @@ pub fn load(ctx: &LoadContext<'_>, dir: &Path, errors: &mut Vec<ConfigError>) ->
 
     let mut sinks: Vec<Sink> = Vec::new();
     for s in &raw.sink {
-        if let Some(sink) = sink(dir, s, &mut check) {
+        if let Some(sink) = sink(dir, s, pipeline, &mut check) {
             if sinks.iter().any(|o| o.name == sink.name) {
                 check.error(
                     s.get_ref().name.span(),
@@ -970,7 +1054,25 @@ fn hdfs_path(value: &Spanned<String>, check: &mut Checker<'_>) -> Option<String>
         .or(Some("/".into()))
 }
 
-fn sink(dir: &Path, s: &Spanned<RawSink>, check: &mut Checker<'_>) -> Option<Sink> {
+const TOLERANCE: &str = "tolerance";
+
+/// The keys a sink takes: its service's own, the table options when it reads a table, and those
+/// every sink takes.
+fn sink_keys(own: &[&'static str], table: bool) -> Vec<&'static str> {
+    let mut keys = own.to_vec();
+    if table {
+        keys.extend(["key", "float_digits", TOLERANCE]);
+    }
+    keys.extend(["redact", "written_by"]);
+    keys
+}
+
+fn sink(
+    dir: &Path,
+    s: &Spanned<RawSink>,
+    pipeline: Option<&Pipeline>,
+    check: &mut Checker<'_>,
+) -> Option<Sink> {
     let r = s.get_ref();
     let name = r.name.get_ref().clone();
     if !valid_name(&name) {
@@ -1012,7 +1114,7 @@ fn sink(dir: &Path, s: &Spanned<RawSink>, check: &mut Checker<'_>) -> Option<Sin
             only(
                 check,
                 &present,
-                &["table", "query", "key", "float_digits"],
+                &sink_keys(&["table", "query"], true),
                 &what,
             )
             .then_some(())?;
@@ -1057,7 +1159,13 @@ fn sink(dir: &Path, s: &Spanned<RawSink>, check: &mut Checker<'_>) -> Option<Sin
             }
         }
         ServiceKind::Redis => {
-            only(check, &present, &["keys", "decode", "float_digits"], &what).then_some(())?;
+            only(
+                check,
+                &present,
+                &sink_keys(&["keys", "decode", "float_digits"], false),
+                &what,
+            )
+            .then_some(())?;
             let Some(pattern) = &r.keys else {
                 check.error_help(
                     s.span(),
@@ -1096,7 +1204,7 @@ fn sink(dir: &Path, s: &Spanned<RawSink>, check: &mut Checker<'_>) -> Option<Sin
             }
         }
         ServiceKind::Hive => {
-            only(check, &present, &["table", "key", "float_digits"], &what).then_some(())?;
+            only(check, &present, &sink_keys(&["table"], true), &what).then_some(())?;
             let Some(table) = &r.table else {
                 check.error_help(
                     s.span(),
@@ -1123,7 +1231,7 @@ fn sink(dir: &Path, s: &Spanned<RawSink>, check: &mut Checker<'_>) -> Option<Sin
             only(
                 check,
                 &present,
-                &["path", "format", "key", "float_digits"],
+                &sink_keys(&["path", "format"], true),
                 &what,
             )
             .then_some(())?;
@@ -1153,7 +1261,7 @@ fn sink(dir: &Path, s: &Spanned<RawSink>, check: &mut Checker<'_>) -> Option<Sin
                 },
             };
             if format.is_none() {
-                for k in ["key", "float_digits"] {
+                for k in ["key", "float_digits", TOLERANCE] {
                     if let Some((_, span)) = present.iter().find(|(p, _)| *p == k) {
                         check.error_help(
                             span.clone(),
@@ -1180,12 +1288,198 @@ fn sink(dir: &Path, s: &Spanned<RawSink>, check: &mut Checker<'_>) -> Option<Sin
             return None;
         }
     };
-    Some(Sink {
+    let mut sink = Sink {
         name,
         origin,
         golden,
         spec,
-    })
+        tolerance: Tolerances::new(),
+        redact: vec![],
+        writers: vec![],
+    };
+    sink.tolerance = tolerances(&sink, r, check)?;
+    sink.redact = redactions(&sink, r, check)?;
+    sink.writers = writers(&sink, r, pipeline, check)?;
+    Some(sink)
+}
+
+fn tolerances(sink: &Sink, r: &RawSink, check: &mut Checker<'_>) -> Option<Tolerances> {
+    let Some(raw) = &r.tolerance else {
+        return Some(Tolerances::new());
+    };
+    if sink.key().is_empty() {
+        check.error_help(
+            raw.span(),
+            "`tolerance` needs `key`: rows are paired by key before their values are compared",
+            "add key = [\"id\"] with the columns that identify a row",
+        );
+        return None;
+    }
+    let mut out = Tolerances::new();
+    let mut ok = true;
+    for (column, t) in raw.get_ref() {
+        let RawTolerance { abs, rel } = *t.get_ref();
+        let bad = |v: Option<f64>| v.is_some_and(|v| !v.is_finite() || v < 0.0);
+        if abs.is_none() && rel.is_none() {
+            check.error_help(
+                t.span(),
+                format!("tolerance of `{column}` sets neither `abs` nor `rel`"),
+                "write { abs = 1e-6 } or { rel = 0.001 } (or both: either bound passes)",
+            );
+            ok = false;
+        } else if bad(abs) || bad(rel) {
+            check.error(
+                t.span(),
+                format!("tolerance of `{column}` must be a finite number ≥ 0"),
+            );
+            ok = false;
+        } else {
+            out.insert(column.clone(), Tolerance { abs, rel });
+        }
+    }
+    ok.then_some(out)
+}
+
+fn redactions(sink: &Sink, r: &RawSink, check: &mut Checker<'_>) -> Option<Vec<Redaction>> {
+    let Some(raw) = &r.redact else {
+        return Some(vec![]);
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in raw.get_ref() {
+        let span = item.span();
+        let RawRedaction {
+            column,
+            regex,
+            with,
+        } = item.get_ref();
+        if column.is_none() && regex.is_none() {
+            check.error_help(
+                span,
+                "a redaction needs `column`, `regex` or both",
+                "write { column = \"updated_at\" } or { regex = '\\d{4}-\\d{2}-\\d{2}', with = \"[date]\" }",
+            );
+            ok = false;
+            continue;
+        }
+        if column.is_some() && !sink.is_table() {
+            check.error_help(
+                span,
+                format!(
+                    "`column` redactions apply to table sinks; `{}` is not one",
+                    sink.name
+                ),
+                "use { regex = \"...\" }, applied to every line of the snapshot",
+            );
+            ok = false;
+            continue;
+        }
+        let pattern = match regex {
+            None => None,
+            Some(re) => match regex::Regex::new(re.get_ref()) {
+                Ok(p) if p.is_match("") => {
+                    check.error(re.span(), "this regex matches the empty string");
+                    ok = false;
+                    continue;
+                }
+                Ok(p) => Some(p),
+                Err(e) => {
+                    let msg = e.to_string();
+                    let last = msg.lines().last().unwrap_or("").trim().to_string();
+                    check.error(re.span(), format!("invalid regex: {last}"));
+                    ok = false;
+                    continue;
+                }
+            },
+        };
+        let placeholder = with
+            .as_ref()
+            .map_or(DEFAULT_PLACEHOLDER.to_string(), |w| w.get_ref().clone());
+        // A whole-value placeholder is shown bare in the snapshot: it must not look like
+        // another value or break the row apart.
+        let bare = pattern.is_none();
+        let bad = placeholder.contains('\n')
+            || bare
+                && (placeholder.is_empty()
+                    || placeholder.contains('|')
+                    || placeholder.starts_with('"')
+                    || placeholder == "NULL");
+        if bad {
+            check.error_help(
+                with.as_ref().map_or(span, Spanned::span),
+                format!("unusable placeholder `{placeholder}`"),
+                "a placeholder is one line; a whole-value one is not empty, not NULL, has no `|` and does not start with `\"`",
+            );
+            ok = false;
+            continue;
+        }
+        out.push(Redaction {
+            column: column.clone(),
+            pattern,
+            with: placeholder,
+        });
+    }
+    ok.then_some(out)
+}
+
+fn writers(
+    sink: &Sink,
+    r: &RawSink,
+    pipeline: Option<&Pipeline>,
+    check: &mut Checker<'_>,
+) -> Option<Vec<TaskId>> {
+    let Some(pipeline) = pipeline else {
+        return Some(vec![]);
+    };
+    let Some(raw) = &r.written_by else {
+        return Some(
+            pipeline
+                .tasks
+                .iter()
+                .filter(|t| t.outputs.iter().any(|o| sink.written_by(o)))
+                .map(|t| t.id.clone())
+                .collect(),
+        );
+    };
+    let names: Vec<&str> = match raw.get_ref() {
+        toml::Value::String(s) => vec![s.as_str()],
+        toml::Value::Array(items) if items.iter().all(toml::Value::is_str) => {
+            items.iter().filter_map(toml::Value::as_str).collect()
+        }
+        _ => {
+            check.error(
+                raw.span(),
+                "`written_by` is a task name or a list of task names",
+            );
+            return None;
+        }
+    };
+    let mut out = Vec::new();
+    for name in names {
+        if pipeline.task(name).is_none() {
+            let help = did_you_mean(name, pipeline.tasks.iter().map(|t| t.id.0.as_str()))
+                .map_or_else(
+                    || format!("tasks of `{}`: {}", pipeline.name, task_list(pipeline)),
+                    |b| format!("did you mean `{b}`?"),
+                );
+            check.error_help(
+                raw.span(),
+                format!("pipeline `{}` has no task `{name}`", pipeline.name),
+                help,
+            );
+            return None;
+        }
+        out.push(TaskId(name.to_string()));
+    }
+    Some(out)
+}
+
+fn task_list(p: &Pipeline) -> String {
+    p.tasks
+        .iter()
+        .map(|t| t.id.0.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn valid_table_name(name: &str) -> bool {

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use crate::runner::{RunOutcome, ScenarioStatus, SinkResult, summary_line};
+use crate::runner::{RunOutcome, ScenarioStatus, summary_line};
 
 /// True when running as a GitHub Actions step.
 pub fn active() -> bool {
@@ -28,12 +28,10 @@ pub fn annotations(outcome: &RunOutcome, root: &std::path::Path) -> String {
     {
         let mut sink_lines = 0;
         for sink in &s.sinks {
-            let detail = match &sink.result {
-                SinkResult::Differs { diff } => diff.clone(),
-                SinkResult::NoGolden => "no golden file yet".into(),
-                SinkResult::ReadFailed(e) => e.clone(),
-                _ => continue,
+            let Some(details) = sink.details() else {
+                continue;
             };
+            let detail = format!("{}\n{details}", sink.headline(&s.tasks));
             let file = sink
                 .golden
                 .strip_prefix(root)

@@ -6,7 +6,7 @@ use std::path::Path;
 use junit_report::{Duration, ReportBuilder, TestCase, TestSuiteBuilder};
 
 use crate::dag::TaskStatus;
-use crate::runner::{RunOutcome, ScenarioStatus, SinkResult};
+use crate::runner::{RunOutcome, ScenarioStatus};
 
 /// Lines of a failed task's log repeated in the failure message (the whole log is in
 /// system-out), so that CI pages show the error without a click.
@@ -18,51 +18,41 @@ pub fn write(outcome: &RunOutcome, path: &Path) -> std::io::Result<()> {
     for s in &outcome.scenarios {
         let time = Duration::milliseconds(s.elapsed.as_millis() as i64);
         let name = s.name.0.as_str();
-        let mut case =
-            match s.status {
-                ScenarioStatus::Passed => TestCase::success(name, time),
-                ScenarioStatus::Cancelled => {
-                    TestCase::skipped_with_cause(name, "cancelled", "the run was interrupted")
+        let mut case = match s.status {
+            ScenarioStatus::Passed => TestCase::success(name, time),
+            ScenarioStatus::Cancelled => {
+                TestCase::skipped_with_cause(name, "cancelled", "the run was interrupted")
+            }
+            ScenarioStatus::InfraError | ScenarioStatus::InputError => {
+                TestCase::error(name, time, "error", s.error.as_deref().unwrap_or("error"))
+            }
+            ScenarioStatus::Failed => {
+                let mut message = crate::runner::summary_line(s);
+                for t in s
+                    .tasks
+                    .iter()
+                    .filter(|t| matches!(t.status, TaskStatus::Failed(_) | TaskStatus::TimedOut(_)))
+                {
+                    let log = t
+                        .log
+                        .as_ref()
+                        .and_then(|l| std::fs::read_to_string(l).ok())
+                        .unwrap_or_default();
+                    let lines: Vec<&str> = log.lines().collect();
+                    let tail = lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n");
+                    message.push_str(&format!(
+                        "\n\ntask {} {}; end of its log:\n{tail}",
+                        t.id, t.status
+                    ));
                 }
-                ScenarioStatus::InfraError | ScenarioStatus::InputError => {
-                    TestCase::error(name, time, "error", s.error.as_deref().unwrap_or("error"))
-                }
-                ScenarioStatus::Failed => {
-                    let mut message = crate::runner::summary_line(s);
-                    for t in s.tasks.iter().filter(|t| {
-                        matches!(t.status, TaskStatus::Failed(_) | TaskStatus::TimedOut(_))
-                    }) {
-                        let log = t
-                            .log
-                            .as_ref()
-                            .and_then(|l| std::fs::read_to_string(l).ok())
-                            .unwrap_or_default();
-                        let lines: Vec<&str> = log.lines().collect();
-                        let tail = lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n");
-                        message.push_str(&format!(
-                            "\n\ntask {} {}; end of its log:\n{tail}",
-                            t.id, t.status
-                        ));
+                for sink in &s.sinks {
+                    if let Some(details) = sink.details() {
+                        message.push_str(&format!("\n\n{}\n{details}", sink.headline(&s.tasks)));
                     }
-                    for sink in &s.sinks {
-                        match &sink.result {
-                            SinkResult::Differs { diff } => {
-                                message.push_str(&format!("\n\nsink {}:\n{diff}", sink.name))
-                            }
-                            SinkResult::NoGolden => message.push_str(&format!(
-                                "\n\nsink {}: no golden file {}",
-                                sink.name,
-                                sink.golden.display()
-                            )),
-                            SinkResult::ReadFailed(e) => {
-                                message.push_str(&format!("\n\nsink {}: {e}", sink.name))
-                            }
-                            _ => {}
-                        }
-                    }
-                    TestCase::failure(name, time, "failure", &message)
                 }
-            };
+                TestCase::failure(name, time, "failure", &message)
+            }
+        };
         case.set_classname("harness.scenario");
         let mut logs = String::new();
         for t in &s.tasks {

@@ -51,14 +51,30 @@ pub fn write(outcome: &RunOutcome, report_dir: &Path, exit_code: i32) -> std::io
                 .sinks
                 .iter()
                 .map(|k| {
-                    let (result, diff, error) = match &k.result {
-                        SinkResult::Matched => ("matched", None, None),
-                        SinkResult::Differs { diff } => ("differs", Some(diff.clone()), None),
-                        SinkResult::NoGolden => ("no-golden", None, None),
-                        SinkResult::Updated { diff } => ("updated", diff.clone(), None),
-                        SinkResult::ReadFailed(e) => ("read-failed", None, Some(e.clone())),
+                    let (result, diff, table, error) = match &k.result {
+                        SinkResult::Matched => ("matched", None, None, None),
+                        SinkResult::Differs { diff, table } => {
+                            ("differs", Some(diff.clone()), table.as_ref(), None)
+                        }
+                        SinkResult::NoGolden => ("no-golden", None, None, None),
+                        SinkResult::Updated { diff } => ("updated", diff.clone(), None, None),
+                        SinkResult::ReadFailed(e) => ("read-failed", None, None, Some(e.clone())),
                     };
-                    json!({"name": k.name, "result": result, "ok": k.ok(), "golden": k.golden, "pending": k.pending, "diff": diff, "error": error})
+                    let written_by: Vec<&str> = k.writers.iter().map(|w| w.0.as_str()).collect();
+                    json!({
+                        "name": k.name,
+                        "source": k.source,
+                        "result": result,
+                        "ok": k.ok(),
+                        "written_by": written_by,
+                        "headline": (!k.ok()).then(|| k.headline(&s.tasks)),
+                        "golden": k.golden,
+                        "pending": k.pending,
+                        "diff": diff,
+                        "table_diff": table,
+                        "tolerated": k.tolerated,
+                        "error": error,
+                    })
                 })
                 .collect();
             json!({

@@ -80,22 +80,17 @@ pub fn render(outcome: &RunOutcome, style: Style) -> String {
         }
         for sink in &s.sinks {
             match &sink.result {
-                SinkResult::Differs { diff } => {
-                    let _ = writeln!(
-                        out,
-                        "sink `{}` differs from {}:",
-                        sink.name,
-                        sink.golden.display()
-                    );
+                SinkResult::Differs { diff, table } => {
+                    let _ = writeln!(out, "{}", sink.headline(&s.tasks));
+                    let _ = writeln!(out, "  golden: {}", sink.golden.display());
+                    if let Some(t) = table {
+                        out.push_str(&t.render());
+                    }
                     out.push_str(&paint_diff(diff, style));
                 }
                 SinkResult::NoGolden => {
-                    let _ = writeln!(
-                        out,
-                        "sink `{}` has no golden file {}",
-                        sink.name,
-                        sink.golden.display()
-                    );
+                    let _ = writeln!(out, "{}", sink.headline(&s.tasks));
+                    let _ = writeln!(out, "  golden: {} (missing)", sink.golden.display());
                 }
                 SinkResult::ReadFailed(e) => {
                     let _ = writeln!(out, "sink `{}` ({}): {e}", sink.name, sink.origin);

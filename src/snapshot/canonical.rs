@@ -20,6 +20,8 @@ pub enum Value {
     Numeric(String),
     /// Anything else, as text.
     Text(String),
+    /// A value replaced by a redaction: shown bare, as its placeholder.
+    Redacted(String),
 }
 
 impl Value {
@@ -29,6 +31,7 @@ impl Value {
             Value::Bool(_) => 1,
             Value::Int(_) | Value::Float(_) | Value::Numeric(_) => 2,
             Value::Text(_) => 3,
+            Value::Redacted(_) => 4,
         }
     }
 
@@ -46,7 +49,7 @@ impl Value {
         match (self, other) {
             (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
             (Value::Int(a), Value::Int(b)) => a.cmp(b),
-            (Value::Text(a), Value::Text(b)) => a.cmp(b),
+            (Value::Text(a), Value::Text(b)) | (Value::Redacted(a), Value::Redacted(b)) => a.cmp(b),
             (a, b) if a.rank() == 2 && b.rank() == 2 => {
                 let (x, y) = (
                     a.as_f64().unwrap_or(f64::NAN),
@@ -68,6 +71,7 @@ impl Value {
             Value::Float(f) => format_float(*f, float_digits),
             Value::Numeric(n) => n.clone(),
             Value::Text(s) => quote(s),
+            Value::Redacted(s) => s.clone(),
         }
     }
 }

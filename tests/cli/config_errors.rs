@@ -379,3 +379,95 @@ fn expectation_naming_an_unknown_sink() {
         ],
     );
 }
+
+/// A postgres sink after the base scenario's redis sink, with `extra` lines.
+fn with_table_sink(extra: &str) -> Project {
+    project_with(
+        "scenarios/s/scenario.toml",
+        &format!(
+            "{SCENARIO}\n[[sink]]\nname = \"rows\"\nservice = \"postgres\"\ntable = \"rows\"\n{extra}\n"
+        ),
+    )
+}
+
+#[test]
+fn tolerance_without_a_key_and_bad_bounds_are_refused() {
+    let p = with_table_sink("tolerance = { score = { abs = 0.1 } }");
+    expect_error(
+        &p,
+        &["scenarios/s/scenario.toml:12:13", "`tolerance` needs `key`"],
+    );
+    let p = with_table_sink("key = [\"id\"]\ntolerance = { score = { abs = -1 }, ctr = {} }");
+    expect_error(
+        &p,
+        &[
+            "scenarios/s/scenario.toml:13:",
+            "tolerance of `score` must be a finite number ≥ 0",
+            "tolerance of `ctr` sets neither `abs` nor `rel`",
+        ],
+    );
+    let p = with_table_sink("key = [\"id\"]\ntolerance = { score = { abss = 1 } }");
+    expect_error(
+        &p,
+        &["scenarios/s/scenario.toml:13:", "unknown field `abss`"],
+    );
+}
+
+#[test]
+fn bad_redactions_are_refused_with_their_line() {
+    let p = with_table_sink("redact = [{ regex = \"([0-9]+\" }]");
+    expect_error(&p, &["scenarios/s/scenario.toml:12:21", "invalid regex"]);
+    let p = with_table_sink("redact = [{ with = \"x\" }]");
+    expect_error(
+        &p,
+        &[
+            "scenarios/s/scenario.toml:12:",
+            "needs `column`, `regex` or both",
+        ],
+    );
+    let p = with_table_sink("redact = [{ column = \"at\", with = \"a|b\" }]");
+    expect_error(&p, &["unusable placeholder `a|b`"]);
+    // A column redaction on Redis keys, which have no columns.
+    let p = project_with(
+        "scenarios/s/scenario.toml",
+        &format!("{SCENARIO}redact = [{{ column = \"at\" }}]\n"),
+    );
+    expect_error(
+        &p,
+        &[
+            "scenarios/s/scenario.toml:7:",
+            "`column` redactions apply to table sinks",
+        ],
+    );
+}
+
+#[test]
+fn written_by_and_outputs_must_name_real_things() {
+    let p = project_with(
+        "scenarios/s/scenario.toml",
+        &format!("{SCENARIO}written_by = \"lod\"\n"),
+    );
+    expect_error(
+        &p,
+        &[
+            "scenarios/s/scenario.toml:7:",
+            "pipeline `p` has no task `lod`",
+            "did you mean `load`?",
+        ],
+    );
+    let p = project_with(
+        "pipelines/p/pipeline.toml",
+        &PIPELINE.replace(
+            "depends_on = [\"extract\"]",
+            "depends_on = [\"extract\"]\noutputs = [\"redis\", \"spark:x\"]",
+        ),
+    );
+    expect_error(
+        &p,
+        &[
+            "pipelines/p/pipeline.toml:11:12",
+            "output `redis` is not `service:target`",
+            "spark holds no data",
+        ],
+    );
+}

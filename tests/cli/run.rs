@@ -109,7 +109,12 @@ fn passing_scenario_then_changed_fixture_fails_with_a_diff_then_update_passes() 
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("sink `totals` differs"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("sink `totals` (postgres table totals) differs from its golden"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(
         p.goldens()
             .iter()
@@ -592,7 +597,18 @@ fn on_github_actions_failures_are_annotations_and_a_step_summary() {
         ],
     );
     assert_eq!(r.code, 1, "{}", r.all());
-    assert!(r.stdout.contains("::error file=scenarios/s1/golden/root.snap,title=harness: s1 sink root::--- root.snap (golden)%0A"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "::error file=scenarios/s1/golden/root.snap,title=harness: s1 sink root::sink `root` (hdfs path /) differs from its golden"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("%0A--- root.snap (golden)%0A"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout
             .contains("::error title=harness: s2::task `bad` failed: exit code 1"),

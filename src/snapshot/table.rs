@@ -1,0 +1,935 @@
+//! Table-aware comparison of table snapshots: rows paired by the sink's key, the columns that
+//! changed named with their old and new values, per-column float tolerance, redactions applied
+//! before rendering, and schema changes reported as such.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt::Write as _;
+
+use regex::Regex;
+use serde::Serialize;
+
+use super::canonical::{Table, Value};
+
+/// The placeholder a redacted value gets when the rule names none.
+pub const DEFAULT_PLACEHOLDER: &str = "[redacted]";
+
+/// How far a number may move before it counts as changed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Tolerance {
+    /// Absolute: `|new - golden| <= abs`.
+    pub abs: Option<f64>,
+    /// Relative to the golden value: `|new - golden| <= rel * |golden|`.
+    pub rel: Option<f64>,
+}
+
+impl Tolerance {
+    /// True when `new` is close enough to the golden `old` (within either bound).
+    pub fn allows(&self, old: f64, new: f64) -> bool {
+        if old == new {
+            return true;
+        }
+        if !old.is_finite() || !new.is_finite() {
+            return false;
+        }
+        let d = (old - new).abs();
+        self.abs.is_some_and(|a| d <= a) || self.rel.is_some_and(|r| d <= r * old.abs())
+    }
+}
+
+/// Tolerances by column name; `*` applies to every column not named.
+pub type Tolerances = BTreeMap<String, Tolerance>;
+
+fn tolerance_for<'a>(tol: &'a Tolerances, column: &str) -> Option<&'a Tolerance> {
+    tol.get(column).or_else(|| tol.get("*"))
+}
+
+/// One redaction rule: a whole column, a regex over every value, or a regex within one column.
+#[derive(Debug, Clone)]
+pub struct Redaction {
+    /// The column it applies to; every column when `None`.
+    pub column: Option<String>,
+    /// The text to replace; the whole value when `None`.
+    pub pattern: Option<Regex>,
+    /// What replaces it.
+    pub with: String,
+}
+
+impl Redaction {
+    /// Applies the rule to `text`: the replaced text, or `None` when nothing matched.
+    fn replace(&self, text: &str) -> Option<String> {
+        match &self.pattern {
+            None => Some(self.with.clone()),
+            Some(re) => match re.replace_all(text, self.with.as_str()) {
+                std::borrow::Cow::Borrowed(_) => None,
+                std::borrow::Cow::Owned(s) => Some(s),
+            },
+        }
+    }
+}
+
+/// Applies redactions to a table before it is rendered. A whole-column rule turns every value
+/// but NULL into the bare placeholder; a regex rule replaces what it matches inside the value's
+/// text, which stays quoted text. Fails on a column the table does not have.
+pub fn redact_table(table: &mut Table, rules: &[Redaction]) -> Result<(), String> {
+    for rule in rules {
+        let cols: Vec<usize> = match &rule.column {
+            Some(c) => match table.columns.iter().position(|col| &col.name == c) {
+                Some(i) => vec![i],
+                None => {
+                    let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+                    return Err(format!(
+                        "redacted column `{c}` is not among the columns: {}",
+                        names.join(", ")
+                    ));
+                }
+            },
+            None => (0..table.columns.len()).collect(),
+        };
+        for row in &mut table.rows {
+            for &i in &cols {
+                let v = &mut row[i];
+                let text = match &*v {
+                    Value::Null | Value::Redacted(_) => continue,
+                    Value::Text(s) => s.clone(),
+                    other => other.render(None),
+                };
+                if let Some(new) = rule.replace(&text) {
+                    *v = if rule.pattern.is_none() {
+                        Value::Redacted(new)
+                    } else {
+                        Value::Text(new)
+                    };
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies the regex rules that name no column to every line of a rendered snapshot's body (the
+/// header lines are kept): for sinks that are not tables, such as Redis keys and file listings.
+pub fn redact_lines(text: &str, rules: &[Redaction]) -> String {
+    let rules: Vec<&Redaction> = rules
+        .iter()
+        .filter(|r| r.column.is_none() && r.pattern.is_some())
+        .collect();
+    if rules.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for full in text.split_inclusive('\n') {
+        let (line, end) = match full.strip_suffix('\n') {
+            Some(l) => (l, "\n"),
+            None => (full, ""),
+        };
+        let mut line = line.to_string();
+        let is_header = ["# harness snapshot", "# sink:", "# source:"]
+            .iter()
+            .any(|h| line.starts_with(h));
+        if !is_header {
+            for r in &rules {
+                if let Some(new) = r.replace(&line) {
+                    line = new;
+                }
+            }
+        }
+        out.push_str(&line);
+        out.push_str(end);
+    }
+    out
+}
+
+/// A rendered table read back: what precedes the table, its columns and its rows' cells, each
+/// cell in its rendered spelling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    /// Lines before the `columns:` line (header, order, file listing).
+    pub preamble: String,
+    /// `(name, type)` of every column.
+    pub columns: Vec<(String, String)>,
+    /// Each row's cells, in column order.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Reads a rendered table snapshot back; `None` when the text is not one (or is damaged).
+pub fn parse(text: &str) -> Option<Parsed> {
+    let mut lines = text.lines();
+    let mut preamble = String::new();
+    let columns_line = loop {
+        let line = lines.next()?;
+        if let Some(rest) = line.strip_prefix("columns:") {
+            break rest.trim_start();
+        }
+        preamble.push_str(line);
+        preamble.push('\n');
+    };
+    let columns: Vec<(String, String)> = if columns_line.is_empty() {
+        vec![]
+    } else {
+        columns_line
+            .split(" | ")
+            .map(|c| match c.split_once(' ') {
+                Some((n, t)) => (n.to_string(), t.to_string()),
+                None => (c.to_string(), String::new()),
+            })
+            .collect()
+    };
+    let count: usize = lines.next()?.strip_prefix("rows: ")?.trim().parse().ok()?;
+    if !lines.next()?.is_empty() {
+        return None;
+    }
+    let mut rows = Vec::with_capacity(count);
+    for _ in 0..count {
+        rows.push(parse_row(lines.next()?, &columns)?);
+    }
+    if lines.any(|l| !l.is_empty()) {
+        return None;
+    }
+    Some(Parsed {
+        preamble,
+        columns,
+        rows,
+    })
+}
+
+fn parse_row(line: &str, columns: &[(String, String)]) -> Option<Vec<String>> {
+    let mut rest = line;
+    let mut out = Vec::with_capacity(columns.len());
+    for (i, (name, _)) in columns.iter().enumerate() {
+        if i > 0 {
+            rest = rest.strip_prefix(" | ")?;
+        }
+        rest = rest.strip_prefix(name.as_str())?.strip_prefix('=')?;
+        let len = if rest.starts_with('"') {
+            quoted_len(rest)?
+        } else {
+            rest.find(" | ").unwrap_or(rest.len())
+        };
+        out.push(rest[..len].to_string());
+        rest = &rest[len..];
+    }
+    rest.is_empty().then_some(out)
+}
+
+/// Length of the JSON string literal `s` starts with, quotes included.
+fn quoted_len(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// A change to the table's columns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum SchemaChange {
+    /// A column the golden does not have.
+    Added {
+        /// Its name.
+        column: String,
+        /// Its type.
+        type_name: String,
+    },
+    /// A golden column that is gone.
+    Removed {
+        /// Its name.
+        column: String,
+        /// Its type.
+        type_name: String,
+    },
+    /// A column whose type changed.
+    TypeChanged {
+        /// Its name.
+        column: String,
+        /// The golden's type.
+        old: String,
+        /// The new type.
+        new: String,
+    },
+    /// The same columns in another order.
+    Reordered {
+        /// The golden's order.
+        old: Vec<String>,
+        /// The new order.
+        new: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for SchemaChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SchemaChange::Added { column, type_name } => {
+                write!(f, "column `{column}` ({type_name}) added")
+            }
+            SchemaChange::Removed { column, type_name } => {
+                write!(f, "column `{column}` ({type_name}) removed")
+            }
+            SchemaChange::TypeChanged { column, old, new } => {
+                write!(f, "column `{column}` changed type: {old} → {new}")
+            }
+            SchemaChange::Reordered { old, new } => write!(
+                f,
+                "columns reordered: {} → {}",
+                old.join(", "),
+                new.join(", ")
+            ),
+        }
+    }
+}
+
+/// One changed value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CellChange {
+    /// Column.
+    pub column: String,
+    /// Golden value, as rendered.
+    pub old: String,
+    /// New value, as rendered.
+    pub new: String,
+}
+
+/// A row present on both sides with different values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangedRow {
+    /// The row's key (`col=value, ...`).
+    pub key: String,
+    /// The values beyond tolerance.
+    pub cells: Vec<CellChange>,
+}
+
+/// What differs between a golden table and a new one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TableDiff {
+    /// Columns the rows were paired by; empty when rows were matched whole.
+    pub key: Vec<String>,
+    /// Why the declared key could not be used, if it could not.
+    pub key_note: Option<String>,
+    /// True when the lines before the table (row order, file listing) differ.
+    pub preamble_changed: bool,
+    /// Column changes.
+    pub schema: Vec<SchemaChange>,
+    /// Rows only in the new table, as rendered.
+    pub added: Vec<String>,
+    /// Rows only in the golden, as rendered.
+    pub removed: Vec<String>,
+    /// Rows on both sides that differ.
+    pub changed: Vec<ChangedRow>,
+    /// Values that differ within their column's tolerance.
+    pub tolerated: usize,
+    /// Golden rows.
+    pub golden_rows: usize,
+    /// New rows.
+    pub actual_rows: usize,
+}
+
+/// How many rows of each kind the rendering lists before it says "and N more".
+const SHOWN: usize = 20;
+
+impl TableDiff {
+    /// True when nothing differs beyond tolerance.
+    pub fn passes(&self) -> bool {
+        !self.preamble_changed
+            && self.schema.is_empty()
+            && self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+    }
+
+    /// Every column with a change beyond tolerance, with the number of rows where it changed.
+    pub fn changed_columns(&self) -> Vec<(String, usize)> {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for row in &self.changed {
+            for c in &row.cells {
+                *counts.entry(c.column.as_str()).or_default() += 1;
+            }
+        }
+        counts
+            .into_iter()
+            .map(|(c, n)| (c.to_string(), n))
+            .collect()
+    }
+
+    /// A readable account: counts, schema changes, then each changed row with old → new per
+    /// column, then the added and removed rows.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let paired = if self.key.is_empty() {
+            "rows matched whole".to_string()
+        } else {
+            format!("rows paired by {}", self.key.join(", "))
+        };
+        let _ = write!(
+            out,
+            "table: {} changed, {} added, {} removed ({paired}; golden {} rows, actual {} rows)",
+            plural(self.changed.len(), "row"),
+            self.added.len(),
+            self.removed.len(),
+            self.golden_rows,
+            self.actual_rows
+        );
+        if self.tolerated > 0 {
+            let _ = write!(
+                out,
+                "; {} within tolerance",
+                plural(self.tolerated, "value")
+            );
+        }
+        out.push('\n');
+        if let Some(note) = &self.key_note {
+            let _ = writeln!(out, "  note: {note}");
+        }
+        if self.preamble_changed {
+            let _ = writeln!(
+                out,
+                "  the lines before the rows differ (see the text diff)"
+            );
+        }
+        for s in &self.schema {
+            let _ = writeln!(out, "  schema: {s}");
+        }
+        let cols = self.changed_columns();
+        if !cols.is_empty() {
+            let list: Vec<String> = cols
+                .iter()
+                .map(|(c, n)| format!("{c} ({})", plural(*n, "row")))
+                .collect();
+            let _ = writeln!(out, "  changed columns: {}", list.join(", "));
+        }
+        for row in self.changed.iter().take(SHOWN) {
+            let cells: Vec<String> = row
+                .cells
+                .iter()
+                .map(|c| format!("{}: {} → {}", c.column, c.old, c.new))
+                .collect();
+            let _ = writeln!(out, "  ~ {}: {}", row.key, cells.join("; "));
+        }
+        more(&mut out, self.changed.len(), "changed");
+        for r in self.added.iter().take(SHOWN) {
+            let _ = writeln!(out, "  + {r}");
+        }
+        more(&mut out, self.added.len(), "added");
+        for r in self.removed.iter().take(SHOWN) {
+            let _ = writeln!(out, "  - {r}");
+        }
+        more(&mut out, self.removed.len(), "removed");
+        out
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+fn more(out: &mut String, n: usize, what: &str) {
+    if n > SHOWN {
+        let _ = writeln!(out, "  … and {} more {what}", n - SHOWN);
+    }
+}
+
+fn number(cell: &str) -> Option<f64> {
+    match cell {
+        "NaN" => Some(f64::NAN),
+        "inf" => Some(f64::INFINITY),
+        "-inf" => Some(f64::NEG_INFINITY),
+        _ => cell.parse().ok(),
+    }
+}
+
+/// Compares two rendered tables. Rows are paired by `key` when every key column is on both
+/// sides (the n-th golden row of a key with the n-th new one), else matched whole over the
+/// columns both sides have.
+pub fn compare(golden: &Parsed, actual: &Parsed, key: &[String], tol: &Tolerances) -> TableDiff {
+    let g_names: Vec<&str> = golden.columns.iter().map(|c| c.0.as_str()).collect();
+    let a_names: Vec<&str> = actual.columns.iter().map(|c| c.0.as_str()).collect();
+    let mut schema = Vec::new();
+    for (name, ty) in &golden.columns {
+        match actual.columns.iter().find(|c| &c.0 == name) {
+            None => schema.push(SchemaChange::Removed {
+                column: name.clone(),
+                type_name: ty.clone(),
+            }),
+            Some((_, t)) if t != ty => schema.push(SchemaChange::TypeChanged {
+                column: name.clone(),
+                old: ty.clone(),
+                new: t.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for (name, ty) in &actual.columns {
+        if !g_names.contains(&name.as_str()) {
+            schema.push(SchemaChange::Added {
+                column: name.clone(),
+                type_name: ty.clone(),
+            });
+        }
+    }
+    // Columns on both sides, in the golden's order, with their index on each side.
+    let common: Vec<(&str, usize, usize)> = g_names
+        .iter()
+        .enumerate()
+        .filter_map(|(gi, n)| a_names.iter().position(|a| a == n).map(|ai| (*n, gi, ai)))
+        .collect();
+    let a_order: Vec<&str> = a_names
+        .iter()
+        .copied()
+        .filter(|n| g_names.contains(n))
+        .collect();
+    let g_order: Vec<&str> = common.iter().map(|c| c.0).collect();
+    if a_order != g_order {
+        schema.push(SchemaChange::Reordered {
+            old: g_order.iter().map(|s| s.to_string()).collect(),
+            new: a_order.iter().map(|s| s.to_string()).collect(),
+        });
+    }
+
+    let key_cols: Option<Vec<(usize, usize)>> = key
+        .iter()
+        .map(|k| {
+            let gi = g_names.iter().position(|n| n == k)?;
+            let ai = a_names.iter().position(|n| n == k)?;
+            Some((gi, ai))
+        })
+        .collect();
+    let mut diff = TableDiff {
+        key: vec![],
+        key_note: None,
+        preamble_changed: golden.preamble != actual.preamble,
+        schema,
+        added: vec![],
+        removed: vec![],
+        changed: vec![],
+        tolerated: 0,
+        golden_rows: golden.rows.len(),
+        actual_rows: actual.rows.len(),
+    };
+    let render_row = |names: &[&str], row: &[String]| -> String {
+        names
+            .iter()
+            .zip(row)
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    match key_cols {
+        Some(kc) if !key.is_empty() => {
+            diff.key = key.to_vec();
+            let key_of = |row: &[String], golden_side: bool| -> String {
+                key.iter()
+                    .zip(&kc)
+                    .map(|(k, (gi, ai))| {
+                        format!("{k}={}", row[if golden_side { *gi } else { *ai }])
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let mut by_key: HashMap<String, VecDeque<usize>> = HashMap::new();
+            for (i, row) in actual.rows.iter().enumerate() {
+                by_key.entry(key_of(row, false)).or_default().push_back(i);
+            }
+            if by_key.values().any(|v| v.len() > 1) {
+                diff.key_note = Some(format!(
+                    "the key ({}) is not unique; rows of one key are paired in order",
+                    key.join(", ")
+                ));
+            }
+            let mut paired = vec![false; actual.rows.len()];
+            for g in &golden.rows {
+                let k = key_of(g, true);
+                let Some(ai) = by_key.get_mut(&k).and_then(VecDeque::pop_front) else {
+                    diff.removed.push(render_row(&g_names, g));
+                    continue;
+                };
+                paired[ai] = true;
+                let a = &actual.rows[ai];
+                let mut cells = Vec::new();
+                for &(name, gi, aidx) in &common {
+                    let (old, new) = (&g[gi], &a[aidx]);
+                    if old == new {
+                        continue;
+                    }
+                    let within = tolerance_for(tol, name).is_some_and(|t| {
+                        matches!((number(old), number(new)), (Some(o), Some(n)) if t.allows(o, n))
+                    });
+                    if within {
+                        diff.tolerated += 1;
+                    } else {
+                        cells.push(CellChange {
+                            column: name.to_string(),
+                            old: old.clone(),
+                            new: new.clone(),
+                        });
+                    }
+                }
+                if !cells.is_empty() {
+                    diff.changed.push(ChangedRow { key: k, cells });
+                }
+            }
+            for (i, row) in actual.rows.iter().enumerate() {
+                if !paired[i] {
+                    diff.added.push(render_row(&a_names, row));
+                }
+            }
+        }
+        other => {
+            if other.is_none() {
+                let missing: Vec<&String> = key
+                    .iter()
+                    .filter(|k| !g_names.contains(&k.as_str()) || !a_names.contains(&k.as_str()))
+                    .collect();
+                diff.key_note = Some(format!(
+                    "key column {} is not on both sides; rows are matched whole",
+                    missing
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            let project = |row: &[String], golden_side: bool| -> String {
+                common
+                    .iter()
+                    .map(|&(n, gi, ai)| format!("{n}={}", row[if golden_side { gi } else { ai }]))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            };
+            let mut counts: HashMap<String, isize> = HashMap::new();
+            for a in &actual.rows {
+                *counts.entry(project(a, false)).or_default() += 1;
+            }
+            for g in &golden.rows {
+                let p = project(g, true);
+                match counts.get_mut(&p) {
+                    Some(n) if *n > 0 => *n -= 1,
+                    _ => diff.removed.push(render_row(&g_names, g)),
+                }
+            }
+            for a in actual.rows.iter().rev() {
+                let p = project(a, false);
+                if let Some(n) = counts.get_mut(&p)
+                    && *n > 0
+                {
+                    *n -= 1;
+                    diff.added.push(render_row(&a_names, a));
+                }
+            }
+            diff.added.reverse();
+        }
+    }
+    diff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::canonical::{Column, Header};
+
+    fn table(cols: &[(&str, &str)], rows: Vec<Vec<Value>>) -> Table {
+        Table {
+            columns: cols
+                .iter()
+                .map(|(n, t)| Column {
+                    name: n.to_string(),
+                    type_name: t.to_string(),
+                })
+                .collect(),
+            rows,
+        }
+    }
+
+    fn render(t: &Table, key: &[&str]) -> String {
+        let key: Vec<String> = key.iter().map(|k| k.to_string()).collect();
+        t.render(
+            &Header {
+                sink: "s".into(),
+                source: "test".into(),
+            },
+            &key,
+            None,
+        )
+        .expect("renders")
+    }
+
+    fn scores(rows: &[(i64, f64, &str)]) -> Table {
+        table(
+            &[("id", "int4"), ("score", "float8"), ("note", "text")],
+            rows.iter()
+                .map(|(i, s, n)| vec![Value::Int(*i), Value::Float(*s), Value::Text(n.to_string())])
+                .collect(),
+        )
+    }
+
+    fn keyed(g: &Table, a: &Table, tol: &Tolerances) -> TableDiff {
+        let (g, a) = (render(g, &["id"]), render(a, &["id"]));
+        compare(
+            &parse(&g).expect("golden parses"),
+            &parse(&a).expect("actual parses"),
+            &["id".to_string()],
+            tol,
+        )
+    }
+
+    #[test]
+    fn rendered_tables_parse_back_cell_by_cell() {
+        let t = table(
+            &[("id", "int4"), ("t", "text"), ("n", "numeric")],
+            vec![
+                vec![
+                    Value::Int(1),
+                    Value::Text("a | b=\"c\"".into()),
+                    Value::Null,
+                ],
+                vec![
+                    Value::Int(2),
+                    Value::Text("".into()),
+                    Value::Numeric("1.50".into()),
+                ],
+            ],
+        );
+        let p = parse(&render(&t, &["id"])).expect("parses");
+        assert_eq!(p.columns[1], ("t".to_string(), "text".to_string()));
+        assert_eq!(
+            p.rows,
+            vec![
+                vec![
+                    "1".to_string(),
+                    r#""a | b=\"c\"""#.to_string(),
+                    "NULL".to_string()
+                ],
+                vec!["2".to_string(), r#""""#.to_string(), "1.50".to_string()],
+            ]
+        );
+        assert!(p.preamble.contains("# order: id"), "{}", p.preamble);
+    }
+
+    #[test]
+    fn damaged_text_does_not_parse() {
+        let t = scores(&[(1, 0.5, "x")]);
+        let text = render(&t, &["id"]);
+        assert!(parse(&text.replace("rows: 1", "rows: 2")).is_none());
+        assert!(parse(&text.replace("score=", "scor=")).is_none());
+        assert!(parse("just text\n").is_none());
+    }
+
+    #[test]
+    fn keyed_diff_names_the_changed_column_with_old_and_new_values() {
+        let g = scores(&[(1, 0.5, "a"), (2, 0.25, "b"), (3, 1.0, "c")]);
+        let a = scores(&[(1, 0.5, "a"), (2, 0.75, "b"), (4, 2.0, "d")]);
+        let d = keyed(&g, &a, &Tolerances::new());
+        assert!(!d.passes());
+        assert_eq!(
+            d.changed,
+            vec![ChangedRow {
+                key: "id=2".into(),
+                cells: vec![CellChange {
+                    column: "score".into(),
+                    old: "0.25".into(),
+                    new: "0.75".into()
+                }]
+            }]
+        );
+        assert_eq!(d.added, vec![r#"id=4 | score=2.0 | note="d""#.to_string()]);
+        assert_eq!(
+            d.removed,
+            vec![r#"id=3 | score=1.0 | note="c""#.to_string()]
+        );
+        let text = d.render();
+        assert!(text.contains("~ id=2: score: 0.25 → 0.75"), "{text}");
+        assert!(text.contains("changed columns: score (1 row)"), "{text}");
+    }
+
+    #[test]
+    fn a_change_within_tolerance_passes_and_one_beyond_fails() {
+        let g = scores(&[(1, 100.0, "a"), (2, 0.5, "b")]);
+        let near = scores(&[(1, 100.0005, "a"), (2, 0.5001, "b")]);
+        let far = scores(&[(1, 100.5, "a"), (2, 0.5001, "b")]);
+        let tol: Tolerances = [(
+            "score".to_string(),
+            Tolerance {
+                abs: Some(0.001),
+                rel: None,
+            },
+        )]
+        .into();
+        let d = keyed(&g, &near, &tol);
+        assert!(d.passes(), "{}", d.render());
+        assert_eq!(d.tolerated, 2);
+        let d = keyed(&g, &far, &tol);
+        assert!(!d.passes());
+        assert_eq!(d.changed.len(), 1);
+        assert_eq!(d.changed[0].cells[0].new, "100.5");
+        // Relative: 0.1% of 100 allows 100.05, not 100.5.
+        let rel: Tolerances = [(
+            "*".to_string(),
+            Tolerance {
+                abs: None,
+                rel: Some(0.001),
+            },
+        )]
+        .into();
+        assert!(keyed(&g, &scores(&[(1, 100.05, "a"), (2, 0.5, "b")]), &rel).passes());
+        assert!(!keyed(&g, &far, &rel).passes());
+        // Tolerance never hides a change of text.
+        assert!(!keyed(&g, &scores(&[(1, 100.0, "z"), (2, 0.5, "b")]), &rel).passes());
+    }
+
+    #[test]
+    fn tolerance_handles_special_values() {
+        let t = Tolerance {
+            abs: Some(1.0),
+            rel: Some(1.0),
+        };
+        assert!(t.allows(f64::INFINITY, f64::INFINITY));
+        assert!(!t.allows(1.0, f64::NAN));
+        assert!(!t.allows(f64::INFINITY, 1e308));
+        assert!(t.allows(0.0, 1.0));
+        assert!(!t.allows(0.0, 1.5));
+    }
+
+    #[test]
+    fn schema_changes_are_reported_as_such() {
+        let g = table(
+            &[("id", "int4"), ("a", "text"), ("b", "int4")],
+            vec![vec![Value::Int(1), Value::Text("x".into()), Value::Int(2)]],
+        );
+        let a = table(
+            &[("id", "int4"), ("b", "int8"), ("c", "bool")],
+            vec![vec![Value::Int(1), Value::Int(2), Value::Bool(true)]],
+        );
+        let d = keyed(&g, &a, &Tolerances::new());
+        assert_eq!(
+            d.schema,
+            vec![
+                SchemaChange::Removed {
+                    column: "a".into(),
+                    type_name: "text".into()
+                },
+                SchemaChange::TypeChanged {
+                    column: "b".into(),
+                    old: "int4".into(),
+                    new: "int8".into()
+                },
+                SchemaChange::Added {
+                    column: "c".into(),
+                    type_name: "bool".into()
+                },
+            ]
+        );
+        assert!(d.changed.is_empty(), "{:?}", d.changed);
+        assert!(!d.passes());
+        assert!(
+            d.render()
+                .contains("schema: column `b` changed type: int4 → int8")
+        );
+    }
+
+    #[test]
+    fn without_a_key_rows_are_matched_whole() {
+        let g = scores(&[(1, 0.5, "a"), (1, 0.5, "a"), (2, 1.0, "b")]);
+        let a = scores(&[(1, 0.5, "a"), (2, 1.0, "b"), (3, 1.0, "c")]);
+        let d = compare(
+            &parse(&render(&g, &[])).expect("parses"),
+            &parse(&render(&a, &[])).expect("parses"),
+            &[],
+            &Tolerances::new(),
+        );
+        assert_eq!(
+            d.removed,
+            vec![r#"id=1 | score=0.5 | note="a""#.to_string()]
+        );
+        assert_eq!(d.added, vec![r#"id=3 | score=1.0 | note="c""#.to_string()]);
+        assert!(d.key_note.is_none());
+    }
+
+    #[test]
+    fn a_key_column_gone_from_one_side_falls_back_to_whole_rows() {
+        let g = scores(&[(1, 0.5, "a")]);
+        let a = table(
+            &[("score", "float8"), ("note", "text")],
+            vec![vec![Value::Float(0.5), Value::Text("a".into())]],
+        );
+        let d = compare(
+            &parse(&render(&g, &["id"])).expect("parses"),
+            &parse(&render(&a, &[])).expect("parses"),
+            &["id".to_string()],
+            &Tolerances::new(),
+        );
+        assert!(d.key.is_empty());
+        assert!(d.key_note.as_deref().unwrap_or("").contains("`id`"));
+        assert!(d.added.is_empty() && d.removed.is_empty());
+        assert!(!d.passes(), "a removed column still fails");
+    }
+
+    #[test]
+    fn redactions_replace_columns_and_matches() {
+        let mut t = table(
+            &[("id", "int4"), ("at", "timestamp"), ("msg", "text")],
+            vec![
+                vec![
+                    Value::Int(1),
+                    Value::Text("2026-11-25 10:00:01".into()),
+                    Value::Text("run 3f2a9c at 2026-11-25T10:00:01Z".into()),
+                ],
+                vec![Value::Int(2), Value::Null, Value::Text("plain".into())],
+            ],
+        );
+        let rules = vec![
+            Redaction {
+                column: Some("at".into()),
+                pattern: None,
+                with: "[timestamp]".into(),
+            },
+            Redaction {
+                column: None,
+                pattern: Some(Regex::new(r"\d{4}-\d{2}-\d{2}T[0-9:]+Z").expect("regex")),
+                with: "[ts]".into(),
+            },
+        ];
+        redact_table(&mut t, &rules).expect("redacts");
+        let text = render(&t, &["id"]);
+        assert!(
+            text.contains(r#"id=1 | at=[timestamp] | msg="run 3f2a9c at [ts]""#),
+            "{text}"
+        );
+        assert!(text.contains(r#"id=2 | at=NULL | msg="plain""#), "{text}");
+        let p = parse(&text).expect("redacted tables parse");
+        assert_eq!(p.rows[0][1], "[timestamp]");
+        let bad = vec![Redaction {
+            column: Some("nope".into()),
+            pattern: None,
+            with: "x".into(),
+        }];
+        let err = redact_table(&mut t, &bad).expect_err("unknown column");
+        assert!(err.contains("`nope`"), "{err}");
+    }
+
+    #[test]
+    fn line_redactions_keep_the_header() {
+        let rules = vec![Redaction {
+            column: None,
+            pattern: Some(Regex::new("[0-9]+").expect("regex")),
+            with: "N".into(),
+        }];
+        let text = "# harness snapshot v1\n# sink: s1\n\"k:1\" string\n  \"v2\"\n";
+        let anchored = vec![Redaction {
+            column: None,
+            pattern: Some(Regex::new("^  \"v[0-9]\"$").expect("regex")),
+            with: "  V".into(),
+        }];
+        assert!(redact_lines(text, &anchored).ends_with("string\n  V\n"));
+        assert_eq!(
+            redact_lines(text, &rules),
+            "# harness snapshot v1\n# sink: s1\n\"k:N\" string\n  \"vN\"\n"
+        );
+    }
+}
