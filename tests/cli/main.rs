@@ -8,5 +8,6 @@ mod docker;
 mod doctor;
 mod example;
 mod interrupt;
+mod report_html;
 mod run;
 mod spark;
