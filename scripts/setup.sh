@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a machine for `harness` and its example suite:
 #   - PostgreSQL 15 and Redis binaries from Debian packages (services are not started);
+#   - Chromium and Tesseract, with which the HTML report's test looks at the page;
 #   - the managed Python environment `.venv` with the example pipeline's requirements.
 # Idempotent and quick when everything is already there. Works from any directory.
 set -euo pipefail
@@ -41,6 +42,11 @@ if ! command -v java >/dev/null 2>&1 || [[ $(java_major) -lt 17 ]] \
     || ! java --list-modules 2>/dev/null | grep -q '^jdk.compiler@'; then
     missing+=(openjdk-17-jdk-headless)
 fi
+# The HTML report's end-to-end test renders the page in headless Chromium and reads the
+# screenshot back with OCR; DejaVu gives Chromium a font to draw the text with.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v tesseract >/dev/null 2>&1 || missing+=(tesseract-ocr)
+[[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
 if ! command -v python3 >/dev/null 2>&1; then
     missing+=(python3 python3-venv)
 elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
@@ -84,10 +90,13 @@ if ((${#missing[@]})); then
     [[ -n "$PG_BIN_DIR" ]] \
         || die "postgresql installed but no /usr/lib/postgresql/*/bin/{initdb,postgres} found"
     command -v redis-server >/dev/null 2>&1 || die "redis-server installed but not on PATH"
+    command -v chromium >/dev/null 2>&1 || die "chromium installed but not on PATH"
+    command -v tesseract >/dev/null 2>&1 || die "tesseract-ocr installed but tesseract is not on PATH"
 fi
 say "postgresql: $PG_BIN_DIR ($("$PG_BIN_DIR/postgres" --version | awk '{print $3}'))"
 say "java: $(java -version 2>&1 | head -n 1)"
 say "redis: $(command -v redis-server) ($(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p'))"
+say "chromium: $(command -v chromium); tesseract: $(command -v tesseract)"
 
 # --- managed Python environment --------------------------------------------
 

@@ -478,6 +478,13 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
                 opts.report_dir.display()
             );
         }
+        let backend = format!("{} ({})", opts.backend.kind.name(), opts.backend.reason);
+        if let Err(e) = report::html::write(&outcome, &opts.report_dir, &backend) {
+            eprintln!(
+                "warning: cannot write the HTML report in {}: {e}",
+                opts.report_dir.display()
+            );
+        }
         if let Some(path) = &args.junit
             && let Err(e) = report::junit::write(&outcome, path)
         {

@@ -10,7 +10,7 @@
 //!   (reset, seed, read a sink);
 //! - [`dag`]: the task graph and its executor; [`dag::process`] owns child processes;
 //! - [`snapshot`]: canonical forms, the golden store and diffs;
-//! - [`report`]: the terminal view, the summary, JUnit XML and error rendering;
+//! - [`report`]: the terminal view, the summary, JUnit XML, the HTML report and error rendering;
 //! - [`doctor`]: prerequisites found or missing;
 //! - [`cli`]: the command line; [`signals`]: SIGINT/SIGTERM as a cancellation; [`exit`]: codes.
 

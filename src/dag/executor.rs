@@ -104,6 +104,8 @@ pub struct TaskOutcome {
     pub status: TaskStatus,
     /// Each attempt.
     pub attempts: Vec<Attempt>,
+    /// When it started, counted from the start of the DAG (zero when it never ran).
+    pub started: Duration,
     /// Total time.
     pub elapsed: Duration,
     /// Its log file (all attempts), when it ran.
@@ -139,6 +141,7 @@ pub async fn run(tasks: Vec<ExecTask>, ctx: &ExecContext) -> Vec<TaskOutcome> {
     let mut outcomes: Vec<Option<TaskOutcome>> = vec![None; n];
     let mut ready: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
     let mut running = JoinSet::new();
+    let dag_started = Instant::now();
 
     loop {
         while running.len() < ctx.max_parallel.max(1)
@@ -148,7 +151,7 @@ pub async fn run(tasks: Vec<ExecTask>, ctx: &ExecContext) -> Vec<TaskOutcome> {
             let i = ready.remove(0);
             let task = tasks[i].clone();
             let ctx = ctx.clone();
-            running.spawn(async move { (i, run_task(&task, &ctx).await) });
+            running.spawn(async move { (i, run_task(&task, &ctx, dag_started).await) });
         }
         let Some(joined) = running.join_next().await else {
             break;
@@ -187,6 +190,7 @@ pub async fn run(tasks: Vec<ExecTask>, ctx: &ExecContext) -> Vec<TaskOutcome> {
                     id: tasks[i].id.clone(),
                     status,
                     attempts: vec![],
+                    started: Duration::ZERO,
                     elapsed: Duration::ZERO,
                     log: None,
                 }
@@ -220,6 +224,7 @@ fn skip_dependants(
             id: tasks[d].id.clone(),
             status,
             attempts: vec![],
+            started: Duration::ZERO,
             elapsed: Duration::ZERO,
             log: None,
         });
@@ -227,7 +232,7 @@ fn skip_dependants(
     }
 }
 
-async fn run_task(task: &ExecTask, ctx: &ExecContext) -> TaskOutcome {
+async fn run_task(task: &ExecTask, ctx: &ExecContext, dag_started: Instant) -> TaskOutcome {
     let started = Instant::now();
     let log_path = ctx.log_dir.join(format!("{}.log", task.id));
     let mut log = std::fs::create_dir_all(&ctx.log_dir)
@@ -323,6 +328,7 @@ async fn run_task(task: &ExecTask, ctx: &ExecContext) -> TaskOutcome {
         id: task.id.clone(),
         status,
         attempts,
+        started: started.duration_since(dag_started),
         elapsed,
         log: Some(log_path),
     }
@@ -442,10 +448,13 @@ mod tests {
                 0,
             ),
         ];
-        run(tasks, &ctx(dir.path(), 4)).await;
+        let out = run(tasks, &ctx(dir.path(), 4)).await;
         assert_eq!(
             std::fs::read_to_string(&f).expect("file"),
             "first\nsecond\n"
         );
+        // Start offsets place `second` after the end of `first`, for timelines.
+        assert!(out[1].elapsed >= Duration::from_millis(200), "{out:?}");
+        assert!(out[0].started >= out[1].started + out[1].elapsed, "{out:?}");
     }
 }

@@ -1,9 +1,11 @@
 //! Consumers of a run: the live terminal display (`terminal`), the final human summary
-//! (`summary`), JUnit XML (`junit`), and rendering of configuration errors (`diagnostics`).
+//! (`summary`), JUnit XML (`junit`), the HTML page (`html`), and rendering of configuration
+//! errors (`diagnostics`).
 
 pub mod diagnostics;
 pub mod events;
 pub mod github;
+pub mod html;
 pub mod junit;
 pub mod record;
 pub mod summary;

@@ -9,5 +9,6 @@ mod docker;
 mod doctor;
 mod example;
 mod interrupt;
+mod report_html;
 mod run;
 mod spark;

@@ -26,8 +26,15 @@ pub fn require_servers() {
 }
 
 fn which(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+    find_program(name).is_some()
+}
+
+/// Where `name` is on PATH, if it is.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// What a run of the binary gave.
