@@ -349,13 +349,29 @@ fn sink_block(h: &mut String, s: &ScenarioOutcome, sink: &SinkOutcome) {
         );
     }
     h.push_str("</p>\n");
+    if !sink.ok() {
+        let _ = writeln!(
+            h,
+            "<p class=\"culprit\">{}</p>",
+            escape(&sink.headline(&s.tasks))
+        );
+    } else if sink.tolerated > 0 {
+        let _ = writeln!(
+            h,
+            "<p class=\"meta\">{} within tolerance</p>",
+            crate::report::count(sink.tolerated, "value")
+        );
+    }
     let actual_path = s
         .report_dir
         .join("snapshots")
         .join(format!("{}.snap", sink.name));
     match &sink.result {
         SinkResult::Matched => {}
-        SinkResult::Differs { diff } => {
+        SinkResult::Differs { diff, table } => {
+            if let Some(t) = table {
+                let _ = writeln!(h, "<pre class=\"tdiff\">{}</pre>", escape(&t.render()));
+            }
             let texts = std::fs::read_to_string(&sink.golden)
                 .and_then(|g| std::fs::read_to_string(&actual_path).map(|a| (g, a)));
             match texts {
@@ -672,6 +688,8 @@ h3 { font-size: 17px; margin: 20px 0 8px; border-bottom: 1px solid var(--line); 
 h4 { font-size: 15px; margin: 12px 0 4px; }
 a { color: #0969da; }
 .meta { color: #57606a; margin: 4px 0; font-size: 13px; }
+.culprit { font-weight: 600; margin: 6px 0; }
+.tdiff { background: #fff8c5; border: 1px solid #d4a72c; padding: 6px 8px; font-size: 12px; white-space: pre-wrap; }
 /* Coloured text and frame on white: as prominent as a filled label, and legible to OCR. */
 .badge { display: inline-block; padding: 1px 9px; border-radius: 5px; font-weight: 700; letter-spacing: 0.04em;
   vertical-align: middle; background: #fff; color: #57606a; border: 2px solid var(--grey); }
