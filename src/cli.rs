@@ -29,6 +29,15 @@ pub struct Cli {
 }
 
 /// Colour choice.
+/// How a run reports as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The live display on stderr and a summary on stdout.
+    Human,
+    /// One JSON object per event on stdout, ending with `run_finished`.
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ColorChoice {
     /// Colour on a terminal unless NO_COLOR is set.
@@ -128,6 +137,12 @@ pub struct RunArgs {
     /// Run only the scenarios that did not pass last time (recorded in the report folder).
     #[arg(long)]
     pub failed: bool,
+    /// Output: `human` (live display and summary) or `json` (one event per line on stdout).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Run a failing scenario up to N more times; a pass after a failure is reported as flaky.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
 }
 
 /// Partition K of N.
@@ -449,6 +464,7 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         policy: WritePolicy::choose(args.update, golden::on_ci()),
         report_dir,
         task_jobs: args.task_jobs.unwrap_or(project.settings.task_jobs),
+        retries: args.retries,
         backend: crate::backend::Resolved {
             kind: crate::backend::BackendKind::Local,
             reason: String::new(),
@@ -466,7 +482,13 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         }
         opts.backend = crate::backend::resolve(backend).await;
         let (events, rx) = Events::channel();
-        let view = report::terminal::spawn(rx, style);
+        let started = std::time::Instant::now();
+        let json = args.format == Format::Json;
+        let view = if json {
+            report::json::spawn(rx, started)
+        } else {
+            report::terminal::spawn(rx, style)
+        };
         let outcome = runner::run(project, &selected, &opts, &events, &cancel).await;
         drop(events);
         let _ = view.await;
@@ -490,8 +512,12 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         {
             eprintln!("error: cannot write JUnit report {}: {e}", path.display());
         }
-        print!("{}", report::summary::render(&outcome, style));
-        if report::github::active() {
+        if json {
+            report::json::finish(&outcome, code, started);
+        } else {
+            print!("{}", report::summary::render(&outcome, style));
+        }
+        if report::github::active() && !json {
             print!("{}", report::github::annotations(&outcome, &project.root));
             if let Err(e) = report::github::append_summary(&outcome) {
                 eprintln!("error: cannot append to $GITHUB_STEP_SUMMARY: {e}");

@@ -35,6 +35,8 @@ pub struct RunOptions {
     pub task_jobs: usize,
     /// The backend in use.
     pub backend: Resolved,
+    /// Extra attempts for a scenario that fails; a pass after a failure is reported as flaky.
+    pub retries: u32,
 }
 
 /// Time spent in each stage, summed over the run.
@@ -215,6 +217,20 @@ pub struct ScenarioOutcome {
     pub report_dir: PathBuf,
     /// For a scenario that must fail and did: how it failed.
     pub expected_failure: Option<String>,
+    /// How each earlier attempt failed, when the scenario was retried.
+    pub failed_attempts: Vec<String>,
+}
+
+impl ScenarioOutcome {
+    /// True when the scenario passed only after failing: flaky, not a plain pass.
+    pub fn flaky(&self) -> bool {
+        self.status == ScenarioStatus::Passed && !self.failed_attempts.is_empty()
+    }
+
+    /// Attempts made.
+    pub fn attempts(&self) -> usize {
+        self.failed_attempts.len() + 1
+    }
 }
 
 /// The outcome of a whole run.
@@ -274,6 +290,7 @@ pub async fn run(
         elapsed: Duration::ZERO,
         report_dir: opts.report_dir.join(&s.name.0),
         expected_failure: None,
+        failed_attempts: vec![],
     };
 
     let services = plan_services(project, scenarios);
@@ -327,11 +344,11 @@ pub async fn run(
             outcomes.push(cancelled(s));
             continue;
         }
-        let outcome = run_scenario(project, s, &env, opts, events, cancel).await;
-        let outcome = apply_expectation(outcome, s.expect_failure.as_ref());
+        let outcome = run_with_retries(project, s, &env, opts, events, cancel).await;
         events.emit(Event::ScenarioFinished {
             scenario: outcome.name.clone(),
             passed: outcome.status == ScenarioStatus::Passed,
+            flaky: outcome.flaky(),
             summary: summary_line(&outcome),
             elapsed: outcome.elapsed,
         });
@@ -348,6 +365,52 @@ pub async fn run(
         interrupted: cancel.is_cancelled(),
         timings,
         elapsed: started.elapsed(),
+    }
+}
+
+/// Runs a scenario, and again up to `opts.retries` times while it fails (a diff or a task
+/// failure; not bad input, a broken service or an interruption). The report folder of each failed
+/// attempt is kept beside the last one as `<scenario>.attempt-N`.
+async fn run_with_retries(
+    project: &Project,
+    scenario: &Scenario,
+    env: &Environment,
+    opts: &RunOptions,
+    events: &Events,
+    cancel: &CancellationToken,
+) -> ScenarioOutcome {
+    let mut failed = Vec::new();
+    let mut timings = Timings::default();
+    let mut elapsed = Duration::ZERO;
+    loop {
+        let outcome = run_scenario(project, scenario, env, opts, events, cancel).await;
+        let mut outcome = apply_expectation(outcome, scenario.expect_failure.as_ref());
+        timings.add(&outcome.timings);
+        elapsed += outcome.elapsed;
+        let attempt = failed.len() as u32 + 1;
+        if outcome.status == ScenarioStatus::Failed
+            && attempt <= opts.retries
+            && !cancel.is_cancelled()
+        {
+            let why = summary_line(&outcome);
+            events.emit(Event::ScenarioRetrying {
+                scenario: scenario.name.clone(),
+                attempt,
+                attempts: opts.retries + 1,
+                reason: why.clone(),
+            });
+            let kept = opts
+                .report_dir
+                .join(format!("{}.attempt-{attempt}", scenario.name));
+            let _ = std::fs::remove_dir_all(&kept);
+            let _ = std::fs::rename(&outcome.report_dir, &kept);
+            failed.push(format!("attempt {attempt}: {why}"));
+            continue;
+        }
+        outcome.failed_attempts = failed;
+        outcome.timings = timings;
+        outcome.elapsed = elapsed;
+        return outcome;
     }
 }
 
@@ -376,6 +439,7 @@ async fn run_scenario(
         elapsed: Duration::ZERO,
         report_dir: report_dir.clone(),
         expected_failure: None,
+        failed_attempts: vec![],
     };
     let pipeline = project.pipeline_of(scenario);
 
@@ -553,6 +617,13 @@ pub fn summary_line(o: &ScenarioOutcome) -> String {
     }
     if let Some(f) = &o.expected_failure {
         return format!("failed as expected: {f}");
+    }
+    if o.flaky() {
+        return format!(
+            "flaky: passed on attempt {} after {}",
+            o.attempts(),
+            o.failed_attempts.join("; ")
+        );
     }
     let names = |pick: fn(&SinkResult) -> bool| -> Vec<&str> {
         o.sinks

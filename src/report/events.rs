@@ -66,12 +66,25 @@ pub enum Event {
         /// Time spent in it.
         elapsed: Duration,
     },
+    /// A scenario failed and runs again.
+    ScenarioRetrying {
+        /// Which.
+        scenario: ScenarioName,
+        /// The attempt that failed (1-based).
+        attempt: u32,
+        /// Attempts allowed.
+        attempts: u32,
+        /// How it failed.
+        reason: String,
+    },
     /// A scenario is done.
     ScenarioFinished {
         /// Which.
         scenario: ScenarioName,
         /// True when it passed.
         passed: bool,
+        /// True when it passed only after failing.
+        flaky: bool,
         /// One-line summary.
         summary: String,
         /// Total time.

@@ -1,5 +1,5 @@
 //! GitHub Actions conveniences: failures as `::error` annotations (on the golden file of a sink
-//! that differs) and a Markdown summary appended to `$GITHUB_STEP_SUMMARY`.
+//! that differs), flaky passes as `::warning`s, and a Markdown summary appended to `$GITHUB_STEP_SUMMARY`.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -21,6 +21,14 @@ fn escape(s: &str) -> String {
 /// The `::error` lines for every scenario that did not pass.
 pub fn annotations(outcome: &RunOutcome, root: &std::path::Path) -> String {
     let mut out = String::new();
+    for s in outcome.scenarios.iter().filter(|s| s.flaky()) {
+        let _ = writeln!(
+            out,
+            "::warning title={}::{}",
+            escape(&format!("harness: {} is flaky", s.name)),
+            escape(&summary_line(s))
+        );
+    }
     for s in outcome
         .scenarios
         .iter()
@@ -65,6 +73,7 @@ pub fn markdown(outcome: &RunOutcome) -> String {
         String::from("## harness\n\n| scenario | result | time | details |\n|---|---|---|---|\n");
     for s in &outcome.scenarios {
         let result = match s.status {
+            ScenarioStatus::Passed if s.flaky() => "⚠️ flaky",
             ScenarioStatus::Passed => "✅ passed",
             ScenarioStatus::Failed => "❌ failed",
             ScenarioStatus::InputError => "⚠️ bad input",

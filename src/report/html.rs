@@ -100,7 +100,7 @@ pub fn render(outcome: &RunOutcome, backend: &str) -> String {
         h.push_str("<nav>\n<h2>Scenarios</h2>\n<table class=\"index\">\n");
         for &i in &order {
             let s = &outcome.scenarios[i];
-            let (class, label) = scenario_label(&s.status);
+            let (class, label) = scenario_label(s);
             let _ = writeln!(
                 h,
                 "<tr class=\"{class}\"><td><span class=\"badge {class}\">{label}</span></td>\
@@ -144,7 +144,7 @@ fn stages(h: &mut String, outcome: &RunOutcome) {
 }
 
 fn scenario(h: &mut String, i: usize, s: &ScenarioOutcome) {
-    let (class, label) = scenario_label(&s.status);
+    let (class, label) = scenario_label(s);
     let _ = writeln!(
         h,
         "<section class=\"scenario {class}\" id=\"scenario-{i}\">\n\
@@ -644,8 +644,9 @@ fn rank(status: &ScenarioStatus) -> u8 {
     }
 }
 
-fn scenario_label(status: &ScenarioStatus) -> (&'static str, &'static str) {
-    match status {
+fn scenario_label(s: &ScenarioOutcome) -> (&'static str, &'static str) {
+    match s.status {
+        ScenarioStatus::Passed if s.flaky() => ("cancelled", "FLAKY"),
         ScenarioStatus::Passed => ("passed", "PASSED"),
         ScenarioStatus::Failed => ("failed", "FAILED"),
         ScenarioStatus::InputError => ("error", "INPUT ERROR"),

@@ -64,6 +64,10 @@ pub fn write(outcome: &RunOutcome, path: &Path) -> std::io::Result<()> {
         if !logs.is_empty() {
             case.set_system_out(&logs);
         }
+        if s.flaky() {
+            // Passed, but not at once: say so where CI servers show a passing case's output.
+            case.set_system_err(&format!("FLAKY: {}\n", crate::runner::summary_line(s)));
+        }
         suite.add_testcase(case);
     }
     let report = ReportBuilder::new().add_testsuite(suite.build()).build();

@@ -1,11 +1,12 @@
 //! Consumers of a run: the live terminal display (`terminal`), the final human summary
-//! (`summary`), JUnit XML (`junit`), the HTML page (`html`), and rendering of configuration
-//! errors (`diagnostics`).
+//! (`summary`), JSON events (`json`), JUnit XML (`junit`), the HTML page (`html`), and rendering
+//! of configuration errors (`diagnostics`).
 
 pub mod diagnostics;
 pub mod events;
 pub mod github;
 pub mod html;
+pub mod json;
 pub mod junit;
 pub mod record;
 pub mod summary;

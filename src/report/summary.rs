@@ -124,7 +124,12 @@ pub fn render(outcome: &RunOutcome, style: Style) -> String {
     let cancelled = count(ScenarioStatus::Cancelled);
     let t = &outcome.timings;
     let _ = writeln!(out);
-    let mut totals = format!("{passed} passed, {failed} failed");
+    let flaky = outcome.scenarios.iter().filter(|s| s.flaky()).count();
+    let mut totals = if flaky > 0 {
+        format!("{passed} passed ({flaky} flaky), {failed} failed")
+    } else {
+        format!("{passed} passed, {failed} failed")
+    };
     if errors > 0 {
         totals.push_str(&format!(", {errors} errors"));
     }

@@ -164,14 +164,28 @@ impl View {
                     s.paint(mark, color)
                 ));
             }
+            Event::ScenarioRetrying {
+                scenario,
+                attempt,
+                attempts,
+                reason,
+            } => {
+                self.line(&format!(
+                    "{} {scenario} (attempt {attempt}/{attempts}): {reason}; running it again",
+                    s.paint("RETRY", C::new().yellow().bold())
+                ));
+            }
             Event::ScenarioFinished {
                 scenario,
                 passed,
+                flaky,
                 summary,
                 elapsed,
             } => {
                 self.done += 1;
-                let mark = if passed {
+                let mark = if flaky {
+                    s.paint("FLAKY", C::new().yellow().bold())
+                } else if passed {
                     s.paint("PASS", C::new().green().bold())
                 } else {
                     s.paint("FAIL", C::new().red().bold())

@@ -655,3 +655,147 @@ fn check_finds_golden_files_no_sink_refers_to() {
     );
     assert_eq!(p.run(&["check", "--unreferenced", "reject"]).code, 0);
 }
+
+/// A scenario whose only task fails on its first `fails` runs (counted in a file), then writes a
+/// Redis key.
+fn flaky_project(fails: usize) -> (Project, std::path::PathBuf) {
+    require_servers();
+    let p = Project::new();
+    let counter = p.path().join("count");
+    p.file(
+        "pipelines/p/pipeline.toml",
+        &format!(
+            "[tasks.wobbly]\nkind = \"command\"\nargv = [\"sh\", \"-c\", \"echo x >> {0}; n=$(wc -l < {0}); echo run $n; test $n -gt {fails} && redis-cli -u \\\"$HARNESS_REDIS_URL\\\" SET done yes\"]\n",
+            counter.display()
+        ),
+    )
+    .file(
+        "scenarios/s/scenario.toml",
+        "pipeline = \"p\"\nservices = [\"redis\"]\n[[sink]]\nname = \"k\"\nservice = \"redis\"\nkeys = \"*\"\n",
+    )
+    .file(
+        "scenarios/s/golden/k.snap",
+        "# harness snapshot v1\n# sink: k\n# source: redis keys *\nkeys: 1\n\n\"done\" string\n  \"yes\"\n",
+    );
+    (p, counter)
+}
+
+#[test]
+fn a_scenario_passing_after_a_retry_is_reported_as_flaky() {
+    let (p, counter) = flaky_project(1);
+    let junit = p.path().join("junit.xml");
+    let r = p.run(&[
+        "run",
+        "--retries",
+        "2",
+        "--junit",
+        junit.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(r.code, 0, "a flaky pass still passes: {}", r.all());
+    assert_eq!(
+        std::fs::read_to_string(&counter)
+            .expect("count")
+            .lines()
+            .count(),
+        2,
+        "one retry was enough"
+    );
+    assert!(r.stderr.contains("RETRY s (attempt 1/3)"), "{}", r.stderr);
+    assert!(r.stderr.contains("FLAKY s"), "{}", r.stderr);
+    assert!(
+        r.stdout.contains("1 passed (1 flaky), 0 failed"),
+        "{}",
+        r.stdout
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&p.read(".harness/report/results.json")).expect("results.json");
+    let s = &results["scenarios"][0];
+    assert_eq!(s["flaky"], true, "{s}");
+    assert_eq!(s["attempts"], 2, "{s}");
+    assert!(
+        s["failed_attempts"][0]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("attempt 1: task `wobbly` failed"),
+        "{s}"
+    );
+    // The failed attempt's logs are kept beside the last one.
+    assert!(
+        p.read(".harness/report/s.attempt-1/tasks/wobbly.log")
+            .contains("run 1"),
+        "first attempt's log kept"
+    );
+    assert!(
+        p.read(".harness/report/s/tasks/wobbly.log")
+            .contains("run 2")
+    );
+    let junit = std::fs::read_to_string(&junit).expect("junit");
+    assert!(
+        junit.contains("FLAKY: flaky: passed on attempt 2"),
+        "{junit}"
+    );
+    assert!(!junit.contains("<failure"), "{junit}");
+}
+
+#[test]
+fn retries_run_out_and_without_them_a_failure_stays_a_failure() {
+    let (p, counter) = flaky_project(5);
+    let r = p.run(&["run", "--retries", "2"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(
+        std::fs::read_to_string(&counter)
+            .expect("count")
+            .lines()
+            .count(),
+        3,
+        "1 attempt + 2 retries"
+    );
+    assert!(r.stdout.contains("0 passed, 1 failed"), "{}", r.stdout);
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(!r.stderr.contains("RETRY"), "{}", r.stderr);
+}
+
+#[test]
+fn format_json_prints_one_event_per_line() {
+    let (p, _) = flaky_project(1);
+    let r = p.run(&["run", "--format", "json", "--retries", "1"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let events: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().expect("event kind"))
+        .collect();
+    assert_eq!(kinds.first(), Some(&"run_started"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"run_finished"), "{kinds:?}");
+    for k in [
+        "service_ready",
+        "scenario_started",
+        "task_started",
+        "task_output",
+        "task_finished",
+        "scenario_retrying",
+        "scenario_finished",
+    ] {
+        assert!(kinds.contains(&k), "no {k} in {kinds:?}");
+    }
+    let output = events
+        .iter()
+        .find(|e| e["event"] == "task_output")
+        .expect("task output");
+    assert_eq!(output["task"], "wobbly");
+    assert_eq!(output["line"], "run 1");
+    let last = events.last().expect("events");
+    assert_eq!(last["exit_code"], 0);
+    assert_eq!(last["flaky"], 1);
+    assert!(last["t_ms"].is_u64(), "{last}");
+    assert!(
+        !r.stderr.contains("▶"),
+        "no human display alongside: {}",
+        r.stderr
+    );
+}
