@@ -20,6 +20,7 @@ pg_bin_dir() {
 PG_BIN_DIR=$(pg_bin_dir)
 VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/pipelines/hydramatrices/requirements.txt"
+DEV_REQUIREMENTS="$ROOT/scripts/requirements-dev.txt"
 STAMP="$VENV/.requirements.sha256"
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -101,6 +102,7 @@ say "chromium: $(command -v chromium); tesseract: $(command -v tesseract)"
 # --- managed Python environment --------------------------------------------
 
 [[ -f "$REQUIREMENTS" ]] || die "missing $REQUIREMENTS"
+[[ -f "$DEV_REQUIREMENTS" ]] || die "missing $DEV_REQUIREMENTS"
 
 if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
     say "creating .venv ($(python3 --version 2>&1))"
@@ -108,11 +110,12 @@ if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
     python3 -m venv "$VENV"
 fi
 
-want=$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)
+want=$(cat "$REQUIREMENTS" "$DEV_REQUIREMENTS" | sha256sum | cut -d' ' -f1)
 have=$(cat "$STAMP" 2>/dev/null || true)
 if [[ "$want" != "$have" ]]; then
-    say "installing ${REQUIREMENTS#"$ROOT"/} into .venv (pip)"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+    say "installing ${REQUIREMENTS#"$ROOT"/} and ${DEV_REQUIREMENTS#"$ROOT"/} into .venv (pip)"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -r "$REQUIREMENTS" -r "$DEV_REQUIREMENTS"
     printf '%s\n' "$want" >"$STAMP"
 fi
 say "python: .venv ($("$VENV/bin/python" --version 2>&1)), requirements up to date"

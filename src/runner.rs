@@ -526,6 +526,10 @@ async fn run_scenario(
     } else {
         opts.policy
     };
+    // On CI nothing is written beside the goldens; new snapshots go to the report's `pending/`
+    // folder instead, laid out like the project, for a developer to unpack and review.
+    let mirror = (policy == WritePolicy::Nothing && scenario.expect_failure.is_none())
+        .then(|| (project.root.clone(), opts.report_dir.join("pending")));
     for sink in &scenario.sinks {
         let t0 = Instant::now();
         let scratch = env
@@ -535,7 +539,7 @@ async fn run_scenario(
         let rendered = read_sink(sink, env, &scratch, events).await;
         out.timings.read += t0.elapsed();
         let t0 = Instant::now();
-        let outcome = compare_sink(sink, rendered, policy, &report_dir, events);
+        let outcome = compare_sink(sink, rendered, policy, &report_dir, &mirror, events);
         out.timings.compare += t0.elapsed();
         out.sinks.push(outcome);
     }
@@ -968,6 +972,7 @@ fn compare_sink(
     rendered: Result<String, String>,
     policy: WritePolicy,
     report_dir: &Path,
+    mirror: &Option<(PathBuf, PathBuf)>,
     events: &Events,
 ) -> SinkOutcome {
     let mut outcome = SinkOutcome {
@@ -1047,9 +1052,21 @@ fn compare_sink(
             )),
         },
         WritePolicy::Pending | WritePolicy::Nothing => {
-            if policy == WritePolicy::Pending {
-                let pending = golden::pending_path(&sink.golden);
-                if golden::write_atomic(&pending, &actual).is_ok() {
+            let pending = match mirror {
+                _ if policy == WritePolicy::Pending => Some(golden::pending_path(&sink.golden)),
+                Some((root, dir)) => sink
+                    .golden
+                    .strip_prefix(root)
+                    .ok()
+                    .map(|rel| golden::pending_path(&dir.join(rel))),
+                None => None,
+            };
+            if let Some(pending) = pending {
+                let written = pending
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| golden::write_atomic(&pending, &actual));
+                if written.is_ok() {
                     outcome.pending = Some(pending);
                 }
             }

@@ -98,10 +98,17 @@ pub fn render(outcome: &RunOutcome, style: Style) -> String {
                 _ => {}
             }
             match &sink.pending {
-                Some(p) => {
+                Some(p) if *p == crate::snapshot::golden::pending_path(&sink.golden) => {
                     let _ = writeln!(
                         out,
                         "  new snapshot written to {} (accept it with --update)",
+                        p.display()
+                    );
+                }
+                Some(p) => {
+                    let _ = writeln!(
+                        out,
+                        "  new snapshot kept in {} (copy the report's pending/ folder into the project, then `harness review`)",
                         p.display()
                     );
                 }

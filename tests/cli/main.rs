@@ -12,3 +12,4 @@ mod interrupt;
 mod report_html;
 mod run;
 mod spark;
+mod workflow;

@@ -149,9 +149,23 @@ fn on_ci_nothing_is_written_without_update() {
         !p.exists("scenarios/daily/golden"),
         "CI must not write goldens or pending files"
     );
+    // The new snapshots are kept in the report, laid out like the project: a developer copies
+    // them in (as from a CI artifact) and reviews them.
+    let kept = ".harness/report/pending/scenarios/daily/golden/totals.snap.new";
+    assert!(p.exists(kept), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("copy the report's pending/ folder into the project"),
+        "{}",
+        r.stdout
+    );
+    p.file("scenarios/daily/golden/totals.snap.new", &p.read(kept));
+    let r = p.run(&["review", "--accept-all"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(p.read("scenarios/daily/golden/totals.snap"), p.read(kept));
     let r = p.run_env(&["run", "--update"], &[("CI", "true")]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(p.exists("scenarios/daily/golden/totals.snap"));
+    assert!(p.exists("scenarios/daily/golden/published.snap"));
 }
 
 #[test]
