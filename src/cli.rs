@@ -137,6 +137,9 @@ pub struct RunArgs {
     /// Run only the scenarios that did not pass last time (recorded in the report folder).
     #[arg(long)]
     pub failed: bool,
+    /// Scenarios running at once, each on its own environment (fewer when memory is short).
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
     /// Output: `human` (live display and summary) or `json` (one event per line on stdout).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -456,6 +459,10 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
             }
         },
     };
+    if args.jobs == 0 {
+        eprintln!("error: -j/--jobs must be at least 1");
+        return exit::BAD_INPUT;
+    }
     if args.task_jobs == Some(0) {
         eprintln!("error: --task-jobs must be at least 1");
         return exit::BAD_INPUT;
@@ -465,6 +472,7 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         report_dir,
         task_jobs: args.task_jobs.unwrap_or(project.settings.task_jobs),
         retries: args.retries,
+        jobs: args.jobs,
         backend: crate::backend::Resolved {
             kind: crate::backend::BackendKind::Local,
             reason: String::new(),

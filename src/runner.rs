@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub backend: Resolved,
     /// Extra attempts for a scenario that fails; a pass after a failure is reported as flaky.
     pub retries: u32,
+    /// Environments running scenarios at once, at most.
+    pub jobs: usize,
 }
 
 /// Time spent in each stage, summed over the run.
@@ -265,7 +267,9 @@ pub fn plan_services(project: &Project, scenarios: &[&Scenario]) -> Vec<ServiceK
     all
 }
 
-/// Runs the scenarios on one environment, reset between them.
+/// Runs the scenarios on `opts.jobs` environments at once (fewer when memory is short, see
+/// [`environments`]), each environment reset between the scenarios it runs. Scenarios are handed
+/// out in order to whichever environment is free; outcomes come back in the scenarios' order.
 pub async fn run(
     project: &Project,
     scenarios: &[&Scenario],
@@ -274,12 +278,66 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> RunOutcome {
     let started = Instant::now();
-    let mut timings = Timings::default();
     events.emit(Event::RunStarted {
         scenarios: scenarios.len(),
         backend: format!("{} ({})", opts.backend.kind.name(), opts.backend.reason),
     });
-    let cancelled = |s: &Scenario| ScenarioOutcome {
+    let services = plan_services(project, scenarios);
+    let per_env = memory_estimate_mb(project, scenarios, &services, opts.task_jobs);
+    let available = available_memory_mb();
+    let jobs = environments(opts.jobs, scenarios.len(), per_env, available);
+    if jobs > 1 || opts.jobs > 1 {
+        events.notice(format!(
+            "{jobs} environment{} at once (asked for {}; each needs about {} MB, {} MB available)",
+            if jobs == 1 { "" } else { "s" },
+            opts.jobs,
+            per_env,
+            available.map_or("unknown".to_string(), |a| a.to_string()),
+        ));
+    }
+
+    let queue = std::sync::Mutex::new(scenarios.iter().copied().enumerate());
+    let workers = (0..jobs).map(|_| worker(project, &services, &queue, opts, events, cancel));
+    let results = futures_util::future::join_all(workers).await;
+
+    let mut timings = Timings::default();
+    let mut infra_error = None;
+    let mut slots: Vec<Option<ScenarioOutcome>> = scenarios.iter().map(|_| None).collect();
+    for r in results {
+        timings.add(&r.timings);
+        for (i, o) in r.outcomes {
+            slots[i] = Some(o);
+        }
+        if infra_error.is_none() {
+            infra_error = r.infra_error;
+        }
+    }
+    let outcomes = slots
+        .into_iter()
+        .zip(scenarios)
+        .map(|(o, s)| {
+            o.unwrap_or_else(|| match &infra_error {
+                Some(e) if !cancel.is_cancelled() => ScenarioOutcome {
+                    status: ScenarioStatus::InfraError,
+                    error: Some(format!("not run: {} did not start", e.service)),
+                    ..not_run(s, opts)
+                },
+                _ => not_run(s, opts),
+            })
+        })
+        .collect();
+    RunOutcome {
+        scenarios: outcomes,
+        infra_error,
+        interrupted: cancel.is_cancelled(),
+        timings,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// A scenario that did not run: cancelled, unless the caller says otherwise.
+fn not_run(s: &Scenario, opts: &RunOptions) -> ScenarioOutcome {
+    ScenarioOutcome {
         name: s.name.clone(),
         status: ScenarioStatus::Cancelled,
         error: None,
@@ -291,59 +349,67 @@ pub async fn run(
         report_dir: opts.report_dir.join(&s.name.0),
         expected_failure: None,
         failed_attempts: vec![],
-    };
+    }
+}
 
-    let services = plan_services(project, scenarios);
+/// What one environment did.
+struct WorkerResult {
+    outcomes: Vec<(usize, ScenarioOutcome)>,
+    timings: Timings,
+    infra_error: Option<InfraError>,
+}
+
+type Queue<'a, 'b> =
+    std::sync::Mutex<std::iter::Enumerate<std::iter::Copied<std::slice::Iter<'a, &'b Scenario>>>>;
+
+/// Starts one environment, runs scenarios from the queue on it until the queue is empty, and
+/// stops it.
+async fn worker(
+    project: &Project,
+    services: &[ServiceKind],
+    queue: &Queue<'_, '_>,
+    opts: &RunOptions,
+    events: &Events,
+    cancel: &CancellationToken,
+) -> WorkerResult {
+    let mut result = WorkerResult {
+        outcomes: vec![],
+        timings: Timings::default(),
+        infra_error: None,
+    };
     let env_dir = match tempfile::Builder::new().prefix("harness-env-").tempdir() {
         Ok(d) => d.keep(),
         Err(e) => {
-            let err = InfraError {
+            result.infra_error = Some(InfraError {
                 service: "environment".into(),
                 message: format!("cannot create a temporary folder: {e}"),
                 log_tail: vec![],
-            };
-            return RunOutcome {
-                scenarios: vec![],
-                infra_error: Some(err),
-                interrupted: false,
-                timings,
-                elapsed: started.elapsed(),
-            };
+            });
+            return result;
         }
     };
     let t0 = Instant::now();
     let env = tokio::select! {
-        env = Environment::start(&services, &project.settings, opts.backend.kind, &env_dir, events) => env,
+        env = Environment::start(services, &project.settings, opts.backend.kind, &env_dir, events) => env,
         () = cancel.cancelled() => {
             let _ = std::fs::remove_dir_all(&env_dir);
-            return RunOutcome { scenarios: scenarios.iter().map(|s| cancelled(s)).collect(), infra_error: None, interrupted: true, timings, elapsed: started.elapsed() };
+            return result;
         }
     };
-    timings.services += t0.elapsed();
+    result.timings.services += t0.elapsed();
     let env = match env {
         Ok(env) => env,
         Err(e) => {
-            let not_run = |s: &&Scenario| ScenarioOutcome {
-                status: ScenarioStatus::InfraError,
-                error: Some(format!("not run: {} did not start", e.service)),
-                ..cancelled(s)
-            };
-            return RunOutcome {
-                scenarios: scenarios.iter().map(not_run).collect(),
-                infra_error: Some(e),
-                interrupted: cancel.is_cancelled(),
-                timings,
-                elapsed: started.elapsed(),
-            };
+            result.infra_error = Some(e);
+            return result;
         }
     };
-
-    let mut outcomes = Vec::new();
-    for s in scenarios {
+    loop {
         if cancel.is_cancelled() {
-            outcomes.push(cancelled(s));
-            continue;
+            break;
         }
+        let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+        let Some((i, s)) = next else { break };
         let outcome = run_with_retries(project, s, &env, opts, events, cancel).await;
         events.emit(Event::ScenarioFinished {
             scenario: outcome.name.clone(),
@@ -352,20 +418,71 @@ pub async fn run(
             summary: summary_line(&outcome),
             elapsed: outcome.elapsed,
         });
-        timings.add(&outcome.timings);
-        outcomes.push(outcome);
+        result.timings.add(&outcome.timings);
+        result.outcomes.push((i, outcome));
     }
-
     let t0 = Instant::now();
     env.stop().await;
-    timings.services += t0.elapsed();
-    RunOutcome {
-        scenarios: outcomes,
-        infra_error: None,
-        interrupted: cancel.is_cancelled(),
-        timings,
-        elapsed: started.elapsed(),
-    }
+    result.timings.services += t0.elapsed();
+    result
+}
+
+/// Roughly how much memory one environment takes at its peak, in MB: its services, plus the
+/// Spark drivers of the tasks that may run at once. JVMs dominate; the figures are what the
+/// services were seen to take here, rounded up.
+pub fn memory_estimate_mb(
+    project: &Project,
+    scenarios: &[&Scenario],
+    services: &[ServiceKind],
+    task_jobs: usize,
+) -> u64 {
+    let mut mb: u64 = services
+        .iter()
+        .map(|s| match s {
+            ServiceKind::Postgres => 100,
+            ServiceKind::Redis => 20,
+            ServiceKind::Hive => 600,
+            ServiceKind::Hdfs => 0,
+            ServiceKind::Spark => 1200,
+        })
+        .sum();
+    let spark_tasks = scenarios
+        .iter()
+        .map(|s| {
+            let p = project.pipeline_of(s);
+            p.tasks
+                .iter()
+                .filter(|t| s.tasks.as_ref().is_none_or(|sel| sel.contains(&t.id)))
+                .filter(|t| matches!(t.kind, TaskKind::Spark { .. }))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    mb += 1100 * spark_tasks.min(task_jobs) as u64;
+    mb
+}
+
+/// Memory the kernel says is available for new work, in MB.
+pub fn available_memory_mb() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
+/// How many environments to run at once: what was asked, no more than there are scenarios, and
+/// no more than three quarters of the available memory holds (never fewer than one).
+pub fn environments(
+    requested: usize,
+    scenarios: usize,
+    per_env_mb: u64,
+    available_mb: Option<u64>,
+) -> usize {
+    let by_memory = match available_mb {
+        Some(avail) if per_env_mb > 0 => (avail * 3 / 4 / per_env_mb) as usize,
+        _ => usize::MAX,
+    };
+    requested.min(scenarios).min(by_memory).max(1)
 }
 
 /// Runs a scenario, and again up to `opts.retries` times while it fails (a diff or a task
@@ -1080,4 +1197,23 @@ fn compare_sink(
         }
     };
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environments_are_capped_by_scenarios_and_memory() {
+        // As asked when memory allows.
+        assert_eq!(environments(4, 10, 1000, Some(16_000)), 4);
+        // Never more than there are scenarios.
+        assert_eq!(environments(4, 2, 1000, Some(16_000)), 2);
+        // Three quarters of 4000 MB hold three environments of 1000 MB.
+        assert_eq!(environments(8, 10, 1000, Some(4000)), 3);
+        // Too little memory for even one still runs one.
+        assert_eq!(environments(4, 10, 5000, Some(1000)), 1);
+        // Unknown memory: as asked.
+        assert_eq!(environments(3, 10, 5000, None), 3);
+    }
 }

@@ -813,3 +813,56 @@ fn format_json_prints_one_event_per_line() {
         r.stderr
     );
 }
+
+#[test]
+fn jobs_run_scenarios_at_once_on_separate_environments() {
+    require_servers();
+    let p = Project::new();
+    let meet = p.path().join("meet");
+    std::fs::create_dir_all(&meet).expect("meeting folder");
+    // Each scenario's task announces itself, then waits for the other one: they can only both
+    // succeed when they run at the same time. Each writes a key to its own Redis.
+    p.file(
+        "pipelines/p/pipeline.toml",
+        &format!(
+            "[tasks.meet]\nkind = \"command\"\ntimeout = \"60s\"\nargv = [\"sh\", \"-c\", \"touch {0}/$ME; i=0; while [ ! -e {0}/$OTHER ]; do i=$((i+1)); [ $i -gt 400 ] && exit 1; sleep 0.1; done; echo redis $HARNESS_REDIS_URL; redis-cli -u \\\"$HARNESS_REDIS_URL\\\" SET $ME here >/dev/null\"]\n",
+            meet.display()
+        ),
+    );
+    for (me, other) in [("a", "b"), ("b", "a")] {
+        p.file(
+            &format!("scenarios/{me}/scenario.toml"),
+            &format!("pipeline = \"p\"\nservices = [\"redis\"]\nenv = {{ ME = \"{me}\", OTHER = \"{other}\" }}\n[[sink]]\nname = \"k\"\nservice = \"redis\"\nkeys = \"*\"\n"),
+        )
+        .file(
+            &format!("scenarios/{me}/golden/k.snap"),
+            &format!("# harness snapshot v1\n# sink: k\n# source: redis keys *\nkeys: 1\n\n\"{me}\" string\n  \"here\"\n"),
+        );
+    }
+    let r = p.run(&["run", "-j", "2"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("2 environments at once"), "{}", r.stderr);
+    // Each saw only its own key, on its own server.
+    let url = |s: &str| {
+        p.read(&format!(".harness/report/{s}/tasks/meet.log"))
+            .lines()
+            .find_map(|l| l.split("redis ").nth(1).map(str::to_string))
+            .expect("url in log")
+    };
+    assert_ne!(url("a"), url("b"));
+    // Outcomes are reported in the scenarios' order.
+    let results: serde_json::Value =
+        serde_json::from_str(&p.read(".harness/report/results.json")).expect("results.json");
+    let names: Vec<&str> = results["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .map(|s| s["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert!(
+        p.leftover_processes().is_empty(),
+        "{:?}",
+        p.leftover_processes()
+    );
+}
