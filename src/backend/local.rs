@@ -302,7 +302,7 @@ pub async fn start_postgres(
         };
         match wait_ready(&mut proc.child, settings.start_timeout, || ep.ready()).await {
             Ok(()) => {
-                ep.reset()
+                ep.reset(None)
                     .await
                     .map_err(|e| infra("postgres", e.to_string(), Some(&log)))?;
                 return Ok((proc, ep, started.elapsed()));

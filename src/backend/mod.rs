@@ -128,6 +128,7 @@ pub struct Environment {
     pub dir: PathBuf,
     services: Vec<local::ServiceProcess>,
     containers: Vec<docker::ServiceContainer>,
+    pg_baseline: Option<crate::services::postgres::Globals>,
 }
 
 impl Environment {
@@ -148,6 +149,7 @@ impl Environment {
             dir: dir.to_path_buf(),
             services: Vec::new(),
             containers: Vec::new(),
+            pg_baseline: None,
         };
         let wants = |s: ServiceKind| services.contains(&s);
         let ready = |service: ServiceKind, endpoint: String, elapsed: Duration| {
@@ -289,6 +291,22 @@ impl Environment {
                     first_error = Some(InfraError {
                         service: "spark".into(),
                         message: format!("cannot write the Spark configuration: {e}"),
+                        log_tail: vec![],
+                    })
+                }
+            }
+        }
+        // What PostgreSQL holds once every service is up (its own databases, the metastore's,
+        // its roles) is what a reset goes back to.
+        if first_error.is_none()
+            && let Some(pg) = &env.postgres
+        {
+            match pg.globals().await {
+                Ok(g) => env.pg_baseline = Some(g),
+                Err(e) => {
+                    first_error = Some(InfraError {
+                        service: "postgres".into(),
+                        message: format!("cannot list databases and roles: {e}"),
                         log_tail: vec![],
                     })
                 }
@@ -449,7 +467,7 @@ impl Environment {
                     match c.service {
                         "postgres" => {
                             let ep = pg_at(c.port);
-                            if let Err(e) = ep.reset().await {
+                            if let Err(e) = ep.reset(None).await {
                                 first_error = first_error.or(Some(InfraError {
                                     service: "postgres".into(),
                                     message: e.to_string(),
@@ -536,11 +554,12 @@ impl Environment {
         })
     }
 
-    /// Brings every service back to empty: a fresh database, no Redis keys, no Hive databases
-    /// or tables but `default`, an empty HDFS namespace.
+    /// Brings every service back to empty: a fresh database (and no database or role but those
+    /// there when the environment started), no Redis keys in any database, no Hive databases or
+    /// tables but `default`, an empty HDFS namespace.
     pub async fn reset(&self) -> Result<(), ServiceError> {
         if let Some(pg) = &self.postgres {
-            pg.reset().await?;
+            pg.reset(self.pg_baseline.as_ref()).await?;
         }
         if let Some(r) = &self.redis {
             r.reset().await?;

@@ -32,6 +32,15 @@ pub struct PostgresEndpoint {
     pub database: String,
 }
 
+/// Cluster-wide objects: what a database reset alone would leave behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Globals {
+    /// Database names.
+    pub databases: Vec<String>,
+    /// Role names.
+    pub roles: Vec<String>,
+}
+
 impl PostgresEndpoint {
     /// `postgres://user:pass@host:port/db`.
     pub fn url(&self) -> String {
@@ -99,17 +108,62 @@ impl PostgresEndpoint {
         Ok(())
     }
 
-    /// Drops and recreates the pipeline's database.
-    pub async fn reset(&self) -> Result<(), ServiceError> {
+    /// The databases and roles that exist now.
+    pub async fn globals(&self) -> Result<Globals, ServiceError> {
         let admin = self
             .connect_to(Some("postgres"))
             .await
             .map_err(unavailable)?;
-        let db = format!("\"{}\"", self.database.replace('"', "\"\""));
+        let names = |rows: Vec<tokio_postgres::Row>| -> Vec<String> {
+            rows.iter().map(|r| r.get::<_, String>(0)).collect()
+        };
+        let databases = names(
+            admin
+                .query("SELECT datname::text FROM pg_database", &[])
+                .await
+                .map_err(unavailable)?,
+        );
+        let roles = names(
+            admin
+                .query("SELECT rolname::text FROM pg_roles", &[])
+                .await
+                .map_err(unavailable)?,
+        );
+        Ok(Globals { databases, roles })
+    }
+
+    /// Drops and recreates the pipeline's database; with a baseline, also drops every database
+    /// and role not in it (what earlier scenarios created besides their tables).
+    pub async fn reset(&self, baseline: Option<&Globals>) -> Result<(), ServiceError> {
+        let admin = self
+            .connect_to(Some("postgres"))
+            .await
+            .map_err(unavailable)?;
+        let ident = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+        let db = ident(&self.database);
         admin
             .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
             .await
             .map_err(unavailable)?;
+        if let Some(base) = baseline {
+            let now = self.globals().await?;
+            for extra in now.databases.iter().filter(|d| !base.databases.contains(d)) {
+                admin
+                    .batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        ident(extra)
+                    ))
+                    .await
+                    .map_err(unavailable)?;
+            }
+            for extra in now.roles.iter().filter(|r| !base.roles.contains(r)) {
+                let r = ident(extra);
+                admin
+                    .batch_execute(&format!("DROP OWNED BY {r}; DROP ROLE IF EXISTS {r}"))
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
         admin
             .batch_execute(&format!("CREATE DATABASE {db}"))
             .await

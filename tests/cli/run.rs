@@ -866,3 +866,63 @@ fn jobs_run_scenarios_at_once_on_separate_environments() {
         p.leftover_processes()
     );
 }
+
+#[test]
+fn a_reused_environment_is_reset_completely_between_scenarios() {
+    require_servers();
+    let p = Project::new();
+    p.file(
+        "pipelines/p/pipeline.toml",
+        r#"
+services = ["postgres", "redis"]
+
+[tasks.dirty]
+kind = "command"
+argv = ["sh", "-c", """
+psql -qAt -v ON_ERROR_STOP=1 "$HARNESS_POSTGRES_URL" -c 'CREATE TABLE t (x int)' -c 'CREATE DATABASE extra_db' -c 'CREATE ROLE extra_role' -c 'CREATE SCHEMA s' -c 'CREATE TABLE s.u (y int)'
+redis-cli -u "$HARNESS_REDIS_URL" SET leftover 1 >/dev/null
+redis-cli -u "${HARNESS_REDIS_URL%/0}/5" SET leftover5 1 >/dev/null
+"""]
+
+[tasks.look]
+kind = "command"
+argv = ["sh", "-c", """
+psql -qAt -v ON_ERROR_STOP=1 "$HARNESS_POSTGRES_URL" -c "CREATE TABLE seen AS SELECT
+  (SELECT count(*) FROM pg_database WHERE datname = 'extra_db')::int AS databases,
+  (SELECT count(*) FROM pg_roles WHERE rolname = 'extra_role')::int AS roles,
+  (SELECT count(*) FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_name <> 'seen')::int AS tables,
+  (SELECT count(*) FROM information_schema.schemata WHERE schema_name = 's')::int AS schemas"
+redis-cli -u "$HARNESS_REDIS_URL" SET db5_keys "$(redis-cli -u "${HARNESS_REDIS_URL%/0}/5" DBSIZE)" >/dev/null
+"""]
+"#,
+    )
+    .file(
+        "scenarios/a_dirty/scenario.toml",
+        "pipeline = \"p\"\ntasks = [\"dirty\"]\n[[sink]]\nname = \"t\"\nservice = \"postgres\"\ntable = \"t\"\n",
+    )
+    .file(
+        "scenarios/a_dirty/golden/t.snap",
+        "# harness snapshot v1\n# sink: t\n# source: postgres table t\n# order: whole row\ncolumns: x int4\nrows: 0\n\n",
+    )
+    .file(
+        "scenarios/b_check/scenario.toml",
+        "pipeline = \"p\"\ntasks = [\"look\"]\n[[sink]]\nname = \"seen\"\nservice = \"postgres\"\ntable = \"seen\"\n[[sink]]\nname = \"keys\"\nservice = \"redis\"\nkeys = \"*\"\n",
+    )
+    .file(
+        "scenarios/b_check/golden/seen.snap",
+        "# harness snapshot v1\n# sink: seen\n# source: postgres table seen\n# order: whole row\ncolumns: databases int4 | roles int4 | tables int4 | schemas int4\nrows: 1\n\ndatabases=0 | roles=0 | tables=0 | schemas=0\n",
+    )
+    .file(
+        "scenarios/b_check/golden/keys.snap",
+        "# harness snapshot v1\n# sink: keys\n# source: redis keys *\nkeys: 1\n\n\"db5_keys\" string\n  \"0\"\n",
+    );
+    // One environment: the second scenario runs where the first one left its mess.
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(
+        r.stderr.matches("service postgres ready").count(),
+        1,
+        "one environment serves both: {}",
+        r.stderr
+    );
+}
