@@ -242,6 +242,17 @@ fn hive_and_hdfs_seeds_spark_tasks_sinks_reset_and_a_failing_job() {
         r.stdout
     );
     assert!(r.stdout.contains("+user_id=1 | secs=5.0"), "{}", r.stdout);
+    // Row by row too, for the Hive table and the HDFS dataset alike.
+    assert!(
+        r.stdout.contains("~ dt=\"2024-05-02\": total: 3.0 → 5.0"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("~ user_id=1: secs: 3.0 → 5.0"),
+        "{}",
+        r.stdout
+    );
     let r = p.run(&["run", "a_aggregate", "--update"]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
