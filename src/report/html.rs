@@ -190,7 +190,7 @@ fn scenario(h: &mut String, i: usize, s: &ScenarioOutcome) {
         let _ = writeln!(h, "<p class=\"meta\">{why}</p>");
     }
     for sink in &s.sinks {
-        sink_block(h, s, sink);
+        sink_block(h, i, s, sink);
     }
     h.push_str("</section>\n");
 }
@@ -329,7 +329,7 @@ fn last_lines(text: &str, n: usize) -> (usize, &str) {
     (left_out, &text[start..])
 }
 
-fn sink_block(h: &mut String, s: &ScenarioOutcome, sink: &SinkOutcome) {
+fn sink_block(h: &mut String, i: usize, s: &ScenarioOutcome, sink: &SinkOutcome) {
     let (class, label) = sink_label(&sink.result);
     let _ = writeln!(
         h,
@@ -350,10 +350,28 @@ fn sink_block(h: &mut String, s: &ScenarioOutcome, sink: &SinkOutcome) {
     }
     h.push_str("</p>\n");
     if !sink.ok() {
+        // The task that writes the sink, linked to its log above.
+        let links: Vec<String> = s
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| sink.writers.contains(&t.id))
+            .map(|(j, t)| {
+                format!(
+                    "<a href=\"#scenario-{i}-task-{j}\">log of {}</a>",
+                    escape(&t.id.0)
+                )
+            })
+            .collect();
         let _ = writeln!(
             h,
-            "<p class=\"culprit\">{}</p>",
-            escape(&sink.headline(&s.tasks))
+            "<p class=\"culprit\">{}{}</p>",
+            escape(&sink.headline(&s.tasks)),
+            if links.is_empty() {
+                String::new()
+            } else {
+                format!(" · {}", links.join(" · "))
+            }
         );
     } else if sink.tolerated > 0 {
         let _ = writeln!(

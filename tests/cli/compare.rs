@@ -124,6 +124,12 @@ fn a_keyed_table_diff_names_the_changed_column_and_the_task_that_wrote_it() {
         scores["table_diff"]["changed"][0]["cells"][0],
         serde_json::json!({"column": "score", "old": "0.25", "new": "0.75"})
     );
+    // The HTML report links the sink to its task's log.
+    let html = p.read(".harness/report/report.html");
+    assert!(
+        html.contains("`load` changed postgres table scores") && html.contains(">log of load</a>"),
+        "report.html lacks the attribution"
+    );
     let junit = std::fs::read_to_string(&junit).expect("junit written");
     assert!(
         junit.contains("`load` changed postgres table scores"),
