@@ -525,8 +525,11 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         } else {
             print!("{}", report::summary::render(&outcome, style));
         }
-        if report::github::active() && !json {
-            print!("{}", report::github::annotations(&outcome, &project.root));
+        if report::github::active() {
+            // Annotations are lines on stdout, which JSON output keeps for its events.
+            if !json {
+                print!("{}", report::github::annotations(&outcome, &project.root));
+            }
             if let Err(e) = report::github::append_summary(&outcome) {
                 eprintln!("error: cannot append to $GITHUB_STEP_SUMMARY: {e}");
             }
