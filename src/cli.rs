@@ -128,6 +128,11 @@ pub struct RunArgs {
     /// Run only the scenarios that did not pass last time (recorded in the report folder).
     #[arg(long)]
     pub failed: bool,
+    /// How `spark` tasks run: `submit` (spark-submit each) or `connect` (Python clients of one
+    /// Spark Connect server); over the tasks' `spark_mode` and harness.toml, except that jar tasks
+    /// and tasks marked `spark_mode = "submit"` are always submitted.
+    #[arg(long, value_name = "submit|connect", value_parser = config::SparkMode::parse)]
+    pub spark_mode: Option<config::SparkMode>,
 }
 
 /// Partition K of N.
@@ -453,6 +458,7 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
             kind: crate::backend::BackendKind::Local,
             reason: String::new(),
         },
+        spark_mode: args.spark_mode,
     };
 
     let Some(rt) = runtime() else {
