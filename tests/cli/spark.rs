@@ -1,6 +1,7 @@
 //! Spark, the Hive metastore and the HDFS namespace for real: Hive seeds and sinks through the
 //! harness's Spark session, spark-submit tasks sharing the metastore, HDFS seeds and sinks,
-//! the reset between scenarios, and a failing Spark job's traceback.
+//! the reset between scenarios, a failing Spark job's traceback, and jobs run as clients of a
+//! Spark Connect server.
 
 use crate::support::{Project, require_servers};
 
@@ -439,4 +440,50 @@ key = ["dt"]
         "{:?}",
         p.leftover_processes()
     );
+}
+
+#[test]
+fn sigint_during_a_connect_task_stops_the_server_and_the_task() {
+    require_spark();
+    let p = Project::example_venv();
+    let started = p.path().join("started");
+    p.file(
+        "pipelines/p/pipeline.toml",
+        "services = [\"spark\", \"redis\"]\n[tasks.long]\nkind = \"spark\"\nscript = \"long.py\"\n",
+    )
+    .file(
+        "pipelines/p/long.py",
+        &format!(
+            "import pathlib, time\nfrom pyspark.sql import SparkSession\n\
+             SparkSession.builder.getOrCreate().sql(\"SELECT 1\").collect()\n\
+             pathlib.Path({:?}).touch()\ntime.sleep(600)\n",
+            started.display().to_string()
+        ),
+    )
+    .file(
+        "scenarios/s/scenario.toml",
+        "pipeline = \"p\"\n[[sink]]\nname = \"k\"\nservice = \"redis\"\nkeys = \"*\"\n",
+    );
+    let mut child = p
+        .command(&["run", "--spark-mode", "connect"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn harness");
+    assert!(
+        crate::support::wait_for(&started, 180),
+        "the task never reached the server"
+    );
+    let during = p.processes();
+    assert!(
+        during.iter().any(|l| l.contains("SparkConnectServer")),
+        "no Spark Connect server while running: {during:?}"
+    );
+    // SAFETY: kill with a valid pid and signal.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    assert_eq!(crate::support::wait_exit(&mut child, 30).code(), Some(130));
+    let left = p.leftover_processes();
+    assert!(left.is_empty(), "processes left behind: {left:?}");
 }
