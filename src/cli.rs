@@ -146,6 +146,11 @@ pub struct RunArgs {
     /// Run a failing scenario up to N more times; a pass after a failure is reported as flaky.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retries: u32,
+    /// How `spark` tasks run: `submit` (spark-submit each) or `connect` (Python clients of one
+    /// Spark Connect server); over the tasks' `spark_mode` and harness.toml, except that jar tasks
+    /// and tasks marked `spark_mode = "submit"` are always submitted.
+    #[arg(long, value_name = "submit|connect", value_parser = config::SparkMode::parse)]
+    pub spark_mode: Option<config::SparkMode>,
 }
 
 /// Partition K of N.
@@ -477,6 +482,7 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
             kind: crate::backend::BackendKind::Local,
             reason: String::new(),
         },
+        spark_mode: args.spark_mode,
     };
 
     let Some(rt) = runtime() else {

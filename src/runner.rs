@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::backend::connect::ConnectEndpoint;
 use crate::backend::{Environment, InfraError, Resolved};
 use crate::config::{
     ConfigError, ExpectedFailure, Origin, Pipeline, Project, PythonTarget, Scenario, ScenarioName,
-    Seed, SeedKind, ServiceKind, Sink, SinkSpec, SparkApp, TaskId, TaskKind,
+    Seed, SeedKind, ServiceKind, Sink, SinkSpec, SparkApp, SparkMode, Task, TaskId, TaskKind,
+    spark_mode,
 };
 use crate::dag::executor::{self, Action, ExecContext, ExecTask};
 use crate::dag::process::ProcessSpec;
@@ -39,6 +41,8 @@ pub struct RunOptions {
     pub retries: u32,
     /// Environments running scenarios at once, at most.
     pub jobs: usize,
+    /// `--spark-mode`: how `spark` tasks run, over their own `spark_mode` and harness.toml's.
+    pub spark_mode: Option<SparkMode>,
 }
 
 /// Time spent in each stage, summed over the run.
@@ -283,7 +287,7 @@ pub async fn run(
         backend: format!("{} ({})", opts.backend.kind.name(), opts.backend.reason),
     });
     let services = plan_services(project, scenarios);
-    let per_env = memory_estimate_mb(project, scenarios, &services, opts.task_jobs);
+    let per_env = memory_estimate_mb(project, scenarios, &services, opts);
     let available = available_memory_mb();
     let jobs = environments(opts.jobs, scenarios.len(), per_env, available);
     if jobs > 1 || opts.jobs > 1 {
@@ -427,14 +431,14 @@ async fn worker(
     result
 }
 
-/// Roughly how much memory one environment takes at its peak, in MB: its services, plus the
-/// Spark drivers of the tasks that may run at once. JVMs dominate; the figures are what the
-/// services were seen to take here, rounded up.
+/// Roughly how much memory one environment takes at its peak, in MB: its services, the Spark
+/// Connect server when a task uses it, plus the Spark drivers of the submitted tasks that may run
+/// at once. JVMs dominate; the figures are what they were seen to take here, rounded up.
 pub fn memory_estimate_mb(
     project: &Project,
     scenarios: &[&Scenario],
     services: &[ServiceKind],
-    task_jobs: usize,
+    opts: &RunOptions,
 ) -> u64 {
     let mut mb: u64 = services
         .iter()
@@ -446,20 +450,22 @@ pub fn memory_estimate_mb(
             ServiceKind::Spark => 1200,
         })
         .sum();
-    let spark_tasks = scenarios
-        .iter()
-        .map(|s| {
-            let p = project.pipeline_of(s);
-            p.tasks
+    let mode = |t: &Task| spark_mode_of(t, project, opts);
+    let (mut submitted, mut connect) = (0, false);
+    for s in scenarios {
+        let tasks = selected_tasks(project.pipeline_of(s), s);
+        submitted = submitted.max(
+            tasks
                 .iter()
-                .filter(|t| s.tasks.as_ref().is_none_or(|sel| sel.contains(&t.id)))
-                .filter(|t| matches!(t.kind, TaskKind::Spark { .. }))
-                .count()
-        })
-        .max()
-        .unwrap_or(0);
-    mb += 1100 * spark_tasks.min(task_jobs) as u64;
-    mb
+                .filter(|t| mode(t) == Some(SparkMode::Submit))
+                .count(),
+        );
+        connect |= tasks.iter().any(|t| mode(t) == Some(SparkMode::Connect));
+    }
+    if connect {
+        mb += 1200;
+    }
+    mb + 1100 * submitted.min(opts.task_jobs) as u64
 }
 
 /// Memory the kernel says is available for new work, in MB.
@@ -574,32 +580,40 @@ async fn run_scenario(
     }
 
     let t0 = Instant::now();
-    for seed in &scenario.seeds {
-        if let Err(e) = run_seed(seed, env, events).await {
-            out.timings.seed = t0.elapsed();
-            return match e {
-                ServiceError::Input { origin, message } => {
-                    let err = ConfigError::at_origin(origin, format!("seed rejected: {message}"));
-                    out.input_error = Some(err.clone());
-                    finish(
-                        out,
-                        ScenarioStatus::InputError,
-                        Some(err.to_string()),
-                        started,
-                        events,
-                    )
-                }
-                other => finish(
+    // The Spark Connect server, when a task runs on it, comes up while the seeds go in.
+    let seeding = async {
+        for seed in &scenario.seeds {
+            run_seed(seed, env, events).await?;
+        }
+        Ok(())
+    };
+    let (seeded, connect) = tokio::join!(
+        seeding,
+        start_connect_if_used(project, pipeline, scenario, env, opts, events)
+    );
+    out.timings.seed = t0.elapsed();
+    if let Err(e) = seeded {
+        return match e {
+            ServiceError::Input { origin, message } => {
+                let err = ConfigError::at_origin(origin, format!("seed rejected: {message}"));
+                out.input_error = Some(err.clone());
+                finish(
                     out,
-                    ScenarioStatus::InfraError,
-                    Some(format!("seeding failed: {other}")),
+                    ScenarioStatus::InputError,
+                    Some(err.to_string()),
                     started,
                     events,
-                ),
-            };
-        }
+                )
+            }
+            other => finish(
+                out,
+                ScenarioStatus::InfraError,
+                Some(format!("seeding failed: {other}")),
+                started,
+                events,
+            ),
+        };
     }
-    out.timings.seed = t0.elapsed();
 
     let work_dir = env.dir.join("work").join(&scenario.name.0);
     let _ = std::fs::remove_dir_all(&work_dir);
@@ -612,7 +626,27 @@ async fn run_scenario(
             events,
         );
     }
-    let tasks = exec_tasks(project, pipeline, scenario, env, &work_dir);
+    let connect = match connect {
+        Ok(c) => c,
+        Err(e) => {
+            return finish(
+                out,
+                ScenarioStatus::InfraError,
+                Some(e.to_string()),
+                started,
+                events,
+            );
+        }
+    };
+    let tasks = exec_tasks(
+        project,
+        pipeline,
+        scenario,
+        env,
+        &work_dir,
+        opts,
+        connect.as_ref(),
+    );
     let ctx = ExecContext {
         scenario: scenario.name.clone(),
         log_dir: report_dir.join("tasks"),
@@ -892,15 +926,9 @@ async fn run_seed(seed: &Seed, env: &Environment, events: &Events) -> Result<(),
     }
 }
 
-/// The tasks the scenario runs, with their environment, in the pipeline's order.
-fn exec_tasks(
-    project: &Project,
-    pipeline: &Pipeline,
-    scenario: &Scenario,
-    env: &Environment,
-    work_dir: &Path,
-) -> Vec<ExecTask> {
-    let selected: Vec<&crate::config::Task> = pipeline
+/// The tasks of the pipeline the scenario selects, in the pipeline's order.
+fn selected_tasks<'p>(pipeline: &'p Pipeline, scenario: &Scenario) -> Vec<&'p Task> {
+    pipeline
         .tasks
         .iter()
         .filter(|t| {
@@ -909,7 +937,50 @@ fn exec_tasks(
                 .as_ref()
                 .is_none_or(|sel| sel.contains(&t.id))
         })
+        .collect()
+}
+
+/// How a task runs on Spark: `None` for a task that is not a `spark` task.
+fn spark_mode_of(task: &Task, project: &Project, opts: &RunOptions) -> Option<SparkMode> {
+    spark_mode::of_task(task, opts.spark_mode, project.settings.spark.mode)
+}
+
+/// Starts (or finds) the Spark Connect server when a selected task runs in connect mode.
+async fn start_connect_if_used(
+    project: &Project,
+    pipeline: &Pipeline,
+    scenario: &Scenario,
+    env: &Environment,
+    opts: &RunOptions,
+    events: &Events,
+) -> Result<Option<ConnectEndpoint>, InfraError> {
+    let on_connect: Vec<&Task> = selected_tasks(pipeline, scenario)
+        .into_iter()
+        .filter(|t| spark_mode_of(t, project, opts) == Some(SparkMode::Connect))
         .collect();
+    if on_connect.is_empty() {
+        return Ok(None);
+    }
+    for note in on_connect
+        .iter()
+        .filter_map(|t| spark_mode::connect_caveat(t))
+    {
+        events.notice(note);
+    }
+    env.spark_connect(events).await.map(Some)
+}
+
+/// The tasks the scenario runs, with their environment, in the pipeline's order.
+fn exec_tasks(
+    project: &Project,
+    pipeline: &Pipeline,
+    scenario: &Scenario,
+    env: &Environment,
+    work_dir: &Path,
+    opts: &RunOptions,
+    connect: Option<&ConnectEndpoint>,
+) -> Vec<ExecTask> {
+    let selected = selected_tasks(pipeline, scenario);
     let mut base_env: Vec<(String, String)> = vec![
         ("HARNESS_SCENARIO".into(), scenario.name.0.clone()),
         ("HARNESS_WORK_DIR".into(), work_dir.display().to_string()),
@@ -938,15 +1009,14 @@ fn exec_tasks(
                     .chain(&t.env)
                     .map(|(k, v)| (k.clone(), v.clone())),
             );
-            let process = |program: std::ffi::OsString, args: Vec<std::ffi::OsString>| {
-                Action::Process(ProcessSpec {
-                    program,
-                    args,
-                    cwd: t.cwd.clone(),
-                    env: vars.clone(),
-                    env_remove: env_remove.clone(),
-                })
+            let spec = |program: std::ffi::OsString, args: Vec<std::ffi::OsString>| ProcessSpec {
+                program,
+                args,
+                cwd: t.cwd.clone(),
+                env: vars.clone(),
+                env_remove: env_remove.clone(),
             };
+            let process = |program, args| Action::Process(spec(program, args));
             let action = match &t.kind {
                 TaskKind::Command { argv } => process(
                     argv[0].clone().into(),
@@ -961,10 +1031,36 @@ fn exec_tasks(
                     process(project.settings.python.clone().into(), a)
                 }
                 TaskKind::Spark {
+                    app: SparkApp::Python(script),
+                    args,
+                    conf,
+                    ..
+                } if spark_mode_of(t, project, opts) == Some(SparkMode::Connect)
+                    && let Some(server) = connect =>
+                {
+                    // The same script as a plain client of the shared server; its spark.sql.*
+                    // settings reach the session through PySpark's own start-up options.
+                    let mut a: Vec<std::ffi::OsString> = vec![script.clone().into()];
+                    a.extend(args.iter().map(Into::into));
+                    let mut spec = spec(project.settings.python.clone().into(), a);
+                    spec.env.push(("SPARK_REMOTE".into(), server.url()));
+                    if !conf.is_empty() {
+                        spec.env.extend([
+                            ("PYSPARK_REMOTE_INIT_CONF_LEN".into(), "1".into()),
+                            (
+                                "PYSPARK_REMOTE_INIT_CONF_0".into(),
+                                serde_json::to_string(conf).unwrap_or_default(),
+                            ),
+                        ]);
+                    }
+                    Action::Process(spec)
+                }
+                TaskKind::Spark {
                     app,
                     args,
                     conf,
                     driver_memory,
+                    ..
                 } => match &env.spark {
                     Some(spark) => {
                         let mut a: Vec<std::ffi::OsString> = Vec::new();

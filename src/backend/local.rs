@@ -49,6 +49,11 @@ impl ServiceProcess {
         &mut self.child
     }
 
+    /// True while the server process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Asks the server to stop, then kills its group if it has not stopped within the grace time.
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {

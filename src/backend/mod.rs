@@ -1,8 +1,10 @@
 //! The lifecycle side of services: bringing up an environment (one started set of services with
 //! its endpoints), handing its addresses to tasks, and tearing it down. `local` runs PostgreSQL
 //! and Redis as private processes; `spark` runs the Hive metastore, lays out the HDFS namespace,
-//! writes the Spark configuration and starts the harness's own Spark session on first use.
+//! writes the Spark configuration and starts the harness's own Spark session and, for tasks in
+//! connect mode, the Spark Connect server on first use.
 
+pub mod connect;
 pub mod docker;
 pub mod local;
 pub mod spark;
@@ -103,6 +105,16 @@ pub struct SparkEnv {
     start_timeout: Duration,
     /// The session, started on first use; guarded because scenarios take turns using it.
     session: Mutex<SessionSlot>,
+    connect_memory: String,
+    /// The Spark Connect server, started by the first scenario with a task in connect mode;
+    /// guarded so that scenarios asking at the same time start one server, not several.
+    connect: Mutex<ConnectSlot>,
+}
+
+#[derive(Debug, Default)]
+struct ConnectSlot {
+    endpoint: Option<connect::ConnectEndpoint>,
+    process: Option<local::ServiceProcess>,
 }
 
 #[derive(Debug, Default)]
@@ -285,6 +297,8 @@ impl Environment {
                         conf_dir,
                         start_timeout: settings.spark.start_timeout,
                         session: Mutex::new(SessionSlot::default()),
+                        connect_memory: settings.spark.connect_memory.clone(),
+                        connect: Mutex::new(ConnectSlot::default()),
                     });
                 }
                 Err(e) => {
@@ -513,22 +527,23 @@ impl Environment {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Local Spark, or an error naming `service` when the environment has none.
+    fn local_spark(&self, service: &str) -> Result<&SparkEnv, InfraError> {
+        self.spark.as_ref().ok_or_else(|| InfraError {
+            service: service.into(),
+            message: "spark is not part of this environment".into(),
+            log_tail: vec![],
+        })
+    }
+
     /// The harness's Spark session, started on first use.
     pub async fn spark_session(
         &self,
         events: &Events,
     ) -> Result<MappedMutexGuard<'_, SparkSession>, InfraError> {
-        let spark = self.spark.as_ref().ok_or_else(|| InfraError {
-            service: "spark".into(),
-            message: "spark is not part of this environment".into(),
-            log_tail: vec![],
-        })?;
+        let spark = self.local_spark("spark")?;
         let mut slot = spark.session.lock().await;
-        let alive = match slot.process.as_mut() {
-            Some(p) => matches!(p.child_mut().try_wait(), Ok(None)),
-            None => false,
-        };
-        if !alive {
+        if !slot.process.as_mut().is_some_and(|p| p.is_running()) {
             if let Some(p) = slot.process.take() {
                 p.stop().await;
             }
@@ -552,6 +567,39 @@ impl Environment {
             message: "the Spark session is gone".into(),
             log_tail: vec![],
         })
+    }
+
+    /// The Spark Connect server, started on first use (and again if it died).
+    pub async fn spark_connect(
+        &self,
+        events: &Events,
+    ) -> Result<connect::ConnectEndpoint, InfraError> {
+        let spark = self.local_spark("spark-connect")?;
+        let mut slot = spark.connect.lock().await;
+        if slot.process.as_mut().is_some_and(|p| p.is_running())
+            && let Some(ep) = &slot.endpoint
+        {
+            return Ok(ep.clone());
+        }
+        if let Some(p) = slot.process.take() {
+            p.stop().await;
+        }
+        let (proc, ep, elapsed) = connect::start_server(
+            &spark.install,
+            &spark.conf_dir,
+            &self.dir,
+            &spark.connect_memory,
+            spark.start_timeout,
+        )
+        .await?;
+        events.notice(format!(
+            "spark connect server ready at {} in {:.1}s",
+            ep.url(),
+            elapsed.as_secs_f64()
+        ));
+        slot.process = Some(proc);
+        slot.endpoint = Some(ep.clone());
+        Ok(ep)
     }
 
     /// Brings every service back to empty: a fresh database (and no database or role but those
@@ -622,6 +670,9 @@ impl Environment {
                 s.shutdown().await;
             }
             if let Some(p) = slot.process.take() {
+                p.stop().await;
+            }
+            if let Some(p) = spark.connect.into_inner().process.take() {
                 p.stop().await;
             }
         }

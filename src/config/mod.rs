@@ -7,6 +7,7 @@ pub mod fixture;
 pub mod pipeline;
 pub mod scenario;
 pub mod settings;
+pub mod spark_mode;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -22,6 +23,7 @@ pub use scenario::{
     ExpectedFailure, Scenario, ScenarioName, Seed, SeedKind, Sink, SinkSpec, TableFormat,
 };
 pub use settings::{BackendChoice, Settings};
+pub use spark_mode::SparkMode;
 
 /// A service a pipeline can talk to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -333,6 +335,13 @@ impl<'a> Checker<'a> {
     fn origin(&self, span: &Range<usize>) -> Origin {
         Origin::at(self.source, span)
     }
+}
+
+/// True for a JVM memory size: digits and a unit, `k`, `m` or `g` (`"512m"`, `"1g"`).
+fn memory_size(v: &str) -> bool {
+    v.len() > 1
+        && v[..v.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && v.ends_with(['k', 'm', 'g'])
 }
 
 /// Parses a humantime duration (`"90s"`, `"5m"`), reporting at its span.

@@ -9,8 +9,8 @@ use toml::Spanned;
 
 use super::diagnostic::{ConfigError, Origin, did_you_mean};
 use super::{
-    Checker, PathProblem, ServiceKind, Settings, display_path, parse_duration, parse_services,
-    resolve_inside, valid_name,
+    Checker, PathProblem, ServiceKind, Settings, SparkMode, display_path, memory_size,
+    parse_duration, parse_services, resolve_inside, valid_name,
 };
 
 /// Name of a task, unique within its pipeline.
@@ -80,6 +80,8 @@ pub enum TaskKind {
         conf: BTreeMap<String, String>,
         /// `--driver-memory`.
         driver_memory: Option<String>,
+        /// The task's own `spark_mode`, if it has one.
+        mode: Option<SparkMode>,
     },
     /// Runs SQL statements against a service.
     Sql {
@@ -238,6 +240,7 @@ struct RawTask {
     main_class: Option<Spanned<String>>,
     conf: Option<Spanned<BTreeMap<String, String>>>,
     driver_memory: Option<Spanned<String>>,
+    spark_mode: Option<Spanned<String>>,
     #[serde(default)]
     depends_on: Vec<Spanned<String>>,
     timeout: Option<Spanned<String>>,
@@ -421,11 +424,12 @@ fn task_kind(
 ) -> Option<TaskKind> {
     let t = task.get_ref();
     let kind = t.kind.get_ref().as_str();
-    let present: [(&str, Option<std::ops::Range<usize>>); 11] = [
+    let present: [(&str, Option<std::ops::Range<usize>>); 12] = [
         ("jar", t.jar.as_ref().map(Spanned::span)),
         ("main_class", t.main_class.as_ref().map(Spanned::span)),
         ("conf", t.conf.as_ref().map(Spanned::span)),
         ("driver_memory", t.driver_memory.as_ref().map(Spanned::span)),
+        ("spark_mode", t.spark_mode.as_ref().map(Spanned::span)),
         ("argv", t.argv.as_ref().map(Spanned::span)),
         ("script", t.script.as_ref().map(Spanned::span)),
         ("module", t.module.as_ref().map(Spanned::span)),
@@ -445,6 +449,7 @@ fn task_kind(
             "args",
             "conf",
             "driver_memory",
+            "spark_mode",
         ],
         other => {
             let help = match did_you_mean(other, ["command", "python", "sql", "spark"]) {
@@ -581,10 +586,7 @@ fn task_kind(
                 None => None,
                 Some(m) => {
                     let v = m.get_ref();
-                    if v.len() > 1
-                        && v[..v.len() - 1].chars().all(|c| c.is_ascii_digit())
-                        && v.ends_with(['m', 'g', 'k'])
-                    {
+                    if memory_size(v) {
                         Some(v.clone())
                     } else {
                         check.error_help(
@@ -601,11 +603,30 @@ fn task_kind(
                 .as_ref()
                 .map(|c| c.get_ref().clone())
                 .unwrap_or_default();
+            let mode = match &t.spark_mode {
+                None => None,
+                Some(m) => match SparkMode::parse(m.get_ref()) {
+                    Ok(SparkMode::Connect) if matches!(app, SparkApp::Jar { .. }) => {
+                        check.error_help(
+                            m.span(),
+                            format!("task `{id}` runs a jar, which Spark Connect cannot run"),
+                            "a jar task is always submitted: remove `spark_mode`",
+                        );
+                        return None;
+                    }
+                    Ok(mode) => Some(mode),
+                    Err(msg) => {
+                        check.error(m.span(), msg);
+                        return None;
+                    }
+                },
+            };
             Some(TaskKind::Spark {
                 app,
                 args,
                 conf,
                 driver_memory,
+                mode,
             })
         }
         _ => {

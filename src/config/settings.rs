@@ -7,7 +7,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::diagnostic::ConfigError;
-use super::{Checker, parse_duration};
+use super::{Checker, memory_size, parse_duration};
 
 /// Which backend brings services to life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +90,10 @@ pub struct SparkSettings {
     pub start_timeout: Duration,
     /// Extra Spark configuration for every application.
     pub conf: std::collections::BTreeMap<String, String>,
+    /// How `spark` tasks run unless a task or the command line says otherwise.
+    pub mode: super::SparkMode,
+    /// `--driver-memory` of the Spark Connect server (every connect-mode task shares it).
+    pub connect_memory: String,
 }
 
 /// Validated `harness.toml`, with defaults filled in and paths made absolute.
@@ -156,6 +160,8 @@ impl Settings {
                 master: "local[2]".into(),
                 start_timeout: Duration::from_secs(180),
                 conf: Default::default(),
+                mode: super::SparkMode::Submit,
+                connect_memory: "1g".into(),
             },
         }
     }
@@ -213,6 +219,8 @@ struct RawSpark {
     start_timeout: Option<Spanned<String>>,
     #[serde(default)]
     conf: std::collections::BTreeMap<String, String>,
+    mode: Option<Spanned<String>>,
+    connect_memory: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -329,10 +337,7 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
         }
         if let Some(heap) = h.heap {
             let v = heap.get_ref();
-            if v.len() > 1
-                && v[..v.len() - 1].chars().all(|c| c.is_ascii_digit())
-                && v.ends_with(['m', 'g'])
-            {
+            if memory_size(v) {
                 settings.hive.heap = v.clone();
             } else {
                 check.error_help(
@@ -374,6 +379,23 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
             settings.spark.start_timeout = d;
         }
         settings.spark.conf = sp.conf;
+        if let Some(m) = sp.mode {
+            match super::SparkMode::parse(m.get_ref()) {
+                Ok(mode) => settings.spark.mode = mode,
+                Err(msg) => check.error(m.span(), msg),
+            }
+        }
+        if let Some(mem) = sp.connect_memory {
+            if memory_size(mem.get_ref()) {
+                settings.spark.connect_memory = mem.get_ref().clone();
+            } else {
+                check.error_help(
+                    mem.span(),
+                    format!("invalid memory size `{}`", mem.get_ref()),
+                    "write it like \"2g\" or \"1536m\"",
+                );
+            }
+        }
     }
     settings
 }

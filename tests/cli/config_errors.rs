@@ -471,3 +471,47 @@ fn written_by_and_outputs_must_name_real_things() {
         ],
     );
 }
+
+#[test]
+fn spark_mode_values_and_where_they_apply() {
+    let pipeline = format!(
+        "{PIPELINE}\n[tasks.train]\nkind = \"spark\"\nscript = \"train.py\"\nspark_mode = \"warm\"\n\n\
+         [tasks.legacy]\nkind = \"spark\"\njar = \"legacy.jar\"\nmain_class = \"Legacy\"\nspark_mode = \"connect\"\n"
+    );
+    let p = project_with("pipelines/p/pipeline.toml", &pipeline);
+    p.file("pipelines/p/train.py", "")
+        .file("pipelines/p/legacy.jar", "")
+        .file(
+            "harness.toml",
+            "[services.spark]\nmode = \"remote\"\nconnect_memory = \"lots\"\n",
+        );
+    expect_error(
+        &p,
+        &[
+            "pipelines/p/pipeline.toml:15:14",
+            "unknown spark mode `warm`; write \"submit\" or \"connect\"",
+            "pipelines/p/pipeline.toml:21:14",
+            "task `legacy` runs a jar, which Spark Connect cannot run",
+            "harness.toml:2:8",
+            "unknown spark mode `remote`",
+            "harness.toml:3:18",
+            "invalid memory size `lots`",
+        ],
+    );
+
+    let p = project_with(
+        "pipelines/p/pipeline.toml",
+        &PIPELINE.replacen(
+            "argv = [\"true\"]",
+            "argv = [\"true\"]\nspark_mode = \"connect\"",
+            1,
+        ),
+    );
+    expect_error(
+        &p,
+        &[
+            "pipelines/p/pipeline.toml:6:14",
+            "`spark_mode` does not apply to a `command` task",
+        ],
+    );
+}

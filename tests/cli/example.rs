@@ -87,3 +87,28 @@ fn scenarios_that_must_fail_hold_the_gate_and_their_goldens_survive_update() {
         r.stdout
     );
 }
+
+#[test]
+fn example_suite_passes_on_spark_connect_with_the_same_goldens() {
+    require_servers();
+    let p = Project::example();
+    let before = p.goldens();
+    let r = p.run(&["run", "--spark-mode", "connect"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(
+        r.stderr.matches("spark connect server ready").count(),
+        1,
+        "one server for the whole run: {}",
+        r.stderr
+    );
+    assert_eq!(
+        p.goldens(),
+        before,
+        "the same goldens, byte for byte, and no pending files"
+    );
+    assert!(
+        p.leftover_processes().is_empty(),
+        "{:?}",
+        p.leftover_processes()
+    );
+}

@@ -1,9 +1,9 @@
 //! SIGINT and SIGTERM in the middle of a task: the task's process group, PostgreSQL and Redis
 //! are all gone afterwards, and the run says it was interrupted.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{Project, require_servers, wait_for};
+use crate::support::{Project, require_servers, wait_exit, wait_for};
 
 fn interrupted_run(signal: i32, twice: bool) {
     require_servers();
@@ -46,18 +46,7 @@ fn interrupted_run(signal: i32, twice: bool) {
             libc::kill(child.id() as i32, signal);
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "harness did not exit within 30 s of the signal"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(wait_exit(&mut child, 30).code(), Some(130));
     let left = p.leftover_processes();
     assert!(left.is_empty(), "processes left behind: {left:?}");
     if twice {

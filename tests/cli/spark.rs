@@ -1,6 +1,7 @@
 //! Spark, the Hive metastore and the HDFS namespace for real: Hive seeds and sinks through the
 //! harness's Spark session, spark-submit tasks sharing the metastore, HDFS seeds and sinks,
-//! the reset between scenarios, and a failing Spark job's traceback.
+//! the reset between scenarios, a failing Spark job's traceback, and jobs run as clients of a
+//! Spark Connect server.
 
 use crate::support::{Project, require_servers};
 
@@ -298,4 +299,202 @@ fn a_metastore_kept_in_postgresql_serves_jobs_and_resets() {
         seen.contains("dbs=\"default\" | tables=\"\" | hdfs_root=\"user\""),
         "{seen}"
     );
+}
+
+const CONNECT_PIPELINE: &str = r#"
+services = ["spark"]
+
+[tasks.aggregate]
+kind = "spark"
+script = "jobs/aggregate.py"
+conf = { "spark.sql.shuffle.partitions" = "3" }
+outputs = ["hive:agg.daily"]
+
+[tasks.legacy]
+kind = "spark"
+script = "jobs/legacy.py"
+spark_mode = "submit"
+"#;
+
+/// Counts spark-submit JVMs in the task's own process group (the task is its leader): one when
+/// the harness submitted the script, none when it runs as a client of the Connect server.
+const WHO_RUNS_ME: &str = r#"
+import os
+
+def submit_jvms():
+    group, n = os.getpgid(0), 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            same = os.getpgid(int(pid)) == group
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            continue
+        n += same and b"org.apache.spark.deploy.SparkSubmit" in cmd
+    return n
+
+print("spark-submit JVMs of this task:", submit_jvms())
+"#;
+
+const CONNECT_AGGREGATE: &str = r#"
+from pyspark.sql import SparkSession
+
+spark = SparkSession.builder.enableHiveSupport().getOrCreate()
+print("shuffle partitions:", spark.conf.get("spark.sql.shuffle.partitions"))
+spark.sql("CREATE DATABASE IF NOT EXISTS agg")
+spark.sql("SELECT dt, count(*) AS views, sum(secs) AS total FROM raw.views GROUP BY dt") \
+    .write.mode("overwrite").saveAsTable("agg.daily")
+spark.stop()
+"#;
+
+const LEGACY: &str = r#"
+from pyspark.sql import SparkSession
+
+spark = SparkSession.builder.enableHiveSupport().getOrCreate()
+parallelism = spark.sparkContext.defaultParallelism
+spark.createDataFrame([(parallelism,)], "parallelism int").write.saveAsTable("default.legacy")
+spark.stop()
+"#;
+
+#[test]
+fn a_job_runs_on_spark_connect_against_the_same_tables_and_goldens() {
+    require_spark();
+    let p = Project::example_venv();
+    p.file("pipelines/p/pipeline.toml", CONNECT_PIPELINE)
+        .file(
+            "pipelines/p/jobs/aggregate.py",
+            &format!("{WHO_RUNS_ME}{CONNECT_AGGREGATE}"),
+        )
+        .file(
+            "pipelines/p/jobs/legacy.py",
+            &format!("{WHO_RUNS_ME}{LEGACY}"),
+        )
+        .file("fixtures/views.csv", VIEWS)
+        .file(
+            "scenarios/s/scenario.toml",
+            r#"pipeline = "p"
+tasks = ["aggregate"]
+
+[[seed]]
+service = "hive"
+table = "raw.views"
+csv = "views.csv"
+schema = "user_id BIGINT, secs DOUBLE, dt STRING"
+
+[[sink]]
+name = "daily"
+service = "hive"
+table = "agg.daily"
+key = ["dt"]
+"#,
+        )
+        .file(
+            "scenarios/t_legacy/scenario.toml",
+            "pipeline = \"p\"\ntasks = [\"legacy\"]\n[[sink]]\nname = \"legacy\"\nservice = \"hive\"\ntable = \"default.legacy\"\n",
+        );
+
+    // Submitted: the golden is written.
+    let r = p.run(&["run", "s", "--update", "--spark-mode", "submit"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("s/aggregate | spark-submit JVMs of this task: 1"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("spark connect server ready"),
+        "{}",
+        r.stderr
+    );
+    let golden = p.read("scenarios/s/golden/daily.snap");
+    assert!(
+        golden.contains("dt=\"2024-05-01\" | views=2 | total=3.75"),
+        "{golden}"
+    );
+
+    // On Spark Connect (from harness.toml): a plain Python process against the one server,
+    // the task's SQL conf applied, the same golden matched; the task marked `submit` still is.
+    p.file(
+        "harness.toml",
+        "backend = \"local\"\n[services.spark]\nmode = \"connect\"\n",
+    );
+    // (--update: a snapshot that differed would be rewritten, which the comparison below catches.)
+    let r = p.run(&["run", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("spark connect server ready at sc://127.0.0.1:"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("s/aggregate | spark-submit JVMs of this task: 0"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("s/aggregate | shuffle partitions: 3"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("t_legacy/legacy | spark-submit JVMs of this task: 1"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(p.read("scenarios/s/golden/daily.snap"), golden);
+    assert!(!p.exists("scenarios/s/golden/daily.snap.new"));
+    assert!(
+        p.leftover_processes().is_empty(),
+        "{:?}",
+        p.leftover_processes()
+    );
+}
+
+#[test]
+fn sigint_during_a_connect_task_stops_the_server_and_the_task() {
+    require_spark();
+    let p = Project::example_venv();
+    let started = p.path().join("started");
+    p.file(
+        "pipelines/p/pipeline.toml",
+        "services = [\"spark\", \"redis\"]\n[tasks.long]\nkind = \"spark\"\nscript = \"long.py\"\n",
+    )
+    .file(
+        "pipelines/p/long.py",
+        &format!(
+            "import pathlib, time\nfrom pyspark.sql import SparkSession\n\
+             SparkSession.builder.getOrCreate().sql(\"SELECT 1\").collect()\n\
+             pathlib.Path({:?}).touch()\ntime.sleep(600)\n",
+            started.display().to_string()
+        ),
+    )
+    .file(
+        "scenarios/s/scenario.toml",
+        "pipeline = \"p\"\n[[sink]]\nname = \"k\"\nservice = \"redis\"\nkeys = \"*\"\n",
+    );
+    let mut child = p
+        .command(&["run", "--spark-mode", "connect"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn harness");
+    assert!(
+        crate::support::wait_for(&started, 180),
+        "the task never reached the server"
+    );
+    let during = p.processes();
+    assert!(
+        during.iter().any(|l| l.contains("SparkConnectServer")),
+        "no Spark Connect server while running: {during:?}"
+    );
+    // SAFETY: kill with a valid pid and signal.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    assert_eq!(crate::support::wait_exit(&mut child, 30).code(), Some(130));
+    let left = p.leftover_processes();
+    assert!(left.is_empty(), "processes left behind: {left:?}");
 }

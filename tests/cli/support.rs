@@ -279,6 +279,21 @@ fn running(pid: i32) -> bool {
     })
 }
 
+/// Waits for a process to exit after it was signalled; panics after `secs` seconds.
+pub fn wait_exit(child: &mut std::process::Child, secs: u64) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "harness did not exit within {secs} s of the signal"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Waits for a file to appear, up to `secs` seconds.
 pub fn wait_for(path: &Path, secs: u64) -> bool {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);

@@ -106,7 +106,7 @@ def train(ratings: DataFrame) -> ALSModel:
         coldStartStrategy="drop",
         seed=SEED,
         # Cut the RDD lineage every few iterations: a long one overflows the stack when tasks
-        # are serialized (needs a checkpoint directory, set in main()).
+        # are serialized (needs a checkpoint directory: spark.checkpoint.dir, see pipeline.toml).
         checkpointInterval=5,
     )
     return als.fit(ratings)
@@ -156,7 +156,6 @@ def main(argv: list[str]) -> int:
         print(f"{JOB}: error: {err}", file=sys.stderr)
         return 1
     spark = SparkSession.builder.appName(JOB).enableHiveSupport().getOrCreate()
-    spark.sparkContext.setCheckpointDir(f"/tmp/{JOB}/checkpoints")
     try:
         ratings = read_ratings(spark).cache()
         users = ratings.select("user_id").distinct().count()
