@@ -73,6 +73,35 @@ pub enum Command {
     /// Docker images of the docker backend.
     #[command(subcommand)]
     Images(ImagesCommand),
+    /// Measure the harness's own speed against baselines measured in the same run.
+    Bench(BenchArgs),
+    /// One measured part of `bench`, run as a child so that its peak memory is its own.
+    #[command(hide = true)]
+    BenchWorker {
+        /// What to do.
+        #[arg(value_enum)]
+        job: crate::bench::WorkerJob,
+        /// Rows of the generated table.
+        #[arg(long)]
+        rows: usize,
+        /// Folder for the golden and the rows as text.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+/// Options of `harness bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Run only these benches (by number, e.g. `1,4,5`).
+    #[arg(long, value_name = "N[,M]", value_delimiter = ',')]
+    pub only: Vec<u32>,
+    /// Rows (and Redis keys) of the data-size benches.
+    #[arg(long, value_name = "N", default_value_t = crate::bench::DEFAULT_ROWS)]
+    pub rows: usize,
+    /// Also write the figures as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 /// What `check --unreferenced` does with orphaned goldens.
@@ -220,6 +249,20 @@ pub fn main() -> i32 {
         let settings = config::settings::load(&root, &mut ignored);
         return build_images(&settings, base.as_deref(), style);
     }
+    if let Command::BenchWorker { job, rows, dir } = &cli.command {
+        return match crate::bench::worker(*job, *rows, dir) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::INFRA
+            }
+        };
+    }
+    if let Command::Bench(args) = &cli.command {
+        let mut ignored = Vec::new();
+        let settings = config::settings::load(&root, &mut ignored);
+        return bench(args, settings);
+    }
     if let Command::Doctor = cli.command {
         // Doctor must work on a project whose files do not load.
         let mut ignored = Vec::new();
@@ -286,6 +329,39 @@ pub fn main() -> i32 {
         Command::Doctor => doctor(&project.settings, style),
         Command::Images(ImagesCommand::Build { base }) => {
             build_images(&project.settings, base.as_deref(), style)
+        }
+        Command::Bench(_) | Command::BenchWorker { .. } => exit::OK,
+    }
+}
+
+fn bench(args: &BenchArgs, settings: config::Settings) -> i32 {
+    let unknown = crate::bench::unknown(&args.only);
+    if !unknown.is_empty() {
+        let known: Vec<String> = crate::bench::BENCHES
+            .iter()
+            .map(|b| b.id.to_string())
+            .collect();
+        eprintln!(
+            "error: --only: no bench numbered {unknown:?}; the benches are {}",
+            known.join(", ")
+        );
+        return exit::BAD_INPUT;
+    }
+    if args.rows == 0 {
+        eprintln!("error: --rows must be at least 1");
+        return exit::BAD_INPUT;
+    }
+    let opts = crate::bench::Options {
+        only: args.only.clone(),
+        rows: args.rows,
+        json: args.json.clone(),
+        settings,
+    };
+    match crate::bench::run(&opts) {
+        Ok(_) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::INFRA
         }
     }
 }

@@ -11,10 +11,12 @@
 //! - [`dag`]: the task graph and its executor; [`dag::process`] owns child processes;
 //! - [`snapshot`]: canonical forms, the golden store and diffs;
 //! - [`report`]: the terminal view, the summary, JUnit XML, the HTML report and error rendering;
-//! - [`doctor`]: prerequisites found or missing;
+//! - [`doctor`]: prerequisites found or missing; [`bench`]: the harness's own speed against
+//!   baselines measured in the same run;
 //! - [`cli`]: the command line; [`signals`]: SIGINT/SIGTERM as a cancellation; [`exit`]: codes.
 
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod dag;

@@ -1,7 +1,7 @@
 //! Fixture formats that are parsed before anything runs, so `harness check` finds their errors:
 //! Redis key fixtures (JSON) and the header of CSV table fixtures.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
@@ -94,9 +94,11 @@ impl<'de> Deserialize<'de> for RedisFixture {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RedisFixture, A::Error> {
                 let mut entries: Vec<RedisEntry> = Vec::new();
+                // A fixture may hold a million keys: finding a repeated one must not scan them all.
+                let mut seen: HashSet<String> = HashSet::new();
                 while let Some(key) = map.next_key::<String>()? {
                     let raw: serde_json::Value = map.next_value()?;
-                    if entries.iter().any(|e| e.key == key) {
+                    if !seen.insert(key.clone()) {
                         return Err(de::Error::custom(format!("key \"{key}\": appears twice")));
                     }
                     let (value, ttl) = entry(&raw)

@@ -5,11 +5,15 @@ use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 
 use super::ServiceError;
-use crate::config::fixture::{RedisFixture, RedisValue};
+use crate::config::fixture::{RedisEntry, RedisFixture, RedisValue};
 use crate::snapshot::{KeyEntry, KeySpace, KeyValue};
 
 /// Keys per pipelined round trip when seeding or reading.
 const BATCH: usize = 1000;
+/// Keys per pipeline when seeding.
+const SEED_BATCH: usize = 10_000;
+/// Seed pipelines awaiting their replies at once.
+const IN_FLIGHT: usize = 4;
 
 /// Where a Redis server listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,33 +61,20 @@ impl RedisEndpoint {
 
     /// Writes the keys of a fixture (replacing keys of the same name).
     pub async fn seed(&self, fixture: &RedisFixture) -> Result<usize, ServiceError> {
-        let mut c = self.connect().await.map_err(unavailable)?;
-        for chunk in fixture.0.chunks(BATCH) {
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            for e in chunk {
-                pipe.del(&e.key).ignore();
-                match &e.value {
-                    RedisValue::String(v) => pipe.set(&e.key, v).ignore(),
-                    RedisValue::Hash(h) if h.is_empty() => &mut pipe,
-                    RedisValue::Hash(h) => pipe
-                        .hset_multiple(&e.key, &h.iter().collect::<Vec<_>>())
-                        .ignore(),
-                    RedisValue::List(l) if l.is_empty() => &mut pipe,
-                    RedisValue::List(l) => pipe.rpush(&e.key, l).ignore(),
-                    RedisValue::Set(s) if s.is_empty() => &mut pipe,
-                    RedisValue::Set(s) => pipe.sadd(&e.key, s).ignore(),
-                    RedisValue::ZSet(z) if z.is_empty() => &mut pipe,
-                    RedisValue::ZSet(z) => pipe
-                        .zadd_multiple(&e.key, &z.iter().map(|(m, s)| (*s, m)).collect::<Vec<_>>())
-                        .ignore(),
-                };
-                if let Some(ttl) = e.ttl {
-                    pipe.expire(&e.key, ttl as i64).ignore();
-                }
-            }
-            pipe.query_async::<()>(&mut c).await.map_err(unavailable)?;
-        }
+        use futures_util::{StreamExt, TryStreamExt};
+        let c = self.connect().await.map_err(unavailable)?;
+        // Batches go out back to back on the one connection, a few awaiting their replies at
+        // once, so that the server never waits for the harness between two batches.
+        futures_util::stream::iter(fixture.0.chunks(SEED_BATCH))
+            .map(|chunk| {
+                let pipe = seed_pipeline(chunk);
+                let mut c = c.clone();
+                async move { pipe.query_async::<()>(&mut c).await }
+            })
+            .buffered(IN_FLIGHT)
+            .try_for_each(|()| std::future::ready(Ok(())))
+            .await
+            .map_err(unavailable)?;
         Ok(fixture.0.len())
     }
 
@@ -149,6 +140,46 @@ impl RedisEndpoint {
         }
         Ok(KeySpace(out))
     }
+}
+
+/// The commands writing `entries` (keys of a fixture are unique, so their order is free): one
+/// MSET for every string (it replaces a key of any type, and its expiry, as SET does); the other
+/// types add to what is there, so their key is deleted first; expiries last.
+fn seed_pipeline(entries: &[RedisEntry]) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    let mut mset = redis::cmd("MSET");
+    let mut strings = 0;
+    for e in entries {
+        match &e.value {
+            RedisValue::String(v) => {
+                mset.arg(&e.key).arg(v);
+                strings += 1;
+            }
+            other => {
+                pipe.del(&e.key).ignore();
+                match other {
+                    RedisValue::Hash(h) if !h.is_empty() => pipe
+                        .hset_multiple(&e.key, &h.iter().collect::<Vec<_>>())
+                        .ignore(),
+                    RedisValue::List(l) if !l.is_empty() => pipe.rpush(&e.key, l).ignore(),
+                    RedisValue::Set(s) if !s.is_empty() => pipe.sadd(&e.key, s).ignore(),
+                    RedisValue::ZSet(z) if !z.is_empty() => pipe
+                        .zadd_multiple(&e.key, &z.iter().map(|(m, s)| (*s, m)).collect::<Vec<_>>())
+                        .ignore(),
+                    _ => &mut pipe,
+                };
+            }
+        }
+    }
+    if strings > 0 {
+        pipe.add_command(mset).ignore();
+    }
+    for e in entries {
+        if let Some(ttl) = e.ttl {
+            pipe.expire(&e.key, ttl as i64).ignore();
+        }
+    }
+    pipe
 }
 
 fn key_value(kind: &str, v: redis::Value) -> Result<KeyValue, String> {

@@ -64,35 +64,63 @@ impl Value {
 
     /// The value's one spelling. `float_digits` rounds floats to that many decimals.
     pub fn render(&self, float_digits: Option<u32>) -> String {
+        let mut out = String::new();
+        self.write_to(&mut out, float_digits);
+        out
+    }
+
+    /// Appends the value's one spelling to `out` (no string of its own: a snapshot of a million
+    /// rows writes ten million values).
+    pub fn write_to(&self, out: &mut String, float_digits: Option<u32>) {
         match self {
-            Value::Null => "NULL".into(),
-            Value::Bool(b) => b.to_string(),
-            Value::Int(i) => i.to_string(),
-            Value::Float(f) => format_float(*f, float_digits),
-            Value::Numeric(n) => n.clone(),
-            Value::Text(s) => quote(s),
-            Value::Redacted(s) => s.clone(),
+            Value::Null => out.push_str("NULL"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Float(f) => write_float(out, *f, float_digits),
+            Value::Numeric(n) | Value::Redacted(n) => out.push_str(n),
+            Value::Text(s) => quote_into(out, s),
         }
     }
 }
 
 /// Shortest round-trip spelling of a float (or fixed decimals), with `-0` folded into `0`.
 pub fn format_float(f: f64, digits: Option<u32>) -> String {
+    let mut out = String::new();
+    write_float(&mut out, f, digits);
+    out
+}
+
+fn write_float(out: &mut String, f: f64, digits: Option<u32>) {
     if f.is_nan() {
-        return "NaN".into();
+        out.push_str("NaN");
+        return;
     }
     if f.is_infinite() {
-        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+        out.push_str(if f > 0.0 { "inf" } else { "-inf" });
+        return;
     }
-    let s = match digits {
-        Some(d) => format!("{:.*}", d as usize, f),
-        None => format!("{f:?}"),
+    let start = out.len();
+    let _ = match digits {
+        Some(d) => write!(out, "{:.*}", d as usize, f),
+        None => write!(out, "{f:?}"),
     };
     // Rounding can give "-0.000"; a zero has no sign.
+    let s = &out[start..];
     if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') {
-        s[1..].to_string()
+        out.remove(start);
+    }
+}
+
+/// Appends `s` double-quoted with JSON escapes; text with nothing to escape is copied as it is.
+pub fn quote_into(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
     } else {
-        s
+        out.push_str(&quote(s));
     }
 }
 
@@ -186,7 +214,8 @@ impl Table {
                 .find(|o| o.is_ne())
                 .unwrap_or(Ordering::Equal)
         };
-        rows.sort_by(|a, b| {
+        // Rows equal under this order render the same, so an unstable sort gives the same text.
+        rows.sort_unstable_by(|a, b| {
             key_idx
                 .iter()
                 .map(|&i| a[i].total_cmp(&b[i]))
@@ -235,13 +264,15 @@ impl Table {
         let _ = writeln!(out, "rows: {}", rows.len());
         out.push('\n');
         for row in rows {
-            let cells: Vec<String> = self
-                .columns
-                .iter()
-                .zip(row)
-                .map(|(c, v)| format!("{}={}", c.name, v.render(float_digits)))
-                .collect();
-            let _ = writeln!(out, "{}", cells.join(" | "));
+            for (i, (c, v)) in self.columns.iter().zip(row).enumerate() {
+                if i > 0 {
+                    out.push_str(" | ");
+                }
+                out.push_str(&c.name);
+                out.push('=');
+                v.write_to(out, float_digits);
+            }
+            out.push('\n');
         }
     }
 }
@@ -489,6 +520,24 @@ mod tests {
         assert_eq!(format_float(-0.0001, Some(2)), "0.00");
         assert_eq!(format_float(2.345678, Some(3)), "2.346");
         assert_eq!(format_float(f64::NAN, None), "NaN");
+    }
+
+    #[test]
+    fn text_without_escapes_is_quoted_as_json_quotes_it() {
+        for s in [
+            "",
+            "plain",
+            "a | b=c",
+            "é ü 日本",
+            "tab\there",
+            "q\"uote",
+            "back\\slash",
+            "\u{7f}\u{1}",
+        ] {
+            let mut out = String::new();
+            quote_into(&mut out, s);
+            assert_eq!(out, quote(s), "{s:?}");
+        }
     }
 
     #[test]

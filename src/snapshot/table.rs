@@ -2,7 +2,8 @@
 //! changed named with their old and new values, per-column float tolerance, redactions applied
 //! before rendering, and schema changes reported as such.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use regex::Regex;
@@ -139,20 +140,31 @@ pub fn redact_lines(text: &str, rules: &[Redaction]) -> String {
     out
 }
 
-/// A rendered table read back: what precedes the table, its columns and its rows' cells, each
-/// cell in its rendered spelling.
+/// A rendered table read back: what precedes the table, its columns and its rows. Rows stay
+/// lines of the text they were read from (a million-row snapshot is read without a string per
+/// cell); [`Parsed::cells`] splits one into its cells.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Parsed {
+pub struct Parsed<'a> {
     /// Lines before the `columns:` line (header, order, file listing).
     pub preamble: String,
     /// `(name, type)` of every column.
     pub columns: Vec<(String, String)>,
-    /// Each row's cells, in column order.
-    pub rows: Vec<Vec<String>>,
+    /// Each row's line, checked to hold one cell per column.
+    pub rows: Vec<&'a str>,
+}
+
+impl<'a> Parsed<'a> {
+    /// The cells of row `i`, in column order, each in its rendered spelling.
+    pub fn cells(&self, i: usize) -> Vec<&'a str> {
+        let mut out = Vec::with_capacity(self.columns.len());
+        // Every row was split once by `parse`, so this cannot fail.
+        let _ = split_row(self.rows[i], &self.columns, &mut out);
+        out
+    }
 }
 
 /// Reads a rendered table snapshot back; `None` when the text is not one (or is damaged).
-pub fn parse(text: &str) -> Option<Parsed> {
+pub fn parse(text: &str) -> Option<Parsed<'_>> {
     let mut lines = text.lines();
     let mut preamble = String::new();
     let columns_line = loop {
@@ -179,8 +191,12 @@ pub fn parse(text: &str) -> Option<Parsed> {
         return None;
     }
     let mut rows = Vec::with_capacity(count);
+    let mut cells = Vec::with_capacity(columns.len());
     for _ in 0..count {
-        rows.push(parse_row(lines.next()?, &columns)?);
+        let line = lines.next()?;
+        cells.clear();
+        split_row(line, &columns, &mut cells)?;
+        rows.push(line);
     }
     if lines.any(|l| !l.is_empty()) {
         return None;
@@ -192,9 +208,13 @@ pub fn parse(text: &str) -> Option<Parsed> {
     })
 }
 
-fn parse_row(line: &str, columns: &[(String, String)]) -> Option<Vec<String>> {
+/// Splits `name=value | ...` into its values; `None` when the line does not hold the columns.
+fn split_row<'a>(
+    line: &'a str,
+    columns: &[(String, String)],
+    out: &mut Vec<&'a str>,
+) -> Option<()> {
     let mut rest = line;
-    let mut out = Vec::with_capacity(columns.len());
     for (i, (name, _)) in columns.iter().enumerate() {
         if i > 0 {
             rest = rest.strip_prefix(" | ")?;
@@ -205,10 +225,10 @@ fn parse_row(line: &str, columns: &[(String, String)]) -> Option<Vec<String>> {
         } else {
             rest.find(" | ").unwrap_or(rest.len())
         };
-        out.push(rest[..len].to_string());
+        out.push(&rest[..len]);
         rest = &rest[len..];
     }
-    rest.is_empty().then_some(out)
+    rest.is_empty().then_some(())
 }
 
 /// Length of the JSON string literal `s` starts with, quotes included.
@@ -436,6 +456,32 @@ fn more(out: &mut String, n: usize, what: &str) {
     }
 }
 
+/// FNV-1a: row keys come from snapshot files, not from an adversary, and a million of them
+/// hash several times faster than with the default (DoS-resistant) hasher.
+#[derive(Debug, Clone, Copy, Default)]
+struct FastHash;
+
+#[derive(Debug)]
+struct Fnv(u64);
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = Fnv;
+    fn build_hasher(&self) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 fn number(cell: &str) -> Option<f64> {
     match cell {
         "NaN" => Some(f64::NAN),
@@ -448,7 +494,12 @@ fn number(cell: &str) -> Option<f64> {
 /// Compares two rendered tables. Rows are paired by `key` when every key column is on both
 /// sides (the n-th golden row of a key with the n-th new one), else matched whole over the
 /// columns both sides have.
-pub fn compare(golden: &Parsed, actual: &Parsed, key: &[String], tol: &Tolerances) -> TableDiff {
+pub fn compare<'a>(
+    golden: &Parsed<'a>,
+    actual: &Parsed<'a>,
+    key: &[String],
+    tol: &Tolerances,
+) -> TableDiff {
     let g_names: Vec<&str> = golden.columns.iter().map(|c| c.0.as_str()).collect();
     let a_names: Vec<&str> = actual.columns.iter().map(|c| c.0.as_str()).collect();
     let mut schema = Vec::new();
@@ -513,48 +564,83 @@ pub fn compare(golden: &Parsed, actual: &Parsed, key: &[String], tol: &Tolerance
         golden_rows: golden.rows.len(),
         actual_rows: actual.rows.len(),
     };
-    let render_row = |names: &[&str], row: &[String]| -> String {
-        names
-            .iter()
-            .zip(row)
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    };
+    // A row rendered from all its columns in order is its line, so removed and added rows are
+    // shown as read.
     match key_cols {
         Some(kc) if !key.is_empty() => {
             diff.key = key.to_vec();
-            let key_of = |row: &[String], golden_side: bool| -> String {
+            // Key cells of a row, into a buffer that is reused from row to row.
+            let key_cells = |p: &Parsed<'a>,
+                             i: usize,
+                             golden_side: bool,
+                             row: &mut Vec<&'a str>,
+                             out: &mut Vec<&'a str>| {
+                row.clear();
+                let _ = split_row(p.rows[i], &p.columns, row);
+                out.clear();
+                out.extend(
+                    kc.iter()
+                        .map(|(gi, ai)| row[if golden_side { *gi } else { *ai }]),
+                );
+            };
+            let key_text = |cells: &[&str]| -> String {
                 key.iter()
-                    .zip(&kc)
-                    .map(|(k, (gi, ai))| {
-                        format!("{k}={}", row[if golden_side { *gi } else { *ai }])
-                    })
+                    .zip(cells)
+                    .map(|(k, v)| format!("{k}={v}"))
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            let mut by_key: HashMap<String, VecDeque<usize>> = HashMap::new();
-            for (i, row) in actual.rows.iter().enumerate() {
-                by_key.entry(key_of(row, false)).or_default().push_back(i);
+            // The actual rows of each key, in order: the first and last in the map, the rest
+            // chained through `next` (a million rows cost two numbers each, not a queue each).
+            const NONE: usize = usize::MAX;
+            let mut by_key: HashMap<Box<[&'a str]>, (usize, usize), FastHash> =
+                HashMap::with_capacity_and_hasher(actual.rows.len(), FastHash);
+            let mut next = vec![NONE; actual.rows.len()];
+            let mut unique = true;
+            let (mut row, mut k) = (Vec::new(), Vec::new());
+            for i in 0..actual.rows.len() {
+                key_cells(actual, i, false, &mut row, &mut k);
+                match by_key.get_mut(k.as_slice()) {
+                    Some((_, last)) => {
+                        next[*last] = i;
+                        *last = i;
+                        unique = false;
+                    }
+                    None => {
+                        by_key.insert(k.as_slice().into(), (i, i));
+                    }
+                }
             }
-            if by_key.values().any(|v| v.len() > 1) {
+            if !unique {
                 diff.key_note = Some(format!(
                     "the key ({}) is not unique; rows of one key are paired in order",
                     key.join(", ")
                 ));
             }
             let mut paired = vec![false; actual.rows.len()];
-            for g in &golden.rows {
-                let k = key_of(g, true);
-                let Some(ai) = by_key.get_mut(&k).and_then(VecDeque::pop_front) else {
-                    diff.removed.push(render_row(&g_names, g));
-                    continue;
+            for (gi_row, g_line) in golden.rows.iter().enumerate() {
+                key_cells(golden, gi_row, true, &mut row, &mut k);
+                let ai = match by_key.get_mut(k.as_slice()) {
+                    Some(slot) if slot.0 != NONE => {
+                        let ai = slot.0;
+                        slot.0 = next[ai];
+                        ai
+                    }
+                    _ => {
+                        diff.removed.push(g_line.to_string());
+                        continue;
+                    }
                 };
                 paired[ai] = true;
-                let a = &actual.rows[ai];
+                // The same line holds the same columns with the same values.
+                if *g_line == actual.rows[ai] {
+                    continue;
+                }
+                let g = &row;
+                let a = actual.cells(ai);
                 let mut cells = Vec::new();
                 for &(name, gi, aidx) in &common {
-                    let (old, new) = (&g[gi], &a[aidx]);
+                    let (old, new) = (g[gi], a[aidx]);
                     if old == new {
                         continue;
                     }
@@ -566,18 +652,21 @@ pub fn compare(golden: &Parsed, actual: &Parsed, key: &[String], tol: &Tolerance
                     } else {
                         cells.push(CellChange {
                             column: name.to_string(),
-                            old: old.clone(),
-                            new: new.clone(),
+                            old: old.to_string(),
+                            new: new.to_string(),
                         });
                     }
                 }
                 if !cells.is_empty() {
-                    diff.changed.push(ChangedRow { key: k, cells });
+                    diff.changed.push(ChangedRow {
+                        key: key_text(&k),
+                        cells,
+                    });
                 }
             }
-            for (i, row) in actual.rows.iter().enumerate() {
+            for (i, line) in actual.rows.iter().enumerate() {
                 if !paired[i] {
-                    diff.added.push(render_row(&a_names, row));
+                    diff.added.push(line.to_string());
                 }
             }
         }
@@ -596,31 +685,41 @@ pub fn compare(golden: &Parsed, actual: &Parsed, key: &[String], tol: &Tolerance
                         .join(", ")
                 ));
             }
-            let project = |row: &[String], golden_side: bool| -> String {
-                common
-                    .iter()
-                    .map(|&(n, gi, ai)| format!("{n}={}", row[if golden_side { gi } else { ai }]))
-                    .collect::<Vec<_>>()
-                    .join(" | ")
+            // With the same columns in the same order, a row's projection is its line.
+            let whole = common.len() == g_names.len()
+                && common.len() == a_names.len()
+                && a_order == g_order;
+            let project = |p: &Parsed<'a>, i: usize, golden_side: bool| -> Cow<'a, str> {
+                if whole {
+                    return Cow::Borrowed(p.rows[i]);
+                }
+                let row = p.cells(i);
+                Cow::Owned(
+                    common
+                        .iter()
+                        .map(|&(n, gi, ai)| {
+                            format!("{n}={}", row[if golden_side { gi } else { ai }])
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" | "),
+                )
             };
-            let mut counts: HashMap<String, isize> = HashMap::new();
-            for a in &actual.rows {
-                *counts.entry(project(a, false)).or_default() += 1;
+            let mut counts: HashMap<Cow<'a, str>, isize> = HashMap::new();
+            for i in 0..actual.rows.len() {
+                *counts.entry(project(actual, i, false)).or_default() += 1;
             }
-            for g in &golden.rows {
-                let p = project(g, true);
-                match counts.get_mut(&p) {
+            for (i, line) in golden.rows.iter().enumerate() {
+                match counts.get_mut(&project(golden, i, true)) {
                     Some(n) if *n > 0 => *n -= 1,
-                    _ => diff.removed.push(render_row(&g_names, g)),
+                    _ => diff.removed.push(line.to_string()),
                 }
             }
-            for a in actual.rows.iter().rev() {
-                let p = project(a, false);
-                if let Some(n) = counts.get_mut(&p)
+            for i in (0..actual.rows.len()).rev() {
+                if let Some(n) = counts.get_mut(&project(actual, i, false))
                     && *n > 0
                 {
                     *n -= 1;
-                    diff.added.push(render_row(&a_names, a));
+                    diff.added.push(actual.rows[i].to_string());
                 }
             }
             diff.added.reverse();
@@ -696,19 +795,11 @@ mod tests {
                 ],
             ],
         );
-        let p = parse(&render(&t, &["id"])).expect("parses");
+        let text = render(&t, &["id"]);
+        let p = parse(&text).expect("parses");
         assert_eq!(p.columns[1], ("t".to_string(), "text".to_string()));
-        assert_eq!(
-            p.rows,
-            vec![
-                vec![
-                    "1".to_string(),
-                    r#""a | b=\"c\"""#.to_string(),
-                    "NULL".to_string()
-                ],
-                vec!["2".to_string(), r#""""#.to_string(), "1.50".to_string()],
-            ]
-        );
+        assert_eq!(p.cells(0), vec!["1", r#""a | b=\"c\"""#, "NULL"]);
+        assert_eq!(p.cells(1), vec!["2", r#""""#, "1.50"]);
         assert!(p.preamble.contains("# order: id"), "{}", p.preamble);
     }
 
@@ -903,7 +994,7 @@ mod tests {
         );
         assert!(text.contains(r#"id=2 | at=NULL | msg="plain""#), "{text}");
         let p = parse(&text).expect("redacted tables parse");
-        assert_eq!(p.rows[0][1], "[timestamp]");
+        assert_eq!(p.cells(0)[1], "[timestamp]");
         let bad = vec![Redaction {
             column: Some("nope".into()),
             pattern: None,

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bench;
 mod compare;
 mod config_errors;
 mod docker;

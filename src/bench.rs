@@ -1,0 +1,1432 @@
+//! `harness bench`: the harness's own speed, each figure measured next to a real baseline in the
+//! same run (a bare task, the services started one by one, GNU `sort` + `diff`, `psql \copy`,
+//! `redis-cli --pipe`) and printed as a ratio with its goal and a PASS/MISS mark.
+//!
+//! The benches form a registry ([`BENCHES`]); one that needs a feature this version lacks is an
+//! entry that says why it is not measured. Peak memory is read from `wait4`'s resource usage of
+//! a child process: the harness's part runs in `harness bench-worker` (a hidden subcommand), the
+//! baselines' programs run as children the same way.
+
+use std::fmt::Write as _;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::backend::{BackendKind, Environment, Resolved};
+use crate::config::fixture::RedisFixture;
+use crate::config::{self, ServiceKind, Settings};
+use crate::report::events::Events;
+use crate::runner::{self, RunOptions, ScenarioStatus};
+use crate::services::postgres::PostgresEndpoint;
+use crate::services::redis::RedisEndpoint;
+use crate::snapshot::canonical::{Column, Header, Table, Value};
+use crate::snapshot::golden::{self, WritePolicy};
+use crate::snapshot::{diff, table};
+
+/// Rows of the data-size benches unless `--rows` says otherwise.
+pub const DEFAULT_ROWS: usize = 1_000_000;
+/// Scenarios of the overhead bench.
+const SCENARIOS: usize = 5;
+/// Rounds of each seeding bench (the best round counts, for the harness and the baseline alike).
+const SEED_ROUNDS: usize = 2;
+/// One row in this many differs between the generated golden and the generated table.
+const CHANGED_EVERY: u64 = 100;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Bench numbers to run; all when empty.
+    pub only: Vec<u32>,
+    /// Rows of the data-size benches.
+    pub rows: usize,
+    /// Where to write the figures as JSON, if anywhere.
+    pub json: Option<PathBuf>,
+    /// Project settings (Python with PySpark, server locations).
+    pub settings: Settings,
+}
+
+/// What a figure counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Wall time, in seconds.
+    Seconds,
+    /// Peak resident memory, in bytes.
+    Bytes,
+    /// Rows (or keys) written per second.
+    RowsPerSecond,
+}
+
+/// What a figure must reach.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", content = "limit", rename_all = "snake_case")]
+pub enum Goal {
+    /// The measured value at most this (in the figure's unit).
+    AtMost(f64),
+    /// The ratio to the baseline at most this.
+    RatioAtMost(f64),
+    /// The ratio to the baseline at least this.
+    RatioAtLeast(f64),
+}
+
+/// One measured figure with its baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    /// `1`, `4.time`, `5.redis`...
+    pub id: String,
+    /// What was measured.
+    pub name: String,
+    /// Its unit (the baseline's too).
+    pub unit: Unit,
+    /// The harness's value.
+    pub value: f64,
+    /// The baseline's value, measured in the same run.
+    pub baseline: f64,
+    /// What the baseline is.
+    pub baseline_what: String,
+    /// The goal.
+    pub goal: Goal,
+}
+
+impl Figure {
+    /// Value over baseline.
+    pub fn ratio(&self) -> f64 {
+        if self.baseline > 0.0 {
+            self.value / self.baseline
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// True when the goal is reached.
+    pub fn passes(&self) -> bool {
+        match self.goal {
+            Goal::AtMost(limit) => self.value <= limit,
+            Goal::RatioAtMost(limit) => self.ratio() <= limit,
+            Goal::RatioAtLeast(limit) => self.ratio() >= limit,
+        }
+    }
+
+    /// The goal as people read it: `≤ 1 s`, `≥ 0.8× baseline`.
+    pub fn goal_text(&self) -> String {
+        match self.goal {
+            Goal::AtMost(limit) => format!("≤ {}", human(self.unit, limit)),
+            Goal::RatioAtMost(r) => format!("≤ {}× baseline", trim_float(r)),
+            Goal::RatioAtLeast(r) => format!("≥ {}× baseline", trim_float(r)),
+        }
+    }
+}
+
+/// A bench's result.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Its figures.
+    Measured(Vec<Figure>),
+    /// Why it was not measured.
+    NotMeasured(String),
+}
+
+type Measure = fn(&Bench, &Ctx) -> Result<Vec<Figure>, String>;
+
+/// How a registry entry is measured.
+#[derive(Debug, Clone, Copy)]
+pub enum Method {
+    /// By this function.
+    Measure(Measure),
+    /// Not in this version, for this reason.
+    Pending(&'static str),
+}
+
+/// One entry of the registry.
+#[derive(Debug, Clone, Copy)]
+pub struct Bench {
+    /// Its number (`--only` picks by it).
+    pub id: u32,
+    /// What it measures.
+    pub name: &'static str,
+    /// How.
+    pub method: Method,
+}
+
+/// Every bench, by number.
+pub const BENCHES: &[Bench] = &[
+    Bench {
+        id: 1,
+        name: "per-scenario overhead, reused environment",
+        method: Method::Measure(overhead),
+    },
+    Bench {
+        id: 2,
+        name: "figure 2",
+        method: Method::Pending("needs a feature this version does not have yet"),
+    },
+    Bench {
+        id: 3,
+        name: "cold start of the full local service set",
+        method: Method::Measure(cold_start),
+    },
+    Bench {
+        id: 4,
+        name: "canonicalize + diff of a table sink",
+        method: Method::Measure(canonicalize_and_diff),
+    },
+    Bench {
+        id: 5,
+        name: "seeding PostgreSQL (CSV) and Redis (JSON)",
+        method: Method::Measure(seeding),
+    },
+    Bench {
+        id: 6,
+        name: "figure 6",
+        method: Method::Pending("needs a feature this version does not have yet"),
+    },
+];
+
+/// What the benches share: settings, an async runtime and a scratch folder.
+#[derive(Debug)]
+pub struct Ctx {
+    rows: usize,
+    settings: Settings,
+    rt: tokio::runtime::Runtime,
+    scratch: tempfile::TempDir,
+}
+
+impl Ctx {
+    /// A fresh folder under the scratch folder, reachable by the user PostgreSQL runs as.
+    fn folder(&self, name: &str) -> Result<PathBuf, String> {
+        let dir = self.scratch.path().join(name);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        open_up(&dir)?;
+        Ok(dir)
+    }
+}
+
+fn open_up(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("cannot open {} to other users: {e}", dir.display()))
+}
+
+/// The numbers `--only` names that no bench has, if any.
+pub fn unknown(only: &[u32]) -> Vec<u32> {
+    only.iter()
+        .copied()
+        .filter(|n| !BENCHES.iter().any(|b| b.id == *n))
+        .collect()
+}
+
+/// Runs the selected benches, prints each figure and the final table, writes the JSON, and
+/// returns every bench with its outcome.
+pub fn run(opts: &Options) -> Result<Vec<(Bench, Outcome)>, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("harness-bench-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a scratch folder: {e}"))?;
+    open_up(scratch.path())?;
+    let ctx = Ctx {
+        rows: opts.rows,
+        settings: opts.settings.clone(),
+        rt,
+        scratch,
+    };
+    let machine = Machine::detect();
+    println!("{}", machine.line());
+    let mut results = Vec::new();
+    for bench in BENCHES
+        .iter()
+        .filter(|b| opts.only.is_empty() || opts.only.contains(&b.id))
+    {
+        println!("{}. {}", bench.id, bench.name);
+        let outcome = match bench.method {
+            Method::Pending(reason) => Outcome::NotMeasured(reason.to_string()),
+            Method::Measure(f) => match f(bench, &ctx) {
+                Ok(figures) => Outcome::Measured(figures),
+                Err(e) => Outcome::NotMeasured(e),
+            },
+        };
+        match &outcome {
+            Outcome::Measured(figures) => {
+                for f in figures {
+                    println!(
+                        "   {}: {} vs {} ({})",
+                        f.name,
+                        human(f.unit, f.value),
+                        human(f.unit, f.baseline),
+                        f.baseline_what
+                    );
+                }
+            }
+            Outcome::NotMeasured(reason) => println!("   not measured: {reason}"),
+        }
+        results.push((*bench, outcome));
+    }
+    println!();
+    print!("{}", render_table(&results));
+    if let Some(path) = &opts.json {
+        let text = to_json(&results, &machine, opts.rows);
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(results)
+}
+
+/// The final table: figure, measured value, baseline, ratio, goal, PASS/MISS.
+pub fn render_table(results: &[(Bench, Outcome)]) -> String {
+    let mut rows: Vec<[String; 7]> = vec![[
+        "".into(),
+        "figure".into(),
+        "measured".into(),
+        "baseline".into(),
+        "ratio".into(),
+        "goal".into(),
+        "".into(),
+    ]];
+    let mut notes = Vec::new();
+    let mut pending = Vec::new();
+    for (bench, outcome) in results {
+        match outcome {
+            Outcome::Measured(figures) => {
+                for f in figures {
+                    rows.push([
+                        f.id.clone(),
+                        f.name.clone(),
+                        human(f.unit, f.value),
+                        human(f.unit, f.baseline),
+                        format!("{}×", trim_float(round_sig(f.ratio(), 3))),
+                        f.goal_text(),
+                        if f.passes() { "PASS" } else { "MISS" }.into(),
+                    ]);
+                    notes.push(format!("{}: baseline = {}", f.id, f.baseline_what));
+                }
+            }
+            Outcome::NotMeasured(reason) => pending.push((
+                rows.len(),
+                [bench.id.to_string(), bench.name.to_string()],
+                format!("not measured: {reason}"),
+            )),
+        }
+    }
+    let mut widths = [0usize; 7];
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for (_, [id, name], _) in &pending {
+        widths[0] = widths[0].max(id.chars().count());
+        widths[1] = widths[1].max(name.chars().count());
+    }
+    let pad = |cell: &str, w: usize| format!("{cell}{}", " ".repeat(w - cell.chars().count()));
+    let mut lines: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let cells: Vec<String> = r.iter().zip(widths).map(|(c, w)| pad(c, w)).collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect();
+    // A bench not measured says why across the value columns, in its place by number.
+    for (at, [id, name], why) in pending.into_iter().rev() {
+        lines.insert(
+            at,
+            format!("{}  {}  {why}", pad(&id, widths[0]), pad(&name, widths[1])),
+        );
+    }
+    let mut out = String::new();
+    for l in lines {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    for n in notes {
+        let _ = writeln!(out, "{n}");
+    }
+    out
+}
+
+/// A value with its unit, the way people read it: `0.182 s`, `12.4 ms`, `412 MB`, `1.25 M rows/s`.
+pub fn human(unit: Unit, v: f64) -> String {
+    match unit {
+        Unit::Seconds if v < 1.0 => format!("{} ms", trim_float(round_sig(v * 1e3, 3))),
+        Unit::Seconds => format!("{} s", trim_float(round_sig(v, 3))),
+        Unit::Bytes if v >= 1e9 => format!("{} GB", trim_float(round_sig(v / 1e9, 3))),
+        Unit::Bytes => format!("{} MB", trim_float(round_sig(v / 1e6, 3))),
+        Unit::RowsPerSecond if v >= 1e6 => {
+            format!("{} M rows/s", trim_float(round_sig(v / 1e6, 3)))
+        }
+        Unit::RowsPerSecond => format!("{} k rows/s", trim_float(round_sig(v / 1e3, 3))),
+    }
+}
+
+/// `v` rounded to `digits` significant digits.
+fn round_sig(v: f64, digits: i32) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let scale = 10f64.powi(digits - 1 - v.abs().log10().floor() as i32);
+    (v * scale).round() / scale
+}
+
+/// A float without a trailing `.0` or zeros: `1`, `0.8`, `12.5`.
+fn trim_float(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let s = format!("{v:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The machine the figures come from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// Processors available.
+    pub nproc: usize,
+    /// Total memory, bytes.
+    pub memory: u64,
+    /// CPU model.
+    pub cpu: String,
+    /// UTC date of the run.
+    pub date: String,
+}
+
+impl Machine {
+    fn detect() -> Machine {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024);
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map_or_else(|| "unknown".into(), |(_, m)| m.trim().to_string());
+        let days = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 86_400);
+        Machine {
+            nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory,
+            cpu,
+            date: civil_date(days as i64),
+        }
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "machine: {} CPUs ({}), {} memory, {}",
+            self.nproc,
+            self.cpu,
+            human(Unit::Bytes, self.memory as f64),
+            self.date
+        )
+    }
+}
+
+/// `YYYY-MM-DD` of a day counted from 1970-01-01 (proleptic Gregorian calendar).
+pub fn civil_date(days: i64) -> String {
+    // Howard Hinnant's days_from_civil, inverted.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[derive(Serialize)]
+struct JsonFigure<'a> {
+    bench: u32,
+    #[serde(flatten)]
+    figure: &'a Figure,
+    ratio: f64,
+    goal_text: String,
+    pass: bool,
+}
+
+#[derive(Serialize)]
+struct JsonPending {
+    bench: u32,
+    name: &'static str,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    machine: &'a Machine,
+    rows: usize,
+    figures: Vec<JsonFigure<'a>>,
+    not_measured: Vec<JsonPending>,
+}
+
+/// The figures as JSON.
+pub fn to_json(results: &[(Bench, Outcome)], machine: &Machine, rows: usize) -> String {
+    let mut figures = Vec::new();
+    let mut not_measured = Vec::new();
+    for (bench, outcome) in results {
+        match outcome {
+            Outcome::Measured(fs) => figures.extend(fs.iter().map(|f| JsonFigure {
+                bench: bench.id,
+                figure: f,
+                ratio: f.ratio(),
+                goal_text: f.goal_text(),
+                pass: f.passes(),
+            })),
+            Outcome::NotMeasured(reason) => not_measured.push(JsonPending {
+                bench: bench.id,
+                name: bench.name,
+                reason: reason.clone(),
+            }),
+        }
+    }
+    let report = JsonReport {
+        machine,
+        rows,
+        figures,
+        not_measured,
+    };
+    serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), String> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Per-scenario overhead.
+
+const OVERHEAD_PIPELINE: &str = r#"
+services = ["postgres", "redis"]
+
+[tasks.noop]
+kind = "command"
+argv = ["sh", "-c", "true"]
+"#;
+
+const OVERHEAD_SCENARIO: &str = r#"
+pipeline = "bench"
+
+[[seed]]
+service = "postgres"
+sql = "schema.sql"
+
+[[seed]]
+service = "postgres"
+table = "items"
+csv = "items.csv"
+
+[[seed]]
+service = "redis"
+json = "keys.json"
+
+[[sink]]
+name = "items"
+service = "postgres"
+table = "items"
+key = ["id"]
+written_by = "noop"
+
+[[sink]]
+name = "keys"
+service = "redis"
+keys = "item:*"
+written_by = "noop"
+"#;
+
+/// A small project: `SCENARIOS` scenarios seeding PostgreSQL (SQL + CSV) and Redis, a task that
+/// does nothing, a table sink and a key sink each.
+fn overhead_project(dir: &Path) -> Result<(), String> {
+    write_file(&dir.join("harness.toml"), "backend = \"local\"\n")?;
+    write_file(
+        &dir.join("pipelines/bench/pipeline.toml"),
+        OVERHEAD_PIPELINE,
+    )?;
+    let mut csv = String::from("id,title,price\n");
+    let mut keys = serde_json::Map::new();
+    for i in 0..100 {
+        let _ = writeln!(csv, "{i},item {i},{}.{:02}", i % 17, i % 100);
+        if i < 20 {
+            keys.insert(format!("item:{i}"), format!("title {i}").into());
+        }
+    }
+    let keys = serde_json::Value::Object(keys).to_string();
+    for s in 1..=SCENARIOS {
+        let d = dir.join(format!("scenarios/s{s}"));
+        write_file(&d.join("scenario.toml"), OVERHEAD_SCENARIO)?;
+        write_file(
+            &d.join("schema.sql"),
+            "CREATE TABLE items (id int PRIMARY KEY, title text, price numeric(8,2));\n",
+        )?;
+        write_file(&d.join("items.csv"), &csv)?;
+        write_file(&d.join("keys.json"), &keys)?;
+    }
+    Ok(())
+}
+
+fn overhead(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
+    let dir = ctx.folder("overhead")?;
+    overhead_project(&dir)?;
+    let project = config::load(&dir).map_err(|e| {
+        let msgs: Vec<String> = e.0.iter().map(|c| c.to_string()).collect();
+        format!("the bench project does not load: {}", msgs.join("; "))
+    })?;
+    let selected: Vec<&config::Scenario> = project.scenarios.iter().collect();
+    let mut opts = RunOptions {
+        policy: WritePolicy::Update,
+        report_dir: dir.join("report"),
+        task_jobs: 1,
+        backend: Resolved {
+            kind: BackendKind::Local,
+            reason: "bench".into(),
+        },
+    };
+    let run = |opts: &RunOptions| {
+        let (events, _rx) = Events::channel();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        ctx.rt
+            .block_on(runner::run(&project, &selected, opts, &events, &cancel))
+    };
+    // The first run writes the goldens; the second one is measured and compares with them.
+    for policy in [WritePolicy::Update, WritePolicy::Nothing] {
+        opts.policy = policy;
+        let outcome = run(&opts);
+        if let Some(e) = outcome.infra_error {
+            return Err(e.to_string());
+        }
+        if let Some(s) = outcome
+            .scenarios
+            .iter()
+            .find(|s| s.status != ScenarioStatus::Passed)
+        {
+            return Err(format!(
+                "scenario {} did not pass: {}",
+                s.name,
+                runner::summary_line(s)
+            ));
+        }
+        if policy == WritePolicy::Nothing {
+            let secs = |f: fn(&runner::Timings) -> Duration| {
+                median(
+                    outcome
+                        .scenarios
+                        .iter()
+                        .map(|s| f(&s.timings).as_secs_f64())
+                        .collect(),
+                )
+            };
+            return Ok(vec![Figure {
+                id: bench.id.to_string(),
+                name: "overhead per scenario (reset + seed + read + compare)".into(),
+                unit: Unit::Seconds,
+                value: secs(runner::Timings::overhead),
+                baseline: secs(|t| t.tasks),
+                baseline_what: format!(
+                    "the same scenarios' task time (one `sh -c true` run by the executor), median of {SCENARIOS}"
+                ),
+                goal: Goal::AtMost(1.0),
+            }]);
+        }
+    }
+    Err("no measured run".into())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Cold start.
+
+fn cold_start(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
+    crate::backend::spark::discover(&ctx.settings.python)
+        .map_err(|e| format!("Spark is not installed here: {e}"))?;
+    let full = [
+        ServiceKind::Postgres,
+        ServiceKind::Redis,
+        ServiceKind::Hive,
+        ServiceKind::Hdfs,
+        ServiceKind::Spark,
+    ];
+    let start = |services: &[ServiceKind], name: &str| -> Result<f64, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("harness-env-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a temporary folder: {e}"))?
+            .keep();
+        let (events, _rx) = Events::channel();
+        ctx.rt.block_on(async {
+            let t0 = Instant::now();
+            let env =
+                Environment::start(services, &ctx.settings, BackendKind::Local, &dir, &events)
+                    .await
+                    .map_err(|e| format!("{name}: {e}"))?;
+            let elapsed = t0.elapsed().as_secs_f64();
+            env.stop().await;
+            Ok(elapsed)
+        })
+    };
+    // One start first, so that both figures find the programs in the page cache.
+    start(&full, "warm-up")?;
+    let value = start(&full, "full set")?;
+    let hive_alone: Vec<ServiceKind> =
+        if ctx.settings.hive.database == config::settings::MetastoreDb::Postgres {
+            vec![ServiceKind::Postgres, ServiceKind::Hdfs, ServiceKind::Hive]
+        } else {
+            vec![ServiceKind::Hdfs, ServiceKind::Hive]
+        };
+    let mut baseline = 0.0;
+    for set in [
+        vec![ServiceKind::Postgres],
+        vec![ServiceKind::Redis],
+        hive_alone,
+    ] {
+        baseline += start(&set, "one by one")?;
+    }
+    Ok(vec![Figure {
+        id: bench.id.to_string(),
+        name: "cold start: PostgreSQL, Redis, metastore, HDFS, Spark conf".into(),
+        unit: Unit::Seconds,
+        value,
+        baseline,
+        baseline_what: "the same services started one at a time, by the same code, summed".into(),
+        goal: Goal::AtMost(6.0),
+    }])
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Canonicalize + diff.
+
+/// SplitMix64: a small deterministic generator, so that every run benches the same data.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// The generated table sink: `rows` rows of 10 columns, in no particular order (as a database
+/// returns them). With `golden`, one row in [`CHANGED_EVERY`] has another score and title.
+pub fn generate_table(rows: usize, golden: bool) -> Table {
+    let col = |name: &str, type_name: &str| Column {
+        name: name.into(),
+        type_name: type_name.into(),
+    };
+    let columns = vec![
+        col("id", "int8"),
+        col("user_id", "int8"),
+        col("item_id", "int8"),
+        col("score", "float8"),
+        col("price", "numeric"),
+        col("views", "int4"),
+        col("is_paid", "bool"),
+        col("dt", "date"),
+        col("title", "text"),
+        col("note", "text"),
+    ];
+    let mut rng = Rng::new(0x5eed);
+    let mut data: Vec<Vec<Value>> = (0..rows as u64)
+        .map(|id| {
+            let item = rng.below(50_000) as i64;
+            let mut score = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 10.0;
+            let mut title = format!("item {item}");
+            if golden && id % CHANGED_EVERY == 42 {
+                score += 1.0;
+                title.push_str(" (old)");
+            }
+            let note = match rng.below(8) {
+                0 => Value::Null,
+                1 => Value::Text(String::new()),
+                2 => Value::Text(format!("said \"hi\"\tto {id}")),
+                _ => Value::Text(format!("note {}", rng.below(1000))),
+            };
+            vec![
+                Value::Int(id as i64),
+                Value::Int(rng.below(100_000) as i64),
+                Value::Int(item),
+                Value::Float(score),
+                Value::Numeric(format!("{}.{:02}", rng.below(100), rng.below(100))),
+                Value::Int(rng.below(10_000) as i64),
+                Value::Bool(rng.below(2) == 1),
+                Value::Text(format!(
+                    "2026-{:02}-{:02}",
+                    1 + rng.below(12),
+                    1 + rng.below(28)
+                )),
+                Value::Text(title),
+                note,
+            ]
+        })
+        .collect();
+    // Fisher–Yates with its own generator: the order does not depend on the values drawn above.
+    let mut order = Rng::new(0x0dde);
+    for i in (1..data.len()).rev() {
+        let j = order.below(i as u64 + 1) as usize;
+        data.swap(i, j);
+    }
+    Table {
+        columns,
+        rows: data,
+    }
+}
+
+fn bench_header() -> Header {
+    Header {
+        sink: "bench".into(),
+        source: "generated table".into(),
+    }
+}
+
+fn bench_key() -> Vec<String> {
+    vec!["id".into()]
+}
+
+/// The work of a `harness bench-worker` child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorkerJob {
+    /// Write the golden snapshot and the rows as text for the `sort` + `diff` baseline.
+    Prepare,
+    /// Render the generated table, diff it against the golden, and compare it row by row.
+    Compare,
+}
+
+/// Runs a worker job in this process; prints what it measured as one JSON line.
+pub fn worker(job: WorkerJob, rows: usize, dir: &Path) -> Result<(), String> {
+    let golden_path = dir.join("golden.snap");
+    match job {
+        WorkerJob::Prepare => {
+            let golden = generate_table(rows, true)
+                .render(&bench_header(), &bench_key(), None)
+                .map_err(|e| e.to_string())?;
+            write_file(&golden_path, &golden)?;
+            let mut golden_rows: Vec<&str> = body_lines(&golden).collect();
+            // GNU sort's order under LC_ALL=C: bytes.
+            golden_rows.sort_unstable();
+            write_lines(&dir.join("golden.rows"), golden_rows.iter().copied())?;
+            drop(golden);
+            // The rows as the baseline gets them: unsorted, one per line.
+            let actual = generate_table(rows, false)
+                .render(&bench_header(), &bench_key(), None)
+                .map_err(|e| e.to_string())?;
+            let mut lines: Vec<&str> = body_lines(&actual).collect();
+            let mut order = Rng::new(0xfeed);
+            for i in (1..lines.len()).rev() {
+                lines.swap(i, order.below(i as u64 + 1) as usize);
+            }
+            write_lines(&dir.join("actual.rows"), lines.iter().copied())?;
+            println!("{{}}");
+        }
+        WorkerJob::Compare => {
+            let generated = generate_table(rows, false);
+            // The table as a sink read gives it; what the harness adds is measured above this.
+            let before = resident("VmRSS");
+            // What the runner does with a table sink: render (read stage), then read the
+            // golden, diff, and explain the difference row by row (compare stage).
+            let t0 = Instant::now();
+            let actual = generated
+                .render(&bench_header(), &bench_key(), None)
+                .map_err(|e| e.to_string())?;
+            let golden = golden::read(&golden_path)
+                .map_err(|e| format!("cannot read {}: {e}", golden_path.display()))?
+                .ok_or("no golden")?;
+            let text_diff = diff::unified(&golden, &actual, "golden.snap");
+            let changed = match &text_diff {
+                Some(_) => table::parse(&golden)
+                    .zip(table::parse(&actual))
+                    .map(|(g, a)| table::compare(&g, &a, &bench_key(), &Default::default()))
+                    .map_or(0, |d| d.changed.len()),
+                None => 0,
+            };
+            let seconds = t0.elapsed().as_secs_f64();
+            drop(generated);
+            println!(
+                "{}",
+                serde_json::json!({
+                    "seconds": seconds,
+                    "changed_rows": changed,
+                    "rss_before": before,
+                    "diff_bytes": text_diff.map_or(0, |d| d.len()),
+                })
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A memory figure of this process from /proc/self/status, in bytes.
+fn resident(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn body_lines(snapshot: &str) -> impl Iterator<Item = &str> {
+    snapshot.lines().skip_while(|l| !l.is_empty()).skip(1)
+}
+
+fn write_lines<'a>(path: &Path, lines: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let mut out = BufWriter::new(std::fs::File::create(path).map_err(err)?);
+    for l in lines {
+        out.write_all(l.as_bytes()).map_err(err)?;
+        out.write_all(b"\n").map_err(err)?;
+    }
+    out.flush().map_err(err)
+}
+
+/// A child process that ran to its end: wall time, peak resident memory and what it printed.
+#[derive(Debug)]
+struct ChildRun {
+    elapsed: f64,
+    max_rss: f64,
+    code: i32,
+    stdout: Vec<u8>,
+}
+
+/// Runs `cmd` and measures it with `wait4` (the child's own peak RSS, not its siblings').
+fn measure_child(cmd: &mut Command) -> Result<ChildRun, String> {
+    let what = format!("{:?}", cmd.get_program());
+    let t0 = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {what}: {e}"))?;
+    let mut stdout = Vec::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_end(&mut stdout);
+    }
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data, valid when zeroed; wait4 writes into the two locals only.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let elapsed = t0.elapsed().as_secs_f64();
+    if r != pid {
+        return Err(format!(
+            "cannot wait for {what}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    Ok(ChildRun {
+        elapsed,
+        // Linux reports kilobytes.
+        max_rss: usage.ru_maxrss as f64 * 1024.0,
+        code,
+        stdout,
+    })
+}
+
+fn canonicalize_and_diff(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
+    let dir = ctx.folder("table")?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let worker = |job: &str| {
+        let mut cmd = Command::new(&exe);
+        cmd.args(["bench-worker", job, "--rows"])
+            .arg(ctx.rows.to_string())
+            .arg("--dir")
+            .arg(&dir)
+            .stdin(Stdio::null());
+        let run = measure_child(&mut cmd)?;
+        if run.code != 0 {
+            return Err(format!("bench-worker {job} failed (exit {})", run.code));
+        }
+        Ok::<_, String>(run)
+    };
+    worker("prepare")?;
+    let run = worker("compare")?;
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout)
+        .map_err(|e| format!("bench-worker compare printed no figures: {e}"))?;
+    let seconds = report["seconds"].as_f64().ok_or("no seconds")?;
+    let before = report["rss_before"].as_f64().unwrap_or(0.0);
+    let changed = report["changed_rows"].as_u64().unwrap_or(0);
+    let expected = (0..ctx.rows as u64)
+        .filter(|i| i % CHANGED_EVERY == 42)
+        .count() as u64;
+    if changed != expected {
+        return Err(format!(
+            "the row-by-row comparison found {changed} changed rows, not {expected}"
+        ));
+    }
+
+    let sorted = dir.join("actual.sorted");
+    let sort = measure_child(
+        Command::new("sort")
+            .env("LC_ALL", "C")
+            .arg("-o")
+            .arg(&sorted)
+            .arg(dir.join("actual.rows")),
+    )
+    .map_err(|e| format!("GNU sort: {e}"))?;
+    if sort.code != 0 {
+        return Err(format!("sort failed (exit {})", sort.code));
+    }
+    let out = std::fs::File::create(dir.join("rows.diff")).map_err(|e| e.to_string())?;
+    let diff_run = measure_child(
+        Command::new("diff")
+            .arg(dir.join("golden.rows"))
+            .arg(&sorted)
+            .stdout(out),
+    )
+    .map_err(|e| format!("GNU diff: {e}"))?;
+    if diff_run.code != 1 {
+        return Err(format!(
+            "diff should find differences (exit 1), exited {}",
+            diff_run.code
+        ));
+    }
+    let rows = ctx.rows;
+    Ok(vec![
+        Figure {
+            id: format!("{}.time", bench.id),
+            name: format!("render + diff + row compare, {rows} rows × 10 columns, 1% changed"),
+            unit: Unit::Seconds,
+            value: seconds,
+            baseline: sort.elapsed + diff_run.elapsed,
+            baseline_what:
+                "LC_ALL=C sort of the same rows as text + diff against the sorted golden rows"
+                    .into(),
+            goal: Goal::RatioAtMost(1.0),
+        },
+        Figure {
+            id: format!("{}.memory", bench.id),
+            name: format!(
+                "peak memory of the same, above the {} the table itself takes ({} in all)",
+                human(Unit::Bytes, before),
+                human(Unit::Bytes, run.max_rss)
+            ),
+            unit: Unit::Bytes,
+            value: run.max_rss - before,
+            baseline: sort.max_rss.max(diff_run.max_rss),
+            baseline_what: "peak RSS of that sort and diff, the larger".into(),
+            goal: Goal::AtMost(0.5e9),
+        },
+    ])
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Seeding.
+
+const SEED_COLUMNS: &str = "id,user_id,item_id,score,title";
+
+fn seed_csv_text(rows: usize) -> String {
+    let mut rng = Rng::new(0xc5c5);
+    let mut out = String::with_capacity(rows * 48);
+    out.push_str(SEED_COLUMNS);
+    out.push('\n');
+    for id in 0..rows {
+        let item = rng.below(50_000);
+        let _ = writeln!(
+            out,
+            "{id},{},{item},{:.6},\"item {item}, \"\"{}\"\"\"",
+            rng.below(100_000),
+            rng.below(1_000_000) as f64 / 1e5,
+            rng.below(1000)
+        );
+    }
+    out
+}
+
+/// Redis keys as a fixture (JSON) and as `redis-cli --pipe` input (RESP): one key in ten a hash.
+fn seed_redis_texts(rows: usize) -> (String, Vec<u8>) {
+    let mut json = String::with_capacity(rows * 40);
+    let mut resp = Vec::with_capacity(rows * 60);
+    let bulk = |out: &mut Vec<u8>, s: &str| {
+        let _ = write!(out, "${}\r\n{s}\r\n", s.len());
+    };
+    json.push('{');
+    for i in 0..rows {
+        let key = format!("bench:{i}");
+        if i > 0 {
+            json.push(',');
+        }
+        if i % 10 == 0 {
+            let _ = write!(
+                json,
+                "\"{key}\":{{\"type\":\"hash\",\"value\":{{\"a\":\"{i}\",\"b\":\"x\"}}}}"
+            );
+            resp.extend_from_slice(b"*6\r\n");
+            for part in ["HSET", &key, "a", &i.to_string(), "b", "x"] {
+                bulk(&mut resp, part);
+            }
+        } else {
+            let value = format!("value {i}");
+            let _ = write!(json, "\"{key}\":\"{value}\"");
+            resp.extend_from_slice(b"*3\r\n");
+            for part in ["SET", &key, &value] {
+                bulk(&mut resp, part);
+            }
+        }
+    }
+    json.push('}');
+    (json, resp)
+}
+
+fn program(name: &str, settings: &Settings) -> Result<PathBuf, String> {
+    crate::backend::local::which(name)
+        .or_else(|| {
+            crate::backend::local::postgres_bin_dir(&settings.postgres)
+                .ok()
+                .map(|d| d.join(name))
+                .filter(|p| p.is_file())
+        })
+        .ok_or_else(|| format!("`{name}` not found"))
+}
+
+fn seeding(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
+    let dir = ctx.folder("seed")?;
+    let psql = program("psql", &ctx.settings)?;
+    let redis_cli = program("redis-cli", &ctx.settings)?;
+    let csv = dir.join("rows.csv");
+    write_file(&csv, &seed_csv_text(ctx.rows))?;
+    let (json, resp) = seed_redis_texts(ctx.rows);
+    let json_path = dir.join("keys.json");
+    write_file(&json_path, &json)?;
+    drop(json);
+    let resp_path = dir.join("keys.resp");
+    std::fs::write(&resp_path, resp).map_err(|e| e.to_string())?;
+
+    let env_dir = tempfile::Builder::new()
+        .prefix("harness-env-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary folder: {e}"))?
+        .keep();
+    let (events, _rx) = Events::channel();
+    let env = ctx
+        .rt
+        .block_on(Environment::start(
+            &[ServiceKind::Postgres, ServiceKind::Redis],
+            &ctx.settings,
+            BackendKind::Local,
+            &env_dir,
+            &events,
+        ))
+        .map_err(|e| e.to_string())?;
+    let result = (|| {
+        let pg = env.postgres.as_ref().ok_or("postgres did not start")?;
+        let redis = env.redis.as_ref().ok_or("redis did not start")?;
+        Ok::<_, String>(vec![
+            seed_postgres(bench, ctx, pg, &psql, &csv)?,
+            seed_redis(bench, ctx, redis, &redis_cli, &json_path, &resp_path)?,
+        ])
+    })();
+    ctx.rt.block_on(env.stop());
+    result
+}
+
+fn seed_postgres(
+    bench: &Bench,
+    ctx: &Ctx,
+    pg: &PostgresEndpoint,
+    psql: &Path,
+    csv: &Path,
+) -> Result<Figure, String> {
+    let columns: Vec<String> = SEED_COLUMNS.split(',').map(String::from).collect();
+    let sql = |text: String| {
+        ctx.rt.block_on(async {
+            let c = pg.connect_to(None).await.map_err(|e| e.to_string())?;
+            c.batch_execute(&text).await.map_err(|e| e.to_string())?;
+            let n: i64 = c
+                .query_one("SELECT count(*) FROM seeded", &[])
+                .await
+                .map_err(|e| e.to_string())?
+                .get(0);
+            Ok::<_, String>(n as usize)
+        })
+    };
+    sql("DROP TABLE IF EXISTS seeded; CREATE TABLE seeded (id int8, user_id int8, item_id int8, score float8, title text)".into())?;
+    let (mut ours, mut theirs) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..SEED_ROUNDS {
+        sql("TRUNCATE seeded".into())?;
+        let t0 = Instant::now();
+        ctx.rt
+            .block_on(pg.seed_csv("seeded", csv, csv, &columns, b',', None))
+            .map_err(|e| e.to_string())?;
+        ours = ours.min(t0.elapsed().as_secs_f64());
+        if sql("SELECT 1".into())? != ctx.rows {
+            return Err("the harness's COPY did not load every row".into());
+        }
+        sql("TRUNCATE seeded".into())?;
+        theirs = theirs.min(timed_baseline(
+            Command::new(psql)
+                .arg(pg.url())
+                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c"])
+                .arg(format!(
+                    "\\copy seeded ({SEED_COLUMNS}) FROM '{}' WITH (FORMAT csv, HEADER true)",
+                    csv.display()
+                ))
+                .stdin(Stdio::null()),
+            "psql \\copy",
+        )?);
+        if sql("SELECT 1".into())? != ctx.rows {
+            return Err("psql \\copy did not load every row".into());
+        }
+    }
+    Ok(seed_figure(
+        bench,
+        ctx,
+        (
+            "postgres",
+            format!("PostgreSQL CSV seed (COPY), {} rows", ctx.rows),
+        ),
+        (ours, theirs),
+        format!("psql \\copy of the same CSV into the same server (best of {SEED_ROUNDS} each)"),
+    ))
+}
+
+fn seed_redis(
+    bench: &Bench,
+    ctx: &Ctx,
+    redis: &RedisEndpoint,
+    redis_cli: &Path,
+    json_path: &Path,
+    resp_path: &Path,
+) -> Result<Figure, String> {
+    let keys = || {
+        ctx.rt.block_on(async {
+            let mut c = redis.connect().await.map_err(|e| e.to_string())?;
+            redis::cmd("DBSIZE")
+                .query_async::<usize>(&mut c)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    };
+    let flush = || ctx.rt.block_on(redis.reset()).map_err(|e| e.to_string());
+    let (mut ours, mut theirs, mut parse) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    for _ in 0..SEED_ROUNDS {
+        flush()?;
+        // The fixture is parsed when the project loads; the seed stage writes it.
+        let t0 = Instant::now();
+        let text = std::fs::read_to_string(json_path).map_err(|e| e.to_string())?;
+        let fixture = RedisFixture::parse(&text).map_err(|e| e.message)?;
+        parse = parse.min(t0.elapsed().as_secs_f64());
+        drop(text);
+        let t0 = Instant::now();
+        ctx.rt
+            .block_on(redis.seed(&fixture))
+            .map_err(|e| e.to_string())?;
+        ours = ours.min(t0.elapsed().as_secs_f64());
+        drop(fixture);
+        if keys()? != ctx.rows {
+            return Err("the harness's seed did not write every key".into());
+        }
+        flush()?;
+        let input = std::fs::File::open(resp_path).map_err(|e| e.to_string())?;
+        theirs = theirs.min(timed_baseline(
+            Command::new(redis_cli)
+                .args(["-h", &redis.host, "-p", &redis.port.to_string(), "--pipe"])
+                .stdin(input),
+            "redis-cli --pipe",
+        )?);
+        if keys()? != ctx.rows {
+            return Err("redis-cli --pipe did not write every key".into());
+        }
+    }
+    Ok(seed_figure(
+        bench,
+        ctx,
+        (
+            "redis",
+            format!("Redis JSON seed (the seed stage), {} keys", ctx.rows),
+        ),
+        (ours, theirs),
+        format!(
+            "redis-cli --pipe of the same keys as RESP into the same server (best of {SEED_ROUNDS} each); reading and parsing the JSON fixture, done when the project loads, took {} more",
+            human(Unit::Seconds, parse)
+        ),
+    ))
+}
+
+/// Runs a baseline program to its end: its wall time, or why it failed.
+fn timed_baseline(cmd: &mut Command, what: &str) -> Result<f64, String> {
+    let run = measure_child(cmd)?;
+    if run.code != 0 {
+        return Err(format!("{what} failed (exit {})", run.code));
+    }
+    Ok(run.elapsed)
+}
+
+/// A seeding figure: rows per second of the harness against the baseline's, from their times.
+fn seed_figure(
+    bench: &Bench,
+    ctx: &Ctx,
+    (which, name): (&str, String),
+    (ours, theirs): (f64, f64),
+    baseline_what: String,
+) -> Figure {
+    let rows = ctx.rows as f64;
+    Figure {
+        id: format!("{}.{which}", bench.id),
+        name,
+        unit: Unit::RowsPerSecond,
+        value: rows / ours,
+        baseline: rows / theirs,
+        baseline_what,
+        goal: Goal::RatioAtLeast(0.8),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figure(unit: Unit, value: f64, baseline: f64, goal: Goal) -> Figure {
+        Figure {
+            id: "1".into(),
+            name: "x".into(),
+            unit,
+            value,
+            baseline,
+            baseline_what: "y".into(),
+            goal,
+        }
+    }
+
+    #[test]
+    fn values_read_the_way_people_say_them() {
+        assert_eq!(human(Unit::Seconds, 0.18234), "182 ms");
+        assert_eq!(human(Unit::Seconds, 4.0), "4 s");
+        assert_eq!(human(Unit::Seconds, 12.345), "12.3 s");
+        assert_eq!(human(Unit::Bytes, 412_345_678.0), "412 MB");
+        assert_eq!(human(Unit::Bytes, 1.5e9), "1.5 GB");
+        assert_eq!(human(Unit::RowsPerSecond, 1_254_000.0), "1.25 M rows/s");
+        assert_eq!(human(Unit::RowsPerSecond, 98_765.0), "98.8 k rows/s");
+    }
+
+    #[test]
+    fn goals_pass_or_miss_on_value_or_ratio() {
+        let f = figure(Unit::Seconds, 0.5, 0.01, Goal::AtMost(1.0));
+        assert!(f.passes());
+        assert_eq!(f.goal_text(), "≤ 1 s");
+        assert_eq!(f.ratio(), 50.0);
+        let f = figure(Unit::Seconds, 2.0, 1.0, Goal::RatioAtMost(1.0));
+        assert!(!f.passes());
+        assert_eq!(f.goal_text(), "≤ 1× baseline");
+        let f = figure(Unit::RowsPerSecond, 80.0, 100.0, Goal::RatioAtLeast(0.8));
+        assert!(f.passes());
+        assert_eq!(f.goal_text(), "≥ 0.8× baseline");
+        let f = figure(Unit::Bytes, 6e8, 1e8, Goal::AtMost(0.5e9));
+        assert!(!f.passes());
+        assert_eq!(f.goal_text(), "≤ 500 MB");
+    }
+
+    #[test]
+    fn the_table_marks_each_goal_and_says_what_was_not_measured() {
+        let results = vec![
+            (
+                BENCHES[0],
+                Outcome::Measured(vec![figure(Unit::Seconds, 0.2, 0.004, Goal::AtMost(1.0))]),
+            ),
+            (BENCHES[1], Outcome::NotMeasured("later".into())),
+        ];
+        let text = render_table(&results);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("   figure"), "{text}");
+        assert!(
+            lines[1].contains("200 ms") && lines[1].contains("4 ms"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("50×") && lines[1].ends_with("PASS"),
+            "{text}"
+        );
+        assert!(lines[2].contains("not measured: later"), "{text}");
+        assert_eq!(lines[3], "1: baseline = y");
+    }
+
+    #[test]
+    fn json_has_each_figure_with_baseline_and_ratio() {
+        let results = vec![(
+            BENCHES[0],
+            Outcome::Measured(vec![figure(Unit::Seconds, 0.2, 0.1, Goal::AtMost(1.0))]),
+        )];
+        let machine = Machine {
+            nproc: 2,
+            memory: 1,
+            cpu: "c".into(),
+            date: "2026-01-01".into(),
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&to_json(&results, &machine, 10)).expect("json");
+        let f = &v["figures"][0];
+        assert_eq!(f["id"], "1");
+        assert_eq!(f["baseline"], 0.1);
+        assert_eq!(f["ratio"], 2.0);
+        assert_eq!(f["pass"], true);
+        assert_eq!(f["goal"]["kind"], "at_most");
+    }
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(20_417), "2025-11-25");
+        assert_eq!(civil_date(11_016), "2000-02-29");
+    }
+
+    #[test]
+    fn generated_data_is_the_same_every_time() {
+        let a = generate_table(500, false);
+        assert_eq!(a, generate_table(500, false));
+        assert_eq!(a.rows.len(), 500);
+        let g = generate_table(500, true);
+        let differ = a.rows.iter().zip(&g.rows).filter(|(x, y)| x != y).count();
+        assert_eq!(differ, 5);
+        // Shuffled: not in id order.
+        assert_ne!(a.rows[0][0], Value::Int(0));
+        assert_eq!(seed_csv_text(50), seed_csv_text(50));
+        assert_eq!(seed_redis_texts(50), seed_redis_texts(50));
+    }
+
+    #[test]
+    fn redis_fixture_and_pipe_input_hold_the_same_keys() {
+        let (json, resp) = seed_redis_texts(20);
+        let fixture = RedisFixture::parse(&json).expect("valid fixture");
+        assert_eq!(fixture.0.len(), 20);
+        let resp = String::from_utf8(resp).expect("utf-8");
+        assert_eq!(resp.matches("*3\r\n$3\r\nSET\r\n").count(), 18);
+        assert_eq!(resp.matches("*6\r\n$4\r\nHSET\r\n").count(), 2);
+    }
+}

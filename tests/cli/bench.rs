@@ -1,0 +1,61 @@
+//! `harness bench` on small data: every requested figure is measured against a baseline and
+//! written to the JSON file. Speed itself is never asserted.
+
+use crate::support::{Project, require_servers};
+
+#[test]
+fn bench_writes_every_requested_figure_with_its_baseline_and_ratio() {
+    require_servers();
+    let p = Project::new();
+    let r = p.run(&[
+        "bench", "--rows", "2000", "--only", "1,4,5", "--json", "out.json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let json: serde_json::Value =
+        serde_json::from_str(&p.read("out.json")).expect("out.json is JSON");
+    let figures = json["figures"].as_array().expect("figures");
+    let ids: Vec<&str> = figures.iter().filter_map(|f| f["id"].as_str()).collect();
+    assert_eq!(
+        ids,
+        ["1", "4.time", "4.memory", "5.postgres", "5.redis"],
+        "{}",
+        r.all()
+    );
+    for f in figures {
+        for field in ["value", "baseline", "ratio"] {
+            let v = f[field].as_f64().unwrap_or(-1.0);
+            assert!(v > 0.0 && v.is_finite(), "{field} of {f}");
+        }
+        assert!(!f["baseline_what"].as_str().unwrap_or("").is_empty(), "{f}");
+        assert!(f["pass"].is_boolean(), "{f}");
+    }
+    assert!(
+        json["not_measured"]
+            .as_array()
+            .is_some_and(|a| a.is_empty())
+    );
+    assert!(json["machine"]["nproc"].as_u64().is_some_and(|n| n > 0));
+    // The final table lists every figure with its mark.
+    for id in ["4.memory", "5.redis"] {
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.starts_with(id) && (l.ends_with("PASS") || l.ends_with("MISS"))),
+            "{}",
+            r.stdout
+        );
+    }
+    assert!(
+        p.leftover_processes().is_empty(),
+        "{:?}",
+        p.leftover_processes()
+    );
+}
+
+#[test]
+fn bench_rejects_an_unknown_number() {
+    let p = Project::new();
+    let r = p.run(&["bench", "--only", "9"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("no bench numbered [9]"), "{}", r.stderr);
+}
