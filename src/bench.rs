@@ -160,8 +160,8 @@ pub const BENCHES: &[Bench] = &[
     },
     Bench {
         id: 2,
-        name: "figure 2",
-        method: Method::Pending("needs a feature this version does not have yet"),
+        name: "warm (Spark Connect) versus submitted Spark task, same job",
+        method: Method::Measure(warm_spark),
     },
     Bench {
         id: 3,
@@ -180,8 +180,8 @@ pub const BENCHES: &[Bench] = &[
     },
     Bench {
         id: 6,
-        name: "figure 6",
-        method: Method::Pending("needs a feature this version does not have yet"),
+        name: "-j2 versus -j1 over 10 scenarios",
+        method: Method::Measure(parallel),
     },
 ];
 
@@ -557,14 +557,11 @@ keys = "item:*"
 written_by = "noop"
 "#;
 
-/// A small project: `SCENARIOS` scenarios seeding PostgreSQL (SQL + CSV) and Redis, a task that
-/// does nothing, a table sink and a key sink each.
-fn overhead_project(dir: &Path) -> Result<(), String> {
+/// A small project: `scenarios` scenarios seeding PostgreSQL (SQL + CSV) and Redis, the task of
+/// `pipeline`, a table sink and a key sink each.
+fn overhead_project(dir: &Path, scenarios: usize, pipeline: &str) -> Result<(), String> {
     write_file(&dir.join("harness.toml"), "backend = \"local\"\n")?;
-    write_file(
-        &dir.join("pipelines/bench/pipeline.toml"),
-        OVERHEAD_PIPELINE,
-    )?;
+    write_file(&dir.join("pipelines/bench/pipeline.toml"), pipeline)?;
     let mut csv = String::from("id,title,price\n");
     let mut keys = serde_json::Map::new();
     for i in 0..100 {
@@ -574,7 +571,7 @@ fn overhead_project(dir: &Path) -> Result<(), String> {
         }
     }
     let keys = serde_json::Value::Object(keys).to_string();
-    for s in 1..=SCENARIOS {
+    for s in 1..=scenarios {
         let d = dir.join(format!("scenarios/s{s}"));
         write_file(&d.join("scenario.toml"), OVERHEAD_SCENARIO)?;
         write_file(
@@ -587,15 +584,17 @@ fn overhead_project(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn overhead(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
-    let dir = ctx.folder("overhead")?;
-    overhead_project(&dir)?;
-    let project = config::load(&dir).map_err(|e| {
+/// Loads the bench project in `dir`.
+fn load_project(dir: &Path) -> Result<config::Project, String> {
+    config::load(dir).map_err(|e| {
         let msgs: Vec<String> = e.0.iter().map(|c| c.to_string()).collect();
         format!("the bench project does not load: {}", msgs.join("; "))
-    })?;
-    let selected: Vec<&config::Scenario> = project.scenarios.iter().collect();
-    let mut opts = RunOptions {
+    })
+}
+
+/// Run options for a bench: the local backend, goldens written, one task at a time.
+fn bench_options(dir: &Path) -> RunOptions {
+    RunOptions {
         policy: WritePolicy::Update,
         report_dir: dir.join("report"),
         task_jobs: 1,
@@ -603,55 +602,188 @@ fn overhead(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
             kind: BackendKind::Local,
             reason: "bench".into(),
         },
-    };
-    let run = |opts: &RunOptions| {
-        let (events, _rx) = Events::channel();
-        let cancel = tokio_util::sync::CancellationToken::new();
-        ctx.rt
-            .block_on(runner::run(&project, &selected, opts, &events, &cancel))
-    };
-    // The first run writes the goldens; the second one is measured and compares with them.
-    for policy in [WritePolicy::Update, WritePolicy::Nothing] {
-        opts.policy = policy;
-        let outcome = run(&opts);
-        if let Some(e) = outcome.infra_error {
-            return Err(e.to_string());
-        }
-        if let Some(s) = outcome
-            .scenarios
-            .iter()
-            .find(|s| s.status != ScenarioStatus::Passed)
-        {
-            return Err(format!(
-                "scenario {} did not pass: {}",
-                s.name,
-                runner::summary_line(s)
-            ));
-        }
-        if policy == WritePolicy::Nothing {
-            let secs = |f: fn(&runner::Timings) -> Duration| {
-                median(
-                    outcome
-                        .scenarios
-                        .iter()
-                        .map(|s| f(&s.timings).as_secs_f64())
-                        .collect(),
-                )
-            };
-            return Ok(vec![Figure {
-                id: bench.id.to_string(),
-                name: "overhead per scenario (reset + seed + read + compare)".into(),
-                unit: Unit::Seconds,
-                value: secs(runner::Timings::overhead),
-                baseline: secs(|t| t.tasks),
-                baseline_what: format!(
-                    "the same scenarios' task time (one `sh -c true` run by the executor), median of {SCENARIOS}"
-                ),
-                goal: Goal::AtMost(1.0),
-            }]);
-        }
+        retries: 0,
+        jobs: 1,
+        spark_mode: None,
     }
-    Err("no measured run".into())
+}
+
+/// Runs every scenario of `project` with `opts`; fails unless every one passed.
+fn run_all(
+    ctx: &Ctx,
+    project: &config::Project,
+    opts: &RunOptions,
+) -> Result<runner::RunOutcome, String> {
+    let selected: Vec<&config::Scenario> = project.scenarios.iter().collect();
+    let (events, _rx) = Events::channel();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let outcome = ctx
+        .rt
+        .block_on(runner::run(project, &selected, opts, &events, &cancel));
+    if let Some(e) = &outcome.infra_error {
+        return Err(e.to_string());
+    }
+    if let Some(s) = outcome
+        .scenarios
+        .iter()
+        .find(|s| s.status != ScenarioStatus::Passed)
+    {
+        return Err(format!(
+            "scenario {} did not pass: {}",
+            s.name,
+            runner::summary_line(s)
+        ));
+    }
+    Ok(outcome)
+}
+
+/// The median over scenarios of one stage time, in seconds.
+fn median_of(scenarios: &[runner::ScenarioOutcome], f: fn(&runner::Timings) -> Duration) -> f64 {
+    median(
+        scenarios
+            .iter()
+            .map(|s| f(&s.timings).as_secs_f64())
+            .collect(),
+    )
+}
+
+fn overhead(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
+    let dir = ctx.folder("overhead")?;
+    overhead_project(&dir, SCENARIOS, OVERHEAD_PIPELINE)?;
+    let project = load_project(&dir)?;
+    let mut opts = bench_options(&dir);
+    // The first run writes the goldens; the second one is measured and compares with them.
+    run_all(ctx, &project, &opts)?;
+    opts.policy = WritePolicy::Nothing;
+    let outcome = run_all(ctx, &project, &opts)?;
+    Ok(vec![Figure {
+        id: bench.id.to_string(),
+        name: "overhead per scenario (reset + seed + read + compare)".into(),
+        unit: Unit::Seconds,
+        value: median_of(&outcome.scenarios, runner::Timings::overhead),
+        baseline: median_of(&outcome.scenarios, |t| t.tasks),
+        baseline_what: format!(
+            "the same scenarios' task time (one `sh -c true` run by the executor), median of {SCENARIOS}"
+        ),
+        goal: Goal::AtMost(1.0),
+    }])
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Warm Spark.
+
+/// Runs of the job in each mode; the first is left out of the median (it warms the JIT and,
+/// in connect mode, the new server).
+const SPARK_RUNS: usize = 4;
+
+const SPARK_PIPELINE: &str = r#"
+services = ["spark", "redis"]
+
+[tasks.job]
+kind = "spark"
+script = "job.py"
+conf = { "spark.sql.shuffle.partitions" = "2" }
+"#;
+
+/// A small aggregation of the kind the example jobs do: a generated table, a group-by, a join,
+/// and a few rows back to the driver.
+const SPARK_JOB: &str = r#"
+from pyspark.sql import SparkSession, functions as F
+
+spark = SparkSession.builder.appName("bench").getOrCreate()
+views = spark.range(0, 200000).select(
+    (F.col("id") % 1000).alias("user_id"),
+    (F.col("id") % 97).alias("item_id"),
+    (F.col("id") % 600).cast("double").alias("secs"),
+)
+items = spark.range(0, 97).select(F.col("id").alias("item_id"), (F.col("id") % 5).alias("genre"))
+top = (
+    views.join(items, "item_id")
+    .groupBy("genre")
+    .agg(F.count("*").alias("views"), F.sum("secs").alias("secs"))
+    .orderBy("genre")
+    .collect()
+)
+print("genres:", len(top))
+"#;
+
+fn warm_spark(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
+    crate::backend::spark::discover(&ctx.settings.python)
+        .map_err(|e| format!("Spark is not installed here: {e}"))?;
+    let dir = ctx.folder("warm_spark")?;
+    let python = toml::Value::String(ctx.settings.python.display().to_string());
+    write_file(
+        &dir.join("harness.toml"),
+        &format!("backend = \"local\"\npython = {python}\n"),
+    )?;
+    write_file(&dir.join("pipelines/bench/pipeline.toml"), SPARK_PIPELINE)?;
+    write_file(&dir.join("pipelines/bench/job.py"), SPARK_JOB)?;
+    for s in 1..=SPARK_RUNS {
+        write_file(
+            &dir.join(format!("scenarios/s{s}/scenario.toml")),
+            "pipeline = \"bench\"\n[[sink]]\nname = \"nothing\"\nservice = \"redis\"\nkeys = \"*\"\n",
+        )?;
+    }
+    let project = load_project(&dir)?;
+    let mut opts = bench_options(&dir);
+    let mut task_secs = |mode: config::SparkMode| -> Result<f64, String> {
+        opts.spark_mode = Some(mode);
+        let outcome = run_all(ctx, &project, &opts)?;
+        Ok(median_of(&outcome.scenarios[1..], |t| t.tasks))
+    };
+    let submit = task_secs(config::SparkMode::Submit)?;
+    let connect = task_secs(config::SparkMode::Connect)?;
+    Ok(vec![Figure {
+        id: bench.id.to_string(),
+        name: "Spark task on a warm Spark Connect server".into(),
+        unit: Unit::Seconds,
+        value: connect,
+        baseline: submit,
+        baseline_what: format!(
+            "the same job through spark-submit (local[2]); median of runs 2 to {SPARK_RUNS} in each mode"
+        ),
+        goal: Goal::RatioAtMost(0.3),
+    }])
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Parallel scenarios.
+
+/// Scenarios of the parallel bench.
+const PARALLEL_SCENARIOS: usize = 10;
+
+/// The overhead bench's pipeline with a task that spends a second away from the CPU, as a job
+/// waiting on a database or a remote service does.
+const PARALLEL_PIPELINE: &str = r#"
+services = ["postgres", "redis"]
+
+[tasks.noop]
+kind = "command"
+argv = ["sh", "-c", "sleep 1"]
+"#;
+
+fn parallel(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
+    let dir = ctx.folder("parallel")?;
+    overhead_project(&dir, PARALLEL_SCENARIOS, PARALLEL_PIPELINE)?;
+    let project = load_project(&dir)?;
+    let mut opts = bench_options(&dir);
+    let mut wall = |jobs: usize| -> Result<f64, String> {
+        opts.jobs = jobs;
+        Ok(run_all(ctx, &project, &opts)?.elapsed.as_secs_f64())
+    };
+    let one = wall(1)?;
+    let two = wall(2)?;
+    Ok(vec![Figure {
+        id: bench.id.to_string(),
+        name: format!("wall time of {PARALLEL_SCENARIOS} scenarios with -j2"),
+        unit: Unit::Seconds,
+        value: two,
+        baseline: one,
+        baseline_what: format!(
+            "the same {PARALLEL_SCENARIOS} scenarios (PostgreSQL and Redis seeds and sinks, a 1 s task each) with -j1, services started included"
+        ),
+        goal: Goal::RatioAtMost(0.65),
+    }])
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ fn bench_writes_every_requested_figure_with_its_baseline_and_ratio() {
     require_servers();
     let p = Project::new();
     let r = p.run(&[
-        "bench", "--rows", "2000", "--only", "1,4,5", "--json", "out.json",
+        "bench", "--rows", "2000", "--only", "1,4,5,6", "--json", "out.json",
     ]);
     assert_eq!(r.code, 0, "{}", r.all());
     let json: serde_json::Value =
@@ -17,7 +17,7 @@ fn bench_writes_every_requested_figure_with_its_baseline_and_ratio() {
     let ids: Vec<&str> = figures.iter().filter_map(|f| f["id"].as_str()).collect();
     assert_eq!(
         ids,
-        ["1", "4.time", "4.memory", "5.postgres", "5.redis"],
+        ["1", "4.time", "4.memory", "5.postgres", "5.redis", "6"],
         "{}",
         r.all()
     );
