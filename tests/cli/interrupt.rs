@@ -5,25 +5,37 @@ use std::time::Duration;
 
 use crate::support::{Project, require_servers, wait_exit, wait_for};
 
-fn interrupted_run(signal: i32, twice: bool) {
+/// Runs `jobs` scenarios at once (one environment each), each stuck in a long task, then sends
+/// `signal` (twice when asked).
+fn interrupted_run(signal: i32, twice: bool, jobs: usize) {
     require_servers();
     let p = Project::new();
     let started = p.path().join("started");
     p.file(
         "pipelines/p/pipeline.toml",
         &format!(
-            "services = [\"postgres\", \"redis\"]\n[tasks.long]\nkind = \"command\"\nargv = [\"sh\", \"-c\", \"sleep 600 & touch {}; wait\"]\n",
+            "services = [\"postgres\", \"redis\"]\n[tasks.long]\nkind = \"command\"\nargv = [\"sh\", \"-c\", \"sleep 600 & touch {}.$HARNESS_SCENARIO; wait\"]\n",
             started.display()
         ),
-    )
-    .file("scenarios/s/scenario.toml", "pipeline = \"p\"\n[[sink]]\nname = \"k\"\nservice = \"redis\"\nkeys = \"*\"\n");
+    );
+    let names: Vec<String> = (1..=jobs).map(|i| format!("s{i}")).collect();
+    for name in &names {
+        p.file(
+            &format!("scenarios/{name}/scenario.toml"),
+            "pipeline = \"p\"\n[[sink]]\nname = \"k\"\nservice = \"redis\"\nkeys = \"*\"\n",
+        );
+    }
+    let jobs_arg = jobs.to_string();
     let mut child = p
-        .command(&["run"])
+        .command(&["run", "-j", &jobs_arg])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn harness");
-    assert!(wait_for(&started, 60), "the task never started");
+    for name in &names {
+        let marker = started.with_extension(name);
+        assert!(wait_for(&marker, 60), "the task of {name} never started");
+    }
     // The servers of this run are up, under the project's TMPDIR.
     let during = p.processes();
     assert!(
@@ -33,6 +45,11 @@ fn interrupted_run(signal: i32, twice: bool) {
     assert!(
         during.iter().any(|l| l.contains("redis-server")),
         "redis not found while running: {during:?}"
+    );
+    assert_eq!(
+        during.iter().filter(|l| l.contains("redis-server")).count(),
+        jobs,
+        "one Redis per environment: {during:?}"
     );
 
     // SAFETY: kill with a valid pid and signal.
@@ -65,15 +82,20 @@ fn interrupted_run(signal: i32, twice: bool) {
 
 #[test]
 fn sigint_leaves_no_process_behind() {
-    interrupted_run(libc::SIGINT, false);
+    interrupted_run(libc::SIGINT, false, 1);
 }
 
 #[test]
 fn sigterm_leaves_no_process_behind() {
-    interrupted_run(libc::SIGTERM, false);
+    interrupted_run(libc::SIGTERM, false, 1);
+}
+
+#[test]
+fn sigint_during_parallel_scenarios_stops_every_environment() {
+    interrupted_run(libc::SIGINT, false, 2);
 }
 
 #[test]
 fn a_second_sigint_exits_at_once_and_still_kills_everything() {
-    interrupted_run(libc::SIGINT, true);
+    interrupted_run(libc::SIGINT, true, 1);
 }
