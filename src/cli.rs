@@ -523,7 +523,12 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         let failed = report::record::last_failed(&report_dir);
         selected.retain(|s| failed.contains(&s.name.0));
         if selected.is_empty() {
-            println!("no scenario failed in the last recorded run: nothing to re-run");
+            let msg = "no scenario failed in the last recorded run: nothing to re-run";
+            if args.format == Format::Json {
+                println!("{}", serde_json::json!({"event": "notice", "message": msg}));
+            } else {
+                println!("{msg}");
+            }
             return exit::OK;
         }
     }
