@@ -145,7 +145,7 @@ pub struct RunArgs {
     /// Scenarios to run (names or patterns with `*`); all when none is given.
     pub scenarios: Vec<String>,
     /// Backend that starts the services.
-    #[arg(long, value_name = "auto|local")]
+    #[arg(long, value_name = "auto|local|docker")]
     pub backend: Option<String>,
     /// Write new snapshots as goldens (only for scenarios whose tasks all succeeded).
     #[arg(long)]
@@ -153,7 +153,7 @@ pub struct RunArgs {
     /// Write a JUnit XML report to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Folder for task logs, snapshots and diffs of this run.
+    /// Folder for task logs, snapshots, diffs, results.json and report.html of this run.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
     /// Tasks of one scenario running at once, at most.
