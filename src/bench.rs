@@ -997,14 +997,11 @@ pub fn worker(job: WorkerJob, rows: usize, dir: &Path) -> Result<(), String> {
             let golden = golden::read(&golden_path)
                 .map_err(|e| format!("cannot read {}: {e}", golden_path.display()))?
                 .ok_or("no golden")?;
-            let text_diff = diff::unified(&golden, &actual, "golden.snap");
-            let changed = match &text_diff {
-                Some(_) => table::parse(&golden)
-                    .zip(table::parse(&actual))
-                    .map(|(g, a)| table::compare(&g, &a, &bench_key(), &Default::default()))
-                    .map_or(0, |d| d.changed.len()),
-                None => 0,
-            };
+            let key = bench_key();
+            let tolerances = table::Tolerances::new();
+            let (text_diff, by_rows) =
+                diff::explain(&golden, &actual, "golden.snap", Some((&key, &tolerances)));
+            let changed = by_rows.map_or(0, |d| d.changed.len());
             let seconds = t0.elapsed().as_secs_f64();
             drop(generated);
             println!(

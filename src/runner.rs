@@ -1223,16 +1223,12 @@ fn compare_sink(
             return outcome;
         }
     };
-    let diff = golden
-        .as_deref()
-        .and_then(|g| diff::unified(g, &actual, &golden_name));
     // A table sink explains a difference row by row; with a tolerance, a difference made only of
     // values within it passes (and the golden is left as it is).
-    let table_diff = match (&diff, golden.as_deref()) {
-        (Some(_), Some(g)) if sink.is_table() => table::parse(g)
-            .zip(table::parse(&actual))
-            .map(|(g, a)| table::compare(&g, &a, sink.key(), &sink.tolerance)),
-        _ => None,
+    let table_rules = sink.is_table().then(|| (sink.key(), &sink.tolerance));
+    let (diff, table_diff) = match golden.as_deref() {
+        Some(g) => diff::explain(g, &actual, &golden_name, table_rules),
+        None => (None, None),
     };
     let diff = match &table_diff {
         Some(t) if !sink.tolerance.is_empty() && t.passes() => {
