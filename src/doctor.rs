@@ -45,6 +45,15 @@ fn has_compiler(java_home: &Path) -> bool {
         })
 }
 
+/// The versions of the Spark Connect client's packages, when they all import.
+fn connect_client(python: &Path) -> Option<String> {
+    const PROBE: &str = "import grpc, grpc_status, google.rpc, pyarrow, zstandard, pyspark.sql.connect.session; print('grpcio', grpc.__version__, 'pyarrow', pyarrow.__version__)";
+    let out = Command::new(python).args(["-c", PROBE]).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 /// Checks every prerequisite.
 pub fn checks(settings: &Settings) -> Vec<Check> {
     let mut out = Vec::new();
@@ -69,6 +78,12 @@ pub fn checks(settings: &Settings) -> Vec<Check> {
         }),
         how: "Spark, the Hive metastore jars and Hadoop's client: pinned in the pipeline's requirements.txt, installed by scripts/setup.sh",
         required: true,
+    });
+    out.push(Check {
+        name: "spark-connect",
+        found: connect_client(&settings.python),
+        how: "the Spark Connect client packages (grpcio, grpcio-status, googleapis-common-protos, pyarrow, zstandard) that spark tasks need in connect mode: pinned in the pipeline's requirements.txt, installed by scripts/setup.sh",
+        required: false,
     });
     out.push(Check {
         name: "postgres",

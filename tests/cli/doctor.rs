@@ -12,6 +12,7 @@ fn doctor_finds_everything_the_setup_installs() {
         "python",
         "java",
         "pyspark",
+        "spark-connect",
         "postgres",
         "redis-server",
         "docker",
