@@ -596,12 +596,16 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
             );
         }
         let backend = format!("{} ({})", opts.backend.kind.name(), opts.backend.reason);
-        if let Err(e) = report::html::write(&outcome, &opts.report_dir, &backend) {
-            eprintln!(
-                "warning: cannot write the HTML report in {}: {e}",
-                opts.report_dir.display()
-            );
-        }
+        let html = match report::html::write(&outcome, &opts.report_dir, &backend) {
+            Ok(()) => Some(opts.report_dir.join("report.html")),
+            Err(e) => {
+                eprintln!(
+                    "warning: cannot write the HTML report in {}: {e}",
+                    opts.report_dir.display()
+                );
+                None
+            }
+        };
         if let Some(path) = &args.junit
             && let Err(e) = report::junit::write(&outcome, path)
         {
@@ -611,6 +615,9 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
             report::json::finish(&outcome, code, started);
         } else {
             print!("{}", report::summary::render(&outcome, style));
+            if let Some(html) = html {
+                println!("report: {}", html.display());
+            }
         }
         if report::github::active() {
             // Annotations are lines on stdout, which JSON output keeps for its events.

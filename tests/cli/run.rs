@@ -721,6 +721,12 @@ fn a_scenario_passing_after_a_retry_is_reported_as_flaky() {
         "{}",
         r.stdout
     );
+    let page = p.path().join(".harness/report/report.html");
+    assert!(
+        r.stdout.contains(&format!("report: {}", page.display())),
+        "the run points to its HTML report: {}",
+        r.stdout
+    );
     let results: serde_json::Value =
         serde_json::from_str(&p.read(".harness/report/results.json")).expect("results.json");
     let s = &results["scenarios"][0];
