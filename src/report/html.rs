@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use similar::{Algorithm, DiffOp};
 
+use super::last_lines;
 use crate::dag::{TaskOutcome, TaskStatus};
 use crate::runner::{
     RunOutcome, ScenarioOutcome, ScenarioStatus, SinkOutcome, SinkResult, summary_line,
@@ -313,20 +314,6 @@ fn task_log(h: &mut String, id: &str, t: &TaskOutcome) {
         }
     }
     h.push_str("</details>\n");
-}
-
-/// The end of `text`: how many lines were left out, and the last `n` lines.
-fn last_lines(text: &str, n: usize) -> (usize, &str) {
-    let total = text.lines().count();
-    if total <= n {
-        return (0, text);
-    }
-    let left_out = total - n;
-    let start = text
-        .match_indices('\n')
-        .nth(left_out - 1)
-        .map_or(0, |(at, _)| at + 1);
-    (left_out, &text[start..])
 }
 
 fn sink_block(h: &mut String, i: usize, s: &ScenarioOutcome, sink: &SinkOutcome) {

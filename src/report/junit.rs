@@ -38,8 +38,8 @@ pub fn write(outcome: &RunOutcome, path: &Path) -> std::io::Result<()> {
                         .as_ref()
                         .and_then(|l| std::fs::read_to_string(l).ok())
                         .unwrap_or_default();
-                    let lines: Vec<&str> = log.lines().collect();
-                    let tail = lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n");
+                    let (_, tail) = super::last_lines(&log, LOG_TAIL);
+                    let tail = tail.lines().collect::<Vec<_>>().join("\n");
                     message.push_str(&format!(
                         "\n\ntask {} {}; end of its log:\n{tail}",
                         t.id, t.status

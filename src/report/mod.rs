@@ -46,3 +46,17 @@ impl Style {
 pub fn count(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
+
+/// The end of `text`: how many lines were left out, and the last `n` lines.
+pub fn last_lines(text: &str, n: usize) -> (usize, &str) {
+    let total = text.lines().count();
+    if total <= n {
+        return (0, text);
+    }
+    let left_out = total - n;
+    let start = text
+        .match_indices('\n')
+        .nth(left_out - 1)
+        .map_or(0, |(at, _)| at + 1);
+    (left_out, &text[start..])
+}

@@ -60,9 +60,8 @@ pub fn render(outcome: &RunOutcome, style: Style) -> String {
             }
             if let Some(log) = &t.log {
                 let text = std::fs::read_to_string(log).unwrap_or_default();
-                let lines: Vec<&str> = text.lines().collect();
-                let from = lines.len().saturating_sub(LOG_TAIL);
-                let shown = lines.len() - from;
+                let (_, tail) = super::last_lines(&text, LOG_TAIL);
+                let shown = tail.lines().count();
                 let _ = writeln!(
                     out,
                     "  last {} of {}:",
@@ -73,7 +72,7 @@ pub fn render(outcome: &RunOutcome, style: Style) -> String {
                     },
                     log.display()
                 );
-                for l in &lines[from..] {
+                for l in tail.lines() {
                     let _ = writeln!(out, "  | {l}");
                 }
             }
