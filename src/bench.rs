@@ -18,8 +18,9 @@ use serde::Serialize;
 use crate::backend::{BackendKind, Environment, Resolved};
 use crate::config::fixture::RedisFixture;
 use crate::config::{self, ServiceKind, Settings};
-use crate::report::events::Events;
-use crate::runner::{self, RunOptions, ScenarioStatus};
+use crate::events::Events;
+use crate::outcome::ScenarioStatus;
+use crate::runner::{self, RunOptions};
 use crate::services::postgres::PostgresEndpoint;
 use crate::services::redis::RedisEndpoint;
 use crate::snapshot::canonical::{Column, Header, Table, Value};
@@ -586,7 +587,7 @@ fn overhead_project(dir: &Path, scenarios: usize, pipeline: &str) -> Result<(), 
 
 /// Loads the bench project in `dir`.
 fn load_project(dir: &Path) -> Result<config::Project, String> {
-    config::load(dir).map_err(|e| {
+    config::load(dir, &crate::services::rules).map_err(|e| {
         let msgs: Vec<String> = e.0.iter().map(|c| c.to_string()).collect();
         format!("the bench project does not load: {}", msgs.join("; "))
     })
@@ -613,7 +614,7 @@ fn run_all(
     ctx: &Ctx,
     project: &config::Project,
     opts: &RunOptions,
-) -> Result<runner::RunOutcome, String> {
+) -> Result<crate::outcome::RunOutcome, String> {
     let selected: Vec<&config::Scenario> = project.scenarios.iter().collect();
     let (events, _rx) = Events::channel();
     let cancel = tokio_util::sync::CancellationToken::new();
@@ -631,14 +632,17 @@ fn run_all(
         return Err(format!(
             "scenario {} did not pass: {}",
             s.name,
-            runner::summary_line(s)
+            crate::outcome::summary_line(s)
         ));
     }
     Ok(outcome)
 }
 
 /// The median over scenarios of one stage time, in seconds.
-fn median_of(scenarios: &[runner::ScenarioOutcome], f: fn(&runner::Timings) -> Duration) -> f64 {
+fn median_of(
+    scenarios: &[crate::outcome::ScenarioOutcome],
+    f: fn(&crate::outcome::Timings) -> Duration,
+) -> f64 {
     median(
         scenarios
             .iter()
@@ -660,7 +664,7 @@ fn overhead(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
         id: bench.id.to_string(),
         name: "overhead per scenario (reset + seed + read + compare)".into(),
         unit: Unit::Seconds,
-        value: median_of(&outcome.scenarios, runner::Timings::overhead),
+        value: median_of(&outcome.scenarios, crate::outcome::Timings::overhead),
         baseline: median_of(&outcome.scenarios, |t| t.tasks),
         baseline_what: format!(
             "the same scenarios' task time (one `sh -c true` run by the executor), median of {SCENARIOS}"
@@ -708,7 +712,7 @@ print("genres:", len(top))
 "#;
 
 fn warm_spark(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
-    crate::backend::spark::discover(&ctx.settings.python)
+    crate::services::spark::discover(&ctx.settings.python)
         .map_err(|e| format!("Spark is not installed here: {e}"))?;
     let dir = ctx.folder("warm_spark")?;
     let python = toml::Value::String(ctx.settings.python.display().to_string());
@@ -790,7 +794,7 @@ fn parallel(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
 // 3. Cold start.
 
 fn cold_start(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
-    crate::backend::spark::discover(&ctx.settings.python)
+    crate::services::spark::discover(&ctx.settings.python)
         .map_err(|e| format!("Spark is not installed here: {e}"))?;
     let full = [
         ServiceKind::Postgres,
@@ -1235,9 +1239,9 @@ fn seed_redis_texts(rows: usize) -> (String, Vec<u8>) {
 }
 
 fn program(name: &str, settings: &Settings) -> Result<PathBuf, String> {
-    crate::backend::local::which(name)
+    crate::process::which(name)
         .or_else(|| {
-            crate::backend::local::postgres_bin_dir(&settings.postgres)
+            crate::services::postgres::postgres_bin_dir(&settings.postgres)
                 .ok()
                 .map(|d| d.join(name))
                 .filter(|p| p.is_file())
@@ -1275,8 +1279,14 @@ fn seeding(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
         ))
         .map_err(|e| e.to_string())?;
     let result = (|| {
-        let pg = env.postgres.as_ref().ok_or("postgres did not start")?;
-        let redis = env.redis.as_ref().ok_or("redis did not start")?;
+        let pg = &env
+            .get::<crate::services::postgres::PostgresRunning>()
+            .ok_or("postgres did not start")?
+            .endpoint;
+        let redis = &env
+            .get::<crate::services::redis::RedisRunning>()
+            .ok_or("redis did not start")?
+            .endpoint;
         Ok::<_, String>(vec![
             seed_postgres(bench, ctx, pg, &psql, &csv)?,
             seed_redis(bench, ctx, redis, &redis_cli, &json_path, &resp_path)?,

@@ -7,9 +7,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, BackendChoice, Project, Scenario};
+use crate::events::Events;
 use crate::exit;
-use crate::report::{self, Style, diagnostics, events::Events};
-use crate::runner::{self, RunOptions, ScenarioStatus};
+use crate::outcome::ScenarioStatus;
+use crate::report::{self, Style, diagnostics};
+use crate::runner::{self, RunOptions};
 use crate::snapshot::golden::{self, WritePolicy};
 
 /// Tests data pipelines end to end: services up, fixtures in, DAG run, sinks diffed against
@@ -269,7 +271,7 @@ pub fn main() -> i32 {
         let settings = config::settings::load(&root, &mut ignored);
         return doctor(&settings, style);
     }
-    let project = match config::load(&root) {
+    let project = match config::load(&root, &crate::services::rules) {
         Ok(p) => p,
         Err(errors) => {
             eprint!("{}", diagnostics::render_all(&errors.0, style));
@@ -279,7 +281,13 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Check { unreferenced } => {
             if let Some(action) = unreferenced {
-                let orphans = crate::snapshot::golden::unreferenced(&project);
+                let orphans =
+                    crate::snapshot::golden::unreferenced(project.scenarios.iter().map(|s| {
+                        (
+                            s.dir.as_path(),
+                            s.sinks.iter().map(|k| k.golden.as_path()).collect(),
+                        )
+                    }));
                 for o in &orphans {
                     let shown = config::display_path(&project.root, o);
                     match action {
@@ -393,7 +401,7 @@ fn build_images(settings: &config::Settings, base: Option<&str>, style: Style) -
                 return exit::INFRA;
             }
         };
-        let jars = match crate::backend::spark::discover(&settings.python) {
+        let jars = match crate::services::spark::discover(&settings.python) {
             Ok(i) => i.spark_home.join("jars"),
             Err(e) => {
                 eprintln!("error: the metastore image takes PySpark's jars: {e}");
@@ -403,7 +411,7 @@ fn build_images(settings: &config::Settings, base: Option<&str>, style: Style) -
         let (events, rx) = Events::channel();
         let view = report::terminal::spawn(rx, style);
         let mut code = exit::OK;
-        for spec in crate::backend::docker::IMAGES {
+        for spec in crate::services::REGISTRY.iter().filter_map(|s| s.image()) {
             let jars = spec.needs_jars.then_some(jars.as_path());
             match crate::backend::docker::ensure_image(&docker, &spec, &base, jars, &events).await {
                 Ok(name) => println!("{name}"),
@@ -641,7 +649,7 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
 }
 
 /// The exit code of a run: interruption, then infrastructure, then bad input, then failures.
-pub fn exit_code(outcome: &runner::RunOutcome) -> i32 {
+pub fn exit_code(outcome: &crate::outcome::RunOutcome) -> i32 {
     let any = |st: ScenarioStatus| outcome.scenarios.iter().any(|s| s.status == st);
     if outcome.interrupted {
         exit::INTERRUPTED

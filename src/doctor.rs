@@ -3,9 +3,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::backend::local::{postgres_bin_dir, which};
-use crate::backend::spark;
 use crate::config::Settings;
+use crate::process::which;
+use crate::services::postgres::postgres_bin_dir;
+use crate::services::spark;
 
 /// One prerequisite.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +119,7 @@ pub fn checks(settings: &Settings) -> Vec<Check> {
     });
     out.push(Check {
         name: "postgres-jdbc",
-        found: std::path::Path::new(spark::POSTGRES_JDBC).is_file().then(|| spark::POSTGRES_JDBC.to_string()),
+        found: std::path::Path::new(crate::services::hive::POSTGRES_JDBC).is_file().then(|| crate::services::hive::POSTGRES_JDBC.to_string()),
         how: "only for a Hive metastore kept in PostgreSQL: apt-get install libpostgresql-jdbc-java (scripts/setup.sh does)",
         required: false,
     });

@@ -25,7 +25,7 @@ pub fn install(cancel: CancellationToken) -> std::io::Result<()> {
                 );
                 cancel.cancel();
             } else {
-                crate::dag::process::kill_all_groups();
+                crate::process::kill_all_groups();
                 std::process::exit(crate::exit::INTERRUPTED);
             }
         }

@@ -1,4 +1,4 @@
-//! The docker backend: PostgreSQL, Redis and the Hive metastore as containers, through
+//! The docker backend: every service whose description has a container, through
 //! testcontainers (lifecycle) and bollard (image builds, finding containers by label). Images are
 //! built here from `containers/<service>/` (embedded in the binary) on a base image given as a
 //! build argument, tagged with a hash of their build context so an unchanged image is never
@@ -6,7 +6,7 @@
 //! containers of a run that died (SIGKILL) are found and removed by the next run.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -20,8 +20,9 @@ use testcontainers::core::{IntoContainerPort, Mount};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
-use super::InfraError;
-use crate::report::events::Events;
+use crate::events::Events;
+use crate::outcome::InfraError;
+use crate::services::{Container, ImageSpec, Running};
 
 /// Label every container of harness carries.
 pub const LABEL_OWNER: &str = "org.harness.owner";
@@ -32,62 +33,6 @@ pub const LABEL_PID: &str = "org.harness.pid";
 
 /// The base image when none is configured.
 pub const DEFAULT_BASE: &str = "debian:bookworm-slim";
-
-/// An image of a service: its build context, embedded.
-#[derive(Debug, Clone, Copy)]
-pub struct ImageSpec {
-    /// Service name, also the image's name `harness-<service>`.
-    pub service: &'static str,
-    /// Files of the build context: (path, content).
-    pub files: &'static [(&'static str, &'static str)],
-    /// True when the context also holds the PySpark jars (`jars/`).
-    pub needs_jars: bool,
-}
-
-/// Every image harness builds.
-pub const IMAGES: [ImageSpec; 3] = [
-    ImageSpec {
-        service: "postgres",
-        files: &[
-            (
-                "Dockerfile",
-                include_str!("../../containers/postgres/Dockerfile"),
-            ),
-            (
-                "entrypoint.sh",
-                include_str!("../../containers/postgres/entrypoint.sh"),
-            ),
-        ],
-        needs_jars: false,
-    },
-    ImageSpec {
-        service: "redis",
-        files: &[(
-            "Dockerfile",
-            include_str!("../../containers/redis/Dockerfile"),
-        )],
-        needs_jars: false,
-    },
-    ImageSpec {
-        service: "hive",
-        files: &[
-            (
-                "Dockerfile",
-                include_str!("../../containers/hive/Dockerfile"),
-            ),
-            (
-                "entrypoint.sh",
-                include_str!("../../containers/hive/entrypoint.sh"),
-            ),
-        ],
-        needs_jars: true,
-    },
-];
-
-/// The image of a service.
-pub fn image_spec(service: &str) -> Option<ImageSpec> {
-    IMAGES.iter().copied().find(|i| i.service == service)
-}
 
 /// Connects to the local Docker daemon and checks that it answers.
 pub async fn connect() -> Result<Docker, String> {
@@ -281,8 +226,6 @@ async fn container_logs(docker: &Docker, id: &str, n: usize) -> Vec<String> {
 pub struct ServiceContainer {
     /// Service name.
     pub service: &'static str,
-    /// The host port the service's port is published on (127.0.0.1).
-    pub port: u16,
     container: ContainerAsync<GenericImage>,
 }
 
@@ -291,7 +234,6 @@ impl std::fmt::Debug for ServiceContainer {
         f.debug_struct("ServiceContainer")
             .field("service", &self.service)
             .field("id", &self.container.id())
-            .field("port", &self.port)
             .finish()
     }
 }
@@ -303,98 +245,83 @@ impl ServiceContainer {
     }
 }
 
-/// What a service container needs.
-#[derive(Debug, Clone)]
-pub struct ContainerSpec {
-    /// Service name.
-    pub service: &'static str,
-    /// `name:tag` of its image.
-    pub image: String,
-    /// The port the service listens on inside.
-    pub port: u16,
-    /// Environment.
-    pub env: Vec<(String, String)>,
-    /// Folders mounted at the same path inside.
-    pub mounts: Vec<PathBuf>,
-    /// Arguments for the image's entrypoint.
-    pub args: Vec<String>,
-}
-
-/// Starts a service container, publishing its port on 127.0.0.1, labelled with the run.
+/// Starts a service container from `image` (built from `plan.image`), publishing its ports on
+/// 127.0.0.1, labelled with the run, and asks `connect` with the published ports until it
+/// answers or `timeout` passes.
 pub async fn start_container<F, Fut>(
     docker: &Docker,
-    spec: ContainerSpec,
+    plan: &Container,
+    image: &str,
     run_id: &str,
     timeout: Duration,
-    ready: F,
-) -> Result<(ServiceContainer, Duration), InfraError>
+    connect: F,
+) -> Result<(ServiceContainer, Box<dyn Running>), InfraError>
 where
-    F: Fn(u16) -> Fut,
-    Fut: std::future::Future<Output = bool>,
+    F: Fn(Vec<u16>) -> Fut,
+    Fut: std::future::Future<Output = Result<Box<dyn Running>, String>>,
 {
-    let started = Instant::now();
+    let service = plan.image.service;
     let fail = |m: String, tail: Vec<String>| InfraError {
-        service: spec.service.into(),
+        service: service.into(),
         message: m,
         log_tail: tail,
     };
-    let (name, tag) = spec
-        .image
-        .split_once(':')
-        .unwrap_or((&spec.image, "latest"));
-    let port = spec.port;
-    let mut req = GenericImage::new(name, tag)
-        .with_exposed_port(port.tcp())
+    let (name, tag) = image.split_once(':').unwrap_or((image, "latest"));
+    let mut image_ports = GenericImage::new(name, tag);
+    for port in &plan.ports {
+        image_ports = image_ports.with_exposed_port(port.tcp());
+    }
+    let req = image_ports
         .with_label(LABEL_OWNER, "harness")
         .with_label(LABEL_RUN, run_id)
-        .with_label(LABEL_PID, std::process::id().to_string())
-        .with_host_config_modifier(move |hc| {
-            // Published on loopback only, never on every interface.
-            hc.publish_all_ports = Some(false);
-            let binding = bollard::models::PortBinding {
-                host_ip: Some("127.0.0.1".into()),
-                host_port: Some(String::new()),
-            };
-            hc.port_bindings = Some(HashMap::from([(
-                format!("{port}/tcp"),
-                Some(vec![binding]),
-            )]));
-        });
-    if !spec.args.is_empty() {
-        req = req.with_cmd(spec.args.clone());
+        .with_label(LABEL_PID, std::process::id().to_string());
+    let ports = plan.ports.clone();
+    let mut req = req.with_host_config_modifier(move |hc| {
+        // Published on loopback only, never on every interface.
+        hc.publish_all_ports = Some(false);
+        let binding = bollard::models::PortBinding {
+            host_ip: Some("127.0.0.1".into()),
+            host_port: Some(String::new()),
+        };
+        hc.port_bindings = Some(
+            ports
+                .iter()
+                .map(|p| (format!("{p}/tcp"), Some(vec![binding.clone()])))
+                .collect::<HashMap<_, _>>(),
+        );
+    });
+    if !plan.args.is_empty() {
+        req = req.with_cmd(plan.args.clone());
     }
-    for (k, v) in &spec.env {
+    for (k, v) in &plan.env {
         req = req.with_env_var(k, v);
     }
-    for m in &spec.mounts {
+    for m in &plan.mounts {
         let p = m.display().to_string();
         req = req.with_mount(Mount::bind_mount(p.clone(), p));
     }
-    let container = req.start().await.map_err(|e| {
-        fail(
-            format!("cannot start a container of {}: {e}", spec.image),
-            vec![],
-        )
-    })?;
-    let host_port = match container.get_host_port_ipv4(port.tcp()).await {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = container.rm().await;
-            return Err(fail(format!("no published port: {e}"), vec![]));
+    let container = req
+        .start()
+        .await
+        .map_err(|e| fail(format!("cannot start a container of {image}: {e}"), vec![]))?;
+    let mut host_ports = Vec::new();
+    for port in &plan.ports {
+        match container.get_host_port_ipv4(port.tcp()).await {
+            Ok(p) => host_ports.push(p),
+            Err(e) => {
+                let _ = container.rm().await;
+                return Err(fail(format!("no published port for {port}: {e}"), vec![]));
+            }
         }
-    };
+    }
     let deadline = Instant::now() + timeout;
     loop {
-        if ready(host_port).await {
-            return Ok((
-                ServiceContainer {
-                    service: spec.service,
-                    port: host_port,
-                    container,
-                },
-                started.elapsed(),
-            ));
-        }
+        let not_yet = match connect(host_ports.clone()).await {
+            Ok(running) => {
+                return Ok((ServiceContainer { service, container }, running));
+            }
+            Err(e) => e,
+        };
         let running = docker
             .inspect_container(container.id(), None)
             .await
@@ -405,7 +332,10 @@ where
         if !running || Instant::now() >= deadline {
             let logs = container_logs(docker, container.id(), 20).await;
             let why = if running {
-                format!("not ready within {}", humantime::format_duration(timeout))
+                format!(
+                    "not ready within {} ({not_yet})",
+                    humantime::format_duration(timeout)
+                )
             } else {
                 "the container exited before it was ready".into()
             };

@@ -77,7 +77,7 @@ fn find_key(text: &str, key: &str) -> Option<(usize, usize)> {
     while let Some(i) = text[from..].find(&quoted) {
         let at = from + i;
         if text[at + quoted.len()..].trim_start().starts_with(':') {
-            return Some(super::diagnostic::line_col(text, at));
+            return Some(crate::diagnostic::line_col(text, at));
         }
         from = at + quoted.len();
     }

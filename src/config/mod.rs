@@ -2,9 +2,11 @@
 //! `scenario.toml`, into models that later stages can trust. Every problem is collected (not just
 //! the first) with its file, line and column.
 
-pub mod diagnostic;
+pub use crate::diagnostic;
 pub mod fixture;
+pub mod graph;
 pub mod pipeline;
+pub mod rules;
 pub mod scenario;
 pub mod settings;
 pub mod spark_mode;
@@ -17,100 +19,12 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use toml::Spanned;
 
+pub use crate::names::{ScenarioName, ServiceKind, TaskId};
 pub use diagnostic::{ConfigError, ConfigErrors, Origin, SourceFile};
-pub use pipeline::{Pipeline, PythonTarget, SparkApp, SqlSource, Task, TaskId, TaskKind};
-pub use scenario::{
-    ExpectedFailure, Scenario, ScenarioName, Seed, SeedKind, Sink, SinkSpec, TableFormat,
-};
+pub use pipeline::{Pipeline, PythonTarget, SparkApp, SqlSource, Task, TaskKind};
+pub use scenario::{ExpectedFailure, Scenario, Seed, SeedKind, Sink, SinkSpec, TableFormat};
 pub use settings::{BackendChoice, Settings};
 pub use spark_mode::SparkMode;
-
-/// A service a pipeline can talk to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ServiceKind {
-    /// PostgreSQL.
-    Postgres,
-    /// Redis.
-    Redis,
-    /// The HDFS namespace jobs see (a local folder behind the Hadoop client).
-    Hdfs,
-    /// A Hive metastore with its warehouse.
-    Hive,
-    /// Local Spark: the generated Spark configuration (and the harness's own Spark session).
-    Spark,
-}
-
-impl ServiceKind {
-    /// Every service this version can start.
-    pub const ALL: [ServiceKind; 5] = [
-        ServiceKind::Postgres,
-        ServiceKind::Redis,
-        ServiceKind::Hdfs,
-        ServiceKind::Hive,
-        ServiceKind::Spark,
-    ];
-
-    /// The name used in configuration files.
-    pub fn name(self) -> &'static str {
-        match self {
-            ServiceKind::Postgres => "postgres",
-            ServiceKind::Redis => "redis",
-            ServiceKind::Hdfs => "hdfs",
-            ServiceKind::Hive => "hive",
-            ServiceKind::Spark => "spark",
-        }
-    }
-
-    /// Services this one cannot work without: Spark reads Hive tables and HDFS paths, the
-    /// metastore keeps its warehouse on HDFS.
-    pub fn requires(self) -> &'static [ServiceKind] {
-        match self {
-            ServiceKind::Spark => &[ServiceKind::Hive, ServiceKind::Hdfs],
-            ServiceKind::Hive => &[ServiceKind::Hdfs],
-            _ => &[],
-        }
-    }
-
-    /// Parses a service name, with an explanation when it is not one.
-    pub fn parse(name: &str) -> Result<Self, String> {
-        match name {
-            "postgres" => Ok(ServiceKind::Postgres),
-            "redis" => Ok(ServiceKind::Redis),
-            "hdfs" => Ok(ServiceKind::Hdfs),
-            "hive" => Ok(ServiceKind::Hive),
-            "spark" => Ok(ServiceKind::Spark),
-            "clickhouse" => Err("service `clickhouse` is not supported by this version; supported: postgres, redis, hive, hdfs, spark".into()),
-            other => {
-                let names = ServiceKind::ALL.map(ServiceKind::name);
-                let hint = diagnostic::did_you_mean(other, names).map(|b| format!("; did you mean `{b}`?")).unwrap_or_default();
-                Err(format!("unknown service `{other}`; expected one of {}{hint}", names.join(", ")))
-            }
-        }
-    }
-
-    /// `services` plus everything they require, sorted.
-    pub fn closure(services: impl IntoIterator<Item = ServiceKind>) -> Vec<ServiceKind> {
-        let mut all: Vec<ServiceKind> = services.into_iter().collect();
-        let mut i = 0;
-        while i < all.len() {
-            for r in all[i].requires() {
-                if !all.contains(r) {
-                    all.push(*r);
-                }
-            }
-            i += 1;
-        }
-        all.sort();
-        all.dedup();
-        all
-    }
-}
-
-impl std::fmt::Display for ServiceKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// A loaded, validated project.
 #[derive(Debug, Clone)]
@@ -144,7 +58,7 @@ pub fn find_root(start: &Path) -> PathBuf {
 }
 
 /// Loads and validates the whole project. Returns every problem found when there is any.
-pub fn load(root: &Path) -> Result<Project, ConfigErrors> {
+pub fn load(root: &Path, rules: rules::Rules<'_>) -> Result<Project, ConfigErrors> {
     let mut errors = Vec::new();
     let settings = settings::load(root, &mut errors);
 
@@ -162,7 +76,7 @@ pub fn load(root: &Path) -> Result<Project, ConfigErrors> {
             );
             continue;
         }
-        if let Some(p) = pipeline::load(root, &settings, &name, &dir, &mut errors) {
+        if let Some(p) = pipeline::load(root, &settings, &name, &dir, rules, &mut errors) {
             pipelines.insert(name, p);
         }
     }
@@ -203,6 +117,7 @@ pub fn load(root: &Path) -> Result<Project, ConfigErrors> {
             settings: &settings,
             pipelines: &pipelines,
             broken_pipelines: &broken_pipelines,
+            rules,
         };
         if let Some(s) = scenario::load(&ctx, &dir, &mut errors) {
             scenarios.push(s);

@@ -7,21 +7,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::diagnostic::{ConfigError, Origin, did_you_mean};
+use super::rules::{Rules, SinkRules};
 use super::{
     Checker, PathProblem, ServiceKind, Settings, SparkMode, display_path, memory_size,
     parse_duration, parse_services, resolve_inside, valid_name,
 };
-
-/// Name of a task, unique within its pipeline.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TaskId(pub String);
-
-impl std::fmt::Display for TaskId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use crate::diagnostic::{ConfigError, Origin, did_you_mean};
+use crate::names::TaskId;
 
 /// What a python task runs.
 #[derive(Debug, Clone)]
@@ -138,22 +130,25 @@ pub struct Output {
 }
 
 impl Output {
-    /// Parses `service:target`.
-    pub fn parse(text: &str) -> Result<Output, String> {
+    /// Parses `service:target`, checked against what the service holds.
+    pub fn parse(text: &str, rules: Rules<'_>) -> Result<Output, String> {
         let Some((service, target)) = text.split_once(':') else {
             return Err(format!(
                 "output `{text}` is not `service:target` (e.g. `redis:recs:*`, `postgres:schema.table`, `hive:db.table`, `hdfs:/path`)"
             ));
         };
         let service = ServiceKind::parse(service)?;
-        if service == ServiceKind::Spark {
-            return Err("spark holds no data; name the hive table or hdfs path written".into());
-        }
+        let own = rules(service);
+        let Some(sink) = own.sink else {
+            return Err(format!("{service} holds no data; {}", own.no_data));
+        };
         if target.trim().is_empty() {
             return Err(format!("output `{text}` names no {service} target"));
         }
-        if service == ServiceKind::Hdfs && !target.starts_with('/') {
-            return Err(format!("hdfs output `{target}` must be an absolute path"));
+        if matches!(sink, SinkRules::Path) && !target.starts_with('/') {
+            return Err(format!(
+                "{service} output `{target}` must be an absolute path"
+            ));
         }
         Ok(Output {
             service,
@@ -259,6 +254,7 @@ pub fn load(
     settings: &Settings,
     name: &str,
     dir: &Path,
+    rules: Rules<'_>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Pipeline> {
     let before = errors.len();
@@ -293,7 +289,7 @@ pub fn load(
             );
         }
         let t = task.get_ref();
-        let kind = task_kind(root, settings, dir, id, task, &mut check);
+        let kind = task_kind(root, settings, dir, id, task, rules, &mut check);
         let mut depends_on = Vec::new();
         for d in &t.depends_on {
             if !names.contains(d.get_ref()) {
@@ -356,7 +352,7 @@ pub fn load(
                 outputs: t
                     .outputs
                     .iter()
-                    .filter_map(|o| match Output::parse(o.get_ref()) {
+                    .filter_map(|o| match Output::parse(o.get_ref(), rules) {
                         Ok(out) => Some(out),
                         Err(e) => {
                             check.error(o.span(), e);
@@ -380,7 +376,7 @@ pub fn load(
                 .collect()
         })
         .collect();
-    if let Some(cycle) = crate::dag::find_cycle(&adjacency) {
+    if let Some(cycle) = super::graph::find_cycle(&adjacency) {
         let mut path: Vec<&str> = cycle.iter().map(|&i| names[i].as_str()).collect();
         path.push(names[cycle[0]].as_str());
         check.error_help(
@@ -420,6 +416,7 @@ fn task_kind(
     dir: &Path,
     id: &str,
     task: &Spanned<RawTask>,
+    rules: Rules<'_>,
     check: &mut Checker<'_>,
 ) -> Option<TaskKind> {
     let t = task.get_ref();
@@ -633,11 +630,16 @@ fn task_kind(
             let service = match &t.service {
                 None => ServiceKind::Postgres,
                 Some(s) => match ServiceKind::parse(s.get_ref()) {
-                    Ok(ServiceKind::Postgres) => ServiceKind::Postgres,
+                    Ok(kind) if rules(kind).sql_tasks => kind,
                     Ok(other) => {
+                        let on: Vec<&str> = ServiceKind::ALL
+                            .iter()
+                            .filter(|k| rules(**k).sql_tasks)
+                            .map(|k| k.name())
+                            .collect();
                         check.error(
                             s.span(),
-                            format!("sql tasks run on postgres, not on `{other}`"),
+                            format!("sql tasks run on {}, not on `{other}`", on.join(" or ")),
                         );
                         return None;
                     }

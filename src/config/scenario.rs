@@ -8,24 +8,16 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::diagnostic::{ConfigError, Origin, did_you_mean};
 use super::fixture::{RedisFixture, csv_header};
 use super::pipeline::Output;
+use super::rules::{RowSeeds, Rules, SchemaRule, SinkRules};
 use super::{
-    Checker, PathProblem, Pipeline, ServiceKind, Settings, TaskId, display_path, glob_match,
+    Checker, PathProblem, Pipeline, ServiceKind, Settings, Task, TaskId, display_path, glob_match,
     parse_services, resolve_inside, valid_name,
 };
+use crate::diagnostic::{ConfigError, Origin, did_you_mean};
+use crate::names::ScenarioName;
 use crate::snapshot::table::{DEFAULT_PLACEHOLDER, Redaction, Tolerance, Tolerances};
-
-/// Name of a scenario (its folder name).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ScenarioName(pub String);
-
-impl std::fmt::Display for ScenarioName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// A tabular file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,57 +51,48 @@ impl TableFormat {
     }
 }
 
-/// What a seed loads.
+/// What a seed loads; which kinds take which form is in their [`DataRules`].
 #[derive(Debug, Clone)]
 pub enum SeedKind {
-    /// A Hive table created from a file (or folder) of rows.
-    HiveTable {
-        /// `db.table` (or `table` in `default`).
+    /// SQL statements from a file.
+    Sql {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A file (or folder) of rows loaded into a table.
+    Rows {
+        /// `db.table` (or `table` in the kind's default namespace).
         table: String,
         /// Format of the input.
         format: TableFormat,
         /// The input file or folder.
         path: PathBuf,
-        /// Spark DDL schema of the table.
+        /// The columns a CSV header or JSON Lines keys name, in order (empty for Parquet).
+        columns: Vec<String>,
+        /// Column definitions in the kind's own dialect, when given.
         schema: Option<String>,
         /// Partition columns.
         partition_by: Vec<String>,
+        /// Table engine (with `schema`), when the kind has engines.
+        engine: Option<String>,
         /// CSV delimiter.
         delimiter: u8,
-        /// CSV text meaning NULL.
+        /// CSV text meaning NULL, when not the default.
         null: Option<String>,
     },
-    /// Files copied into the HDFS namespace.
-    HdfsFiles {
-        /// Absolute HDFS path.
-        path: String,
-        /// Fixture file or folder.
-        source: PathBuf,
-    },
-    /// SQL statements run on PostgreSQL.
-    PostgresSql {
-        /// The file.
-        path: PathBuf,
-    },
-    /// A CSV file loaded into a PostgreSQL table with COPY.
-    PostgresCsv {
-        /// Target table, possibly schema-qualified.
-        table: String,
-        /// The file.
-        path: PathBuf,
-        /// Column names from the header.
-        columns: Vec<String>,
-        /// Field delimiter.
-        delimiter: u8,
-        /// Text meaning NULL, when not the default.
-        null: Option<String>,
-    },
-    /// Redis keys.
-    RedisJson {
+    /// Keys from a key fixture.
+    Keys {
         /// The file.
         path: PathBuf,
         /// Its parsed content.
         fixture: RedisFixture,
+    },
+    /// Files copied in.
+    Files {
+        /// Absolute path inside the service.
+        path: String,
+        /// Fixture file or folder.
+        source: PathBuf,
     },
 }
 
@@ -120,6 +103,8 @@ pub struct Seed {
     pub origin: Origin,
     /// The fixture file as shown to users.
     pub display: PathBuf,
+    /// The service it writes to.
+    pub service: ServiceKind,
     /// What it loads.
     pub kind: SeedKind,
 }
@@ -127,31 +112,27 @@ pub struct Seed {
 impl Seed {
     /// The service the seed writes to.
     pub fn service(&self) -> ServiceKind {
-        match self.kind {
-            SeedKind::PostgresSql { .. } | SeedKind::PostgresCsv { .. } => ServiceKind::Postgres,
-            SeedKind::RedisJson { .. } => ServiceKind::Redis,
-            SeedKind::HiveTable { .. } => ServiceKind::Hive,
-            SeedKind::HdfsFiles { .. } => ServiceKind::Hdfs,
-        }
+        self.service
     }
 }
 
-/// What a sink reads.
+/// What a sink reads; which kinds have which form is in their [`DataRules`].
 #[derive(Debug, Clone)]
 pub enum SinkSpec {
-    /// A PostgreSQL table or query.
-    Postgres {
+    /// A table, or a query's rows.
+    Table {
         /// A full table name, or `None` for a query.
         table: Option<String>,
-        /// The query to read.
-        query: String,
+        /// The query to read (`SELECT * FROM` the table when a table is named), for kinds that
+        /// take queries.
+        query: Option<String>,
         /// Columns ordering the rows (empty: the whole row).
         key: Vec<String>,
         /// Decimals to round float columns to.
         float_digits: Option<u32>,
     },
-    /// Redis keys matching a pattern.
-    Redis {
+    /// Keys matching a pattern.
+    Keys {
         /// MATCH pattern.
         pattern: String,
         /// Render string values holding JSON canonically.
@@ -159,18 +140,9 @@ pub enum SinkSpec {
         /// Decimals to round floats inside decoded JSON to.
         float_digits: Option<u32>,
     },
-    /// A Hive table, whatever format it is stored in.
-    Hive {
-        /// `db.table`.
-        table: String,
-        /// Columns ordering the rows.
-        key: Vec<String>,
-        /// Decimals to round float columns to.
-        float_digits: Option<u32>,
-    },
-    /// An HDFS path: its file listing, and the rows of the dataset there when `format` is set.
-    Hdfs {
-        /// Absolute HDFS path.
+    /// A path: its file listing, and the rows of the dataset there when `format` is set.
+    Path {
+        /// Absolute path.
         path: String,
         /// Format of the dataset at the path.
         format: Option<TableFormat>,
@@ -190,6 +162,10 @@ pub struct Sink {
     pub origin: Origin,
     /// The golden file.
     pub golden: PathBuf,
+    /// The service it reads.
+    pub service: ServiceKind,
+    /// How that kind's sinks are written (table names, for matching outputs).
+    pub rules: SinkRules,
     /// What it reads.
     pub spec: SinkSpec,
     /// Per-column float tolerance (table sinks).
@@ -205,9 +181,8 @@ impl Sink {
     pub fn is_table(&self) -> bool {
         matches!(
             self.spec,
-            SinkSpec::Postgres { .. }
-                | SinkSpec::Hive { .. }
-                | SinkSpec::Hdfs {
+            SinkSpec::Table { .. }
+                | SinkSpec::Path {
                     format: Some(_),
                     ..
                 }
@@ -217,45 +192,26 @@ impl Sink {
     /// The columns rows are paired by (empty for sinks that are not tables).
     pub fn key(&self) -> &[String] {
         match &self.spec {
-            SinkSpec::Postgres { key, .. }
-            | SinkSpec::Hive { key, .. }
-            | SinkSpec::Hdfs { key, .. } => key,
-            SinkSpec::Redis { .. } => &[],
+            SinkSpec::Table { key, .. } | SinkSpec::Path { key, .. } => key,
+            SinkSpec::Keys { .. } => &[],
         }
     }
 
     /// True when `output` (something a task declares it writes) covers what the sink reads.
     pub fn written_by(&self, output: &Output) -> bool {
-        if output.service != self.service() {
+        if output.service != self.service {
             return false;
         }
         let target = output.target.as_str();
         match &self.spec {
-            SinkSpec::Postgres { table: None, .. } => false,
-            SinkSpec::Postgres { table: Some(t), .. } => {
-                let norm = |n: &str| {
-                    if n.contains('.') {
-                        n.to_string()
-                    } else {
-                        format!("public.{n}")
-                    }
-                };
-                glob_match(&norm(target), &norm(t))
+            SinkSpec::Table { table: None, .. } => false,
+            SinkSpec::Table { table: Some(t), .. } => {
+                glob_match(&self.rules.normalize(target), &self.rules.normalize(t))
             }
-            SinkSpec::Hive { table, .. } => {
-                let norm = |n: &str| {
-                    if n.contains('.') {
-                        n.to_lowercase()
-                    } else {
-                        format!("default.{}", n.to_lowercase())
-                    }
-                };
-                glob_match(&norm(target), &norm(table))
-            }
-            SinkSpec::Redis { pattern, .. } => {
+            SinkSpec::Keys { pattern, .. } => {
                 glob_match(target, pattern) || glob_match(pattern, target)
             }
-            SinkSpec::Hdfs { path, .. } => {
+            SinkSpec::Path { path, .. } => {
                 let under = |inner: &str, outer: &str| {
                     let outer = outer.trim_end_matches('/');
                     inner == outer || inner.starts_with(&format!("{outer}/")) || outer.is_empty()
@@ -268,32 +224,32 @@ impl Sink {
 
     /// The service the sink reads.
     pub fn service(&self) -> ServiceKind {
-        match self.spec {
-            SinkSpec::Postgres { .. } => ServiceKind::Postgres,
-            SinkSpec::Redis { .. } => ServiceKind::Redis,
-            SinkSpec::Hive { .. } => ServiceKind::Hive,
-            SinkSpec::Hdfs { .. } => ServiceKind::Hdfs,
-        }
+        self.service
     }
 
-    /// A short description of what is read, for snapshot headers.
+    /// A short description of what is read, for snapshot headers (`postgres table s.t`).
     pub fn describe(&self) -> String {
+        let kind = self.service;
         match &self.spec {
-            SinkSpec::Postgres { table: Some(t), .. } => format!("postgres table {t}"),
-            SinkSpec::Postgres { query, .. } => format!(
-                "postgres query {}",
-                query.split_whitespace().collect::<Vec<_>>().join(" ")
+            SinkSpec::Table { table: Some(t), .. } => format!("{kind} table {t}"),
+            SinkSpec::Table { query, .. } => format!(
+                "{kind} query {}",
+                query
+                    .as_deref()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ),
-            SinkSpec::Redis { pattern, .. } => format!("redis keys {pattern}"),
-            SinkSpec::Hive { table, .. } => format!("hive table {table}"),
-            SinkSpec::Hdfs {
+            SinkSpec::Keys { pattern, .. } => format!("{kind} keys {pattern}"),
+            SinkSpec::Path {
                 path, format: None, ..
-            } => format!("hdfs path {path}"),
-            SinkSpec::Hdfs {
+            } => format!("{kind} path {path}"),
+            SinkSpec::Path {
                 path,
                 format: Some(f),
                 ..
-            } => format!("hdfs path {path} ({} rows)", f.name()),
+            } => format!("{kind} path {path} ({} rows)", f.name()),
         }
     }
 }
@@ -326,33 +282,28 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Every service the scenario needs: its own, its selected tasks' (each task's `services`, else
-    /// the pipeline's), its seeds' and sinks', and what those require.
-    pub fn services_needed(&self, pipeline: &Pipeline) -> Vec<ServiceKind> {
-        let mut all: Vec<ServiceKind> = self.services.clone();
-        let selected = pipeline
+    /// The tasks of `pipeline` the scenario selects (all without `tasks`), in the pipeline's
+    /// order.
+    pub fn selected_tasks<'p>(&self, pipeline: &'p Pipeline) -> Vec<&'p Task> {
+        pipeline
             .tasks
             .iter()
-            .filter(|t| self.tasks.as_ref().is_none_or(|sel| sel.contains(&t.id)));
-        all.extend(selected.flat_map(|t| pipeline.task_services(t)));
+            .filter(|t| self.tasks.as_ref().is_none_or(|sel| sel.contains(&t.id)))
+            .collect()
+    }
+
+    /// The services the scenario names: its own, its selected tasks' (each task's `services`,
+    /// else the pipeline's), and those of its seeds and sinks. What those need in turn is the
+    /// planner's business (`crate::runner::plan`).
+    pub fn declared_services(&self, pipeline: &Pipeline) -> Vec<ServiceKind> {
+        let mut all: Vec<ServiceKind> = self.services.clone();
+        all.extend(
+            self.selected_tasks(pipeline)
+                .into_iter()
+                .flat_map(|t| pipeline.task_services(t)),
+        );
         all.extend(self.seeds.iter().map(Seed::service));
         all.extend(self.sinks.iter().map(Sink::service));
-        // Hive tables and tabular HDFS data are seeded and read through the harness's Spark session.
-        let through_spark = self.seeds.iter().any(|s| s.service() == ServiceKind::Hive)
-            || self.sinks.iter().any(|s| {
-                matches!(
-                    s.spec,
-                    SinkSpec::Hive { .. }
-                        | SinkSpec::Hdfs {
-                            format: Some(_),
-                            ..
-                        }
-                )
-            });
-        if through_spark {
-            all.push(ServiceKind::Spark);
-        }
-        let mut all = ServiceKind::closure(all);
         all.sort();
         all.dedup();
         all
@@ -411,6 +362,7 @@ struct RawSeed {
     partition_by: Option<Spanned<Vec<String>>>,
     path: Option<Spanned<String>>,
     files: Option<Spanned<String>>,
+    engine: Option<Spanned<String>>,
 }
 
 impl RawSeed {
@@ -436,6 +388,7 @@ impl RawSeed {
         );
         add("path", self.path.as_ref().map(Spanned::span));
         add("files", self.files.as_ref().map(Spanned::span));
+        add("engine", self.engine.as_ref().map(Spanned::span));
         out
     }
 }
@@ -533,6 +486,8 @@ pub struct LoadContext<'a> {
     pub pipelines: &'a BTreeMap<String, Pipeline>,
     /// Pipelines that exist but have errors (reported on their own).
     pub broken_pipelines: &'a [String],
+    /// What each kind of service takes.
+    pub rules: Rules<'a>,
 }
 
 /// Loads one scenario; `None` when it has errors (pushed to `errors`).
@@ -613,7 +568,7 @@ pub fn load(ctx: &LoadContext<'_>, dir: &Path, errors: &mut Vec<ConfigError>) ->
 
     let mut sinks: Vec<Sink> = Vec::new();
     for s in &raw.sink {
-        if let Some(sink) = sink(dir, s, pipeline, &mut check) {
+        if let Some(sink) = sink(ctx, dir, s, pipeline, &mut check) {
             if sinks.iter().any(|o| o.name == sink.name) {
                 check.error(
                     s.get_ref().name.span(),
@@ -722,200 +677,62 @@ fn seed(
             return None;
         }
     };
+    let rules = (ctx.rules)(service);
     let origin = check.origin(&s.span());
     let present = r.present();
-    let missing = |check: &mut Checker<'_>, what: &str, help: &str| {
-        check.error_help(s.span(), what.to_string(), help.to_string());
+    let forms = rules.seed_forms();
+    if forms.is_empty() {
+        check.error_help(
+            r.service.span(),
+            format!("{service} holds no data to seed"),
+            rules.no_data,
+        );
+        return None;
+    }
+    let unsupported = |check: &mut Checker<'_>, span: Range<usize>, form: &str| {
+        check.error_help(
+            span,
+            format!("{service} takes no {form} seeds"),
+            format!("a {service} seed is one of: {}", forms.join("; ")),
+        );
     };
-    match service {
-        ServiceKind::Postgres => match (&r.sql, &r.csv) {
-            (Some(sql), None) => {
-                only(check, &present, &["sql"], "a postgres sql seed").then_some(())?;
-                let path = fixture_path(ctx, dir, sql, false, check)?;
-                Some(Seed {
-                    origin,
-                    display: display_path(ctx.root, &path),
-                    kind: SeedKind::PostgresSql { path },
-                })
-            }
-            (None, Some(csv)) => {
-                only(
-                    check,
-                    &present,
-                    &["csv", "table", "delimiter", "null"],
-                    "a postgres csv seed",
-                )
-                .then_some(())?;
-                let table = seed_table(r, s, check)?;
-                let delimiter = delimiter(r, check)?;
-                let path = fixture_path(ctx, dir, csv, false, check)?;
-                let display = display_path(ctx.root, &path);
-                let columns = match csv_header(&path, delimiter) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        check.errors.push(ConfigError::at_origin(
-                            Origin {
-                                file: display,
-                                line_col: e.line_col,
-                            },
-                            e.message,
-                        ));
-                        return None;
-                    }
-                };
-                let null = r.null.as_ref().map(|n| n.get_ref().clone());
-                Some(Seed {
-                    origin,
-                    display,
-                    kind: SeedKind::PostgresCsv {
-                        table,
-                        path,
-                        columns,
-                        delimiter,
-                        null,
-                    },
-                })
-            }
-            (Some(_), Some(csv)) => {
-                check.error(csv.span(), "a seed has either `sql` or `csv`, not both");
-                None
-            }
-            (None, None) => {
-                missing(
-                    check,
-                    "a postgres seed needs `sql` or `csv`",
-                    "add sql = \"schema.sql\", or table + csv",
-                );
-                None
-            }
-        },
-        ServiceKind::Redis => {
-            only(check, &present, &["json"], "a redis seed").then_some(())?;
-            let Some(json) = &r.json else {
-                missing(
-                    check,
-                    "a redis seed needs `json`",
-                    "add json = \"keys.json\"",
-                );
-                return None;
-            };
-            let path = fixture_path(ctx, dir, json, false, check)?;
-            let display = display_path(ctx.root, &path);
-            let text = match std::fs::read_to_string(&path) {
-                Ok(t) => t,
-                Err(e) => {
-                    check
-                        .errors
-                        .push(ConfigError::in_file(&display, format!("cannot read: {e}")));
-                    return None;
-                }
-            };
-            match RedisFixture::parse(&text) {
-                Ok(fixture) => Some(Seed {
-                    origin,
-                    display,
-                    kind: SeedKind::RedisJson { path, fixture },
-                }),
-                Err(e) => {
-                    check.errors.push(ConfigError::at_origin(
-                        Origin {
-                            file: display,
-                            line_col: e.line_col,
-                        },
-                        e.message,
-                    ));
-                    None
-                }
-            }
+    let made = |display: PathBuf, kind: SeedKind| {
+        Some(Seed {
+            origin: origin.clone(),
+            display,
+            service,
+            kind,
+        })
+    };
+    if let Some(sql) = &r.sql {
+        if !rules.seed_sql {
+            unsupported(check, sql.span(), "`sql`");
+            return None;
         }
-        ServiceKind::Hive => {
-            only(
-                check,
-                &present,
-                &[
-                    "table",
-                    "csv",
-                    "jsonl",
-                    "parquet",
-                    "schema",
-                    "partition_by",
-                    "delimiter",
-                    "null",
-                ],
-                "a hive seed",
-            )
-            .then_some(())?;
-            let inputs: Vec<(TableFormat, &Spanned<String>)> = [
-                (TableFormat::Csv, &r.csv),
-                (TableFormat::Jsonl, &r.jsonl),
-                (TableFormat::Parquet, &r.parquet),
-            ]
-            .into_iter()
-            .filter_map(|(f, v)| v.as_ref().map(|v| (f, v)))
-            .collect();
-            let (format, file) = match inputs.as_slice() {
-                [one] => *one,
-                [] => {
-                    missing(
-                        check,
-                        "a hive seed needs one of `csv`, `jsonl` or `parquet`",
-                        "add csv = \"rows.csv\" with table and schema",
-                    );
-                    return None;
-                }
-                [_, second, ..] => {
-                    check.error(
-                        second.1.span(),
-                        "a hive seed reads one file: keep one of `csv`, `jsonl`, `parquet`",
-                    );
-                    return None;
-                }
-            };
-            if format != TableFormat::Csv {
-                for key in ["delimiter", "null"] {
-                    if let Some((_, span)) = present.iter().find(|(k, _)| *k == key) {
-                        check.error(span.clone(), format!("`{key}` applies to csv input only"));
-                        return None;
-                    }
-                }
-            }
-            let table = seed_table(r, s, check)?;
-            let delimiter = delimiter(r, check)?;
-            let schema = r.schema.as_ref().map(|x| x.get_ref().trim().to_string());
-            if schema.is_none() && format == TableFormat::Csv {
-                missing(
-                    check,
-                    "a hive seed from csv needs `schema`",
-                    "add schema = \"id BIGINT, name STRING\" (Spark DDL)",
-                );
+        only(check, &present, &["sql"], &format!("a {service} sql seed")).then_some(())?;
+        let path = fixture_path(ctx, dir, sql, false, check)?;
+        return made(display_path(ctx.root, &path), SeedKind::Sql { path });
+    }
+    if let Some(json) = &r.json {
+        if !rules.seed_keys {
+            unsupported(check, json.span(), "`json`");
+            return None;
+        }
+        only(check, &present, &["json"], &format!("a {service} seed")).then_some(())?;
+        let path = fixture_path(ctx, dir, json, false, check)?;
+        let display = display_path(ctx.root, &path);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                check
+                    .errors
+                    .push(ConfigError::in_file(&display, format!("cannot read: {e}")));
                 return None;
             }
-            let partition_by = r
-                .partition_by
-                .as_ref()
-                .map(|p| p.get_ref().clone())
-                .unwrap_or_default();
-            if let (Some(sch), Some(p)) = (&schema, &r.partition_by) {
-                let names = ddl_column_names(sch);
-                for col in p.get_ref() {
-                    if !names.iter().any(|n| n.eq_ignore_ascii_case(col)) {
-                        check.error(
-                            p.span(),
-                            format!(
-                                "partition column `{col}` is not in the schema ({})",
-                                names.join(", ")
-                            ),
-                        );
-                        return None;
-                    }
-                }
-            }
-            let path = fixture_path(ctx, dir, file, true, check)?;
-            let display = display_path(ctx.root, &path);
-            if format == TableFormat::Csv
-                && path.is_file()
-                && let Err(e) = csv_header(&path, delimiter)
-            {
+        };
+        return match RedisFixture::parse(&text) {
+            Ok(fixture) => made(display, SeedKind::Keys { path, fixture }),
+            Err(e) => {
                 check.errors.push(ConfigError::at_origin(
                     Origin {
                         file: display,
@@ -923,53 +740,311 @@ fn seed(
                     },
                     e.message,
                 ));
+                None
+            }
+        };
+    }
+    if r.path.is_some() || r.files.is_some() {
+        if !rules.seed_files {
+            let span = r
+                .path
+                .as_ref()
+                .or(r.files.as_ref())
+                .map_or(s.span(), Spanned::span);
+            unsupported(check, span, "`path`/`files`");
+            return None;
+        }
+        only(
+            check,
+            &present,
+            &["path", "files"],
+            &format!("a {service} seed"),
+        )
+        .then_some(())?;
+        let (Some(target), Some(files)) = (&r.path, &r.files) else {
+            check.error_help(
+                s.span(),
+                format!("a {service} seed needs `path` (where in {service}) and `files` (a fixture file or folder)"),
+                "add path = \"/data/in\" and files = \"my_files\"",
+            );
+            return None;
+        };
+        let target_path = hdfs_path(target, check)?;
+        let source = fixture_path(ctx, dir, files, true, check)?;
+        return made(
+            display_path(ctx.root, &source),
+            SeedKind::Files {
+                path: target_path,
+                source,
+            },
+        );
+    }
+    if r.csv.is_some() || r.jsonl.is_some() || r.parquet.is_some() || r.table.is_some() {
+        let Some(rows) = rules.seed_rows else {
+            let span = r.table.as_ref().map_or(s.span(), Spanned::span);
+            unsupported(check, span, "`table`");
+            return None;
+        };
+        let (display, kind) = rows_seed(ctx, dir, s, service, &rows, &present, check)?;
+        return made(display, kind);
+    }
+    check.error_help(
+        s.span(),
+        format!("this {service} seed says nothing to load"),
+        format!("a {service} seed is one of: {}", forms.join("; ")),
+    );
+    None
+}
+
+/// A seed of rows from a file into a table, as the kind's [`RowSeeds`] allow.
+fn rows_seed(
+    ctx: &LoadContext<'_>,
+    dir: &Path,
+    s: &Spanned<RawSeed>,
+    service: ServiceKind,
+    rows: &RowSeeds,
+    present: &[(&'static str, Range<usize>)],
+    check: &mut Checker<'_>,
+) -> Option<(PathBuf, SeedKind)> {
+    let r = s.get_ref();
+    let what = format!("a {service} seed");
+    let mut allowed: Vec<&str> = vec!["table"];
+    allowed.extend(rows.formats.iter().map(|f| f.name()));
+    if rows.schema != SchemaRule::None {
+        allowed.push("schema");
+    }
+    if rows.partition_by {
+        allowed.push("partition_by");
+    }
+    if rows.engine {
+        allowed.push("engine");
+    }
+    if rows.csv_options {
+        allowed.extend(["delimiter", "null"]);
+    }
+    only(check, present, &allowed, &what).then_some(())?;
+    let inputs: Vec<(TableFormat, &Spanned<String>)> = [
+        (TableFormat::Csv, &r.csv),
+        (TableFormat::Jsonl, &r.jsonl),
+        (TableFormat::Parquet, &r.parquet),
+    ]
+    .into_iter()
+    .filter_map(|(f, v)| v.as_ref().map(|v| (f, v)))
+    .collect();
+    let names: Vec<String> = rows
+        .formats
+        .iter()
+        .map(|f| format!("`{}`", f.name()))
+        .collect();
+    let (format, file) = match inputs.as_slice() {
+        [one] => *one,
+        [] => {
+            check.error_help(
+                s.span(),
+                format!("{what} needs one of {}", names.join(", ")),
+                format!("add {}", rows.example),
+            );
+            return None;
+        }
+        [_, second, ..] => {
+            check.error(
+                second.1.span(),
+                format!("{what} reads one file: keep one of {}", names.join(", ")),
+            );
+            return None;
+        }
+    };
+    if format != TableFormat::Csv {
+        for key in ["delimiter", "null"] {
+            if let Some((_, span)) = present.iter().find(|(k, _)| *k == key) {
+                check.error(span.clone(), format!("`{key}` applies to csv input only"));
                 return None;
             }
-            let null = r.null.as_ref().map(|n| n.get_ref().clone());
-            Some(Seed {
-                origin,
-                display,
-                kind: SeedKind::HiveTable {
-                    table,
-                    format,
-                    path,
-                    schema,
-                    partition_by,
-                    delimiter,
-                    null,
-                },
-            })
         }
-        ServiceKind::Hdfs => {
-            only(check, &present, &["path", "files"], "an hdfs seed").then_some(())?;
-            let (Some(target), Some(files)) = (&r.path, &r.files) else {
-                missing(
-                    check,
-                    "an hdfs seed needs `path` (where in HDFS) and `files` (a fixture file or folder)",
-                    "add path = \"/data/in\" and files = \"my_files\"",
+    }
+    let table = seed_table(r, s, check)?;
+    let delimiter = delimiter(r, check)?;
+    let schema = r.schema.as_ref().map(|x| x.get_ref().trim().to_string());
+    if schema.is_none() && format == TableFormat::Csv && rows.schema == SchemaRule::RequiredForCsv {
+        check.error_help(
+            s.span(),
+            format!("{what} from csv needs `schema`"),
+            format!("add schema = \"{}\"", rows.schema_example),
+        );
+        return None;
+    }
+    if let (None, Some(e)) = (&schema, &r.engine) {
+        check.error(
+            e.span(),
+            "`engine` needs `schema`: it is the engine of the table `schema` creates",
+        );
+        return None;
+    }
+    let engine = r.engine.as_ref().map(|x| x.get_ref().trim().to_string());
+    let partition_by = r
+        .partition_by
+        .as_ref()
+        .map(|p| p.get_ref().clone())
+        .unwrap_or_default();
+    let schema_columns = schema.as_deref().map(ddl_column_names);
+    if let (Some(names), Some(p)) = (&schema_columns, &r.partition_by) {
+        for col in p.get_ref() {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(col)) {
+                check.error(
+                    p.span(),
+                    format!(
+                        "partition column `{col}` is not in the schema ({})",
+                        names.join(", ")
+                    ),
                 );
                 return None;
-            };
-            let target_path = hdfs_path(target, check)?;
-            let source = fixture_path(ctx, dir, files, true, check)?;
-            Some(Seed {
-                origin,
-                display: display_path(ctx.root, &source),
-                kind: SeedKind::HdfsFiles {
-                    path: target_path,
-                    source,
-                },
-            })
+            }
         }
-        ServiceKind::Spark => {
+    }
+    let path = fixture_path(ctx, dir, file, rows.folders, check)?;
+    let display = display_path(ctx.root, &path);
+    let located = |check: &mut Checker<'_>, line_col: Option<(usize, usize)>, message: String| {
+        check.errors.push(ConfigError::at_origin(
+            Origin {
+                file: display.clone(),
+                line_col,
+            },
+            message,
+        ));
+    };
+    // Columns matched by name must be columns of the declared schema.
+    let unknown = |col: &str| {
+        let names = schema_columns.as_ref().filter(|_| rows.columns_by_name)?;
+        (!names.iter().any(|n| n == col)).then(|| {
+            let hint = did_you_mean(col, names.iter().map(String::as_str))
+                .map(|b| format!("; did you mean `{b}`?"))
+                .unwrap_or_default();
+            format!(
+                "column `{col}` is not in the table's schema ({}){hint}",
+                names.join(", ")
+            )
+        })
+    };
+    let columns = match format {
+        TableFormat::Csv if path.is_file() => {
+            let columns = match csv_header(&path, delimiter) {
+                Ok(c) => c,
+                Err(e) => {
+                    located(check, e.line_col, e.message);
+                    return None;
+                }
+            };
+            if let Some(message) = columns.iter().find_map(|c| unknown(c)) {
+                located(check, Some((1, 1)), message);
+                return None;
+            }
+            columns
+        }
+        TableFormat::Jsonl if rows.columns_by_name && path.is_file() => {
+            match jsonl_columns(&path, &unknown) {
+                Ok(c) => c,
+                Err((line, message)) => {
+                    located(check, line.map(|l| (l, 1)), message);
+                    return None;
+                }
+            }
+        }
+        _ => vec![],
+    };
+    let null = r.null.as_ref().map(|n| n.get_ref().clone());
+    Some((
+        display,
+        SeedKind::Rows {
+            table,
+            format,
+            path,
+            columns,
+            schema,
+            partition_by,
+            engine,
+            delimiter,
+            null,
+        },
+    ))
+}
+
+/// A table sink's `table` or `query`, as (the table, when one is named; the query to read).
+fn table_or_query(
+    r: &RawSink,
+    s: &Spanned<RawSink>,
+    name: &str,
+    service: ServiceKind,
+    quote: Option<fn(&str) -> String>,
+    check: &mut Checker<'_>,
+) -> Option<(Option<String>, Option<String>)> {
+    match (&r.table, &r.query) {
+        (Some(t), None) if valid_table_name(t.get_ref()) => Some((
+            Some(t.get_ref().clone()),
+            quote.map(|q| format!("SELECT * FROM {}", q(t.get_ref()))),
+        )),
+        (Some(t), None) => {
             check.error_help(
-                r.service.span(),
-                "spark holds no data to seed",
-                "seed hive tables (service = \"hive\") or hdfs paths (service = \"hdfs\")",
+                t.span(),
+                format!("invalid table name `{}`", t.get_ref()),
+                "write `table` or `schema.table`, or use `query`",
+            );
+            None
+        }
+        (None, Some(q)) if !q.get_ref().trim().is_empty() => Some((
+            None,
+            Some(q.get_ref().trim().trim_end_matches(';').to_string()),
+        )),
+        (None, Some(q)) => {
+            check.error(q.span(), "`query` is empty");
+            None
+        }
+        (Some(_), Some(q)) => {
+            check.error(q.span(), "a sink reads either `table` or `query`, not both");
+            None
+        }
+        (None, None) => {
+            let needs = if quote.is_some() {
+                "`table` or `query`"
+            } else {
+                "`table`"
+            };
+            check.error_help(
+                s.span(),
+                format!("{service} sink `{name}` needs {needs}"),
+                "add table = \"schema.table\"",
             );
             None
         }
     }
+}
+
+/// Every key of a JSON Lines file, in order of first use; each line must be an object, and
+/// `unknown` rejects a key (with why). Errors carry their 1-based line.
+fn jsonl_columns(
+    path: &Path,
+    unknown: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, (Option<usize>, String)> {
+    let text = std::fs::read_to_string(path).map_err(|e| (None, format!("cannot read: {e}")))?;
+    let mut columns: Vec<String> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| (Some(i + 1), format!("not a JSON object: {e}")))?;
+        let Some(object) = value.as_object() else {
+            return Err((Some(i + 1), "each line must be one JSON object".into()));
+        };
+        for key in object.keys() {
+            if let Some(why) = unknown(key) {
+                return Err((Some(i + 1), why));
+            }
+            if !columns.contains(key) {
+                columns.push(key.clone());
+            }
+        }
+    }
+    Ok(columns)
 }
 
 fn seed_table(r: &RawSeed, s: &Spanned<RawSeed>, check: &mut Checker<'_>) -> Option<String> {
@@ -1068,6 +1143,7 @@ fn sink_keys(own: &[&'static str], table: bool) -> Vec<&'static str> {
 }
 
 fn sink(
+    ctx: &LoadContext<'_>,
     dir: &Path,
     s: &Spanned<RawSink>,
     pipeline: Option<&Pipeline>,
@@ -1109,56 +1185,33 @@ fn sink(
             }
         },
     };
-    let spec = match service {
-        ServiceKind::Postgres => {
-            only(
-                check,
-                &present,
-                &sink_keys(&["table", "query"], true),
-                &what,
-            )
-            .then_some(())?;
-            let (table, query) = match (&r.table, &r.query) {
-                (Some(t), None) if valid_table_name(t.get_ref()) => (
-                    Some(t.get_ref().clone()),
-                    format!("SELECT * FROM {}", quote_table(t.get_ref())),
-                ),
-                (Some(t), None) => {
-                    check.error_help(
-                        t.span(),
-                        format!("invalid table name `{}`", t.get_ref()),
-                        "write `table` or `schema.table`, or use `query`",
-                    );
-                    return None;
-                }
-                (None, Some(q)) if !q.get_ref().trim().is_empty() => {
-                    (None, q.get_ref().trim().trim_end_matches(';').to_string())
-                }
-                (None, Some(q)) => {
-                    check.error(q.span(), "`query` is empty");
-                    return None;
-                }
-                (Some(_), Some(q)) => {
-                    check.error(q.span(), "a sink reads either `table` or `query`, not both");
-                    return None;
-                }
-                (None, None) => {
-                    check.error_help(
-                        s.span(),
-                        format!("postgres sink `{name}` needs `table` or `query`"),
-                        "add table = \"schema.table\"",
-                    );
-                    return None;
-                }
+    let rules = (ctx.rules)(service);
+    let Some(sink_rules) = rules.sink else {
+        check.error_help(
+            r.service.span(),
+            format!("{service} holds no data to read"),
+            rules.no_data,
+        );
+        return None;
+    };
+    let spec = match sink_rules {
+        SinkRules::Table { query, quote, .. } => {
+            let own: &[&'static str] = if query {
+                &["table", "query"]
+            } else {
+                &["table"]
             };
-            SinkSpec::Postgres {
+            only(check, &present, &sink_keys(own, true), &what).then_some(())?;
+            let (table, query) =
+                table_or_query(r, s, &name, service, query.then_some(quote), check)?;
+            SinkSpec::Table {
                 table,
                 query,
                 key,
                 float_digits,
             }
         }
-        ServiceKind::Redis => {
+        SinkRules::Keys => {
             only(
                 check,
                 &present,
@@ -1169,7 +1222,7 @@ fn sink(
             let Some(pattern) = &r.keys else {
                 check.error_help(
                     s.span(),
-                    format!("redis sink `{name}` needs `keys`"),
+                    format!("{service} sink `{name}` needs `keys`"),
                     "add keys = \"prefix:*\"",
                 );
                 return None;
@@ -1192,42 +1245,18 @@ fn sink(
             if let (Some(d), false) = (&r.float_digits, decode_json) {
                 check.error_help(
                     d.span(),
-                    "`float_digits` of a redis sink applies to decoded JSON values",
+                    format!("`float_digits` of a {service} sink applies to decoded JSON values"),
                     "add decode = \"json\"",
                 );
                 return None;
             }
-            SinkSpec::Redis {
+            SinkSpec::Keys {
                 pattern: pattern.get_ref().clone(),
                 decode_json,
                 float_digits,
             }
         }
-        ServiceKind::Hive => {
-            only(check, &present, &sink_keys(&["table"], true), &what).then_some(())?;
-            let Some(table) = &r.table else {
-                check.error_help(
-                    s.span(),
-                    format!("hive sink `{name}` needs `table`"),
-                    "add table = \"db.table\"",
-                );
-                return None;
-            };
-            if !valid_table_name(table.get_ref()) {
-                check.error_help(
-                    table.span(),
-                    format!("invalid table name `{}`", table.get_ref()),
-                    "write `table` or `db.table`",
-                );
-                return None;
-            }
-            SinkSpec::Hive {
-                table: table.get_ref().clone(),
-                key,
-                float_digits,
-            }
-        }
-        ServiceKind::Hdfs => {
+        SinkRules::Path => {
             only(
                 check,
                 &present,
@@ -1238,7 +1267,7 @@ fn sink(
             let Some(p) = &r.path else {
                 check.error_help(
                     s.span(),
-                    format!("hdfs sink `{name}` needs `path`"),
+                    format!("{service} sink `{name}` needs `path`"),
                     "add path = \"/data/out\"",
                 );
                 return None;
@@ -1265,33 +1294,27 @@ fn sink(
                     if let Some((_, span)) = present.iter().find(|(p, _)| *p == k) {
                         check.error_help(
                             span.clone(),
-                            format!("`{k}` applies to the rows of a tabular hdfs sink"),
+                            format!("`{k}` applies to the rows of a tabular {service} sink"),
                             "add format = \"parquet\" (or csv, jsonl)",
                         );
                         return None;
                     }
                 }
             }
-            SinkSpec::Hdfs {
+            SinkSpec::Path {
                 path,
                 format,
                 key,
                 float_digits,
             }
         }
-        ServiceKind::Spark => {
-            check.error_help(
-                r.service.span(),
-                "spark holds no data to read",
-                "read hive tables (service = \"hive\") or hdfs paths (service = \"hdfs\")",
-            );
-            return None;
-        }
     };
     let mut sink = Sink {
         name,
         origin,
         golden,
+        service,
+        rules: sink_rules,
         spec,
         tolerance: Tolerances::new(),
         redact: vec![],

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::diagnostic::ConfigError;
 use super::{Checker, memory_size, parse_duration};
+use crate::diagnostic::ConfigError;
 
 /// Which backend brings services to life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,20 +11,22 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::process::{self, Exit, ProcessSpec, Stream};
-use crate::config::{Origin, ScenarioName, TaskId};
-use crate::report::events::{Event, Events};
-use crate::services::postgres::{self, PostgresEndpoint};
+use crate::diagnostic::Origin;
+use crate::events::{Event, Events};
+use crate::names::{ScenarioName, TaskId};
+use crate::outcome::{Attempt, TaskOutcome, TaskStatus};
+use crate::process::{self, Exit, ProcessSpec, Stream};
+use crate::services::SqlRunner;
 
 /// What a task does when it runs.
 #[derive(Debug, Clone)]
 pub enum Action {
     /// Run a process.
     Process(ProcessSpec),
-    /// Run SQL statements on PostgreSQL.
+    /// Run SQL statements on a service.
     Sql {
-        /// The server.
-        endpoint: PostgresEndpoint,
+        /// What runs them.
+        run: SqlRunner,
         /// The statements.
         text: String,
         /// Where they come from.
@@ -45,71 +47,6 @@ pub struct ExecTask {
     pub retries: u32,
     /// What it does.
     pub action: Action,
-}
-
-/// How one attempt ended.
-#[derive(Debug, Clone)]
-pub struct Attempt {
-    /// The result in words (`exit code 1`, `timed out after 30s`...).
-    pub result: String,
-    /// Its duration.
-    pub elapsed: Duration,
-}
-
-/// Where a task ended up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TaskStatus {
-    /// It succeeded.
-    Succeeded,
-    /// Its last attempt failed.
-    Failed(String),
-    /// Its last attempt ran past its timeout.
-    TimedOut(Duration),
-    /// It did not run because a task it depends on failed.
-    Skipped {
-        /// The failed upstream task.
-        upstream: TaskId,
-    },
-    /// The run was interrupted.
-    Cancelled,
-}
-
-impl TaskStatus {
-    /// True for success.
-    pub fn ok(&self) -> bool {
-        *self == TaskStatus::Succeeded
-    }
-}
-
-impl std::fmt::Display for TaskStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TaskStatus::Succeeded => f.write_str("succeeded"),
-            TaskStatus::Failed(why) => write!(f, "failed: {why}"),
-            TaskStatus::TimedOut(t) => {
-                write!(f, "timed out after {}", humantime::format_duration(*t))
-            }
-            TaskStatus::Skipped { upstream } => write!(f, "skipped (upstream `{upstream}` failed)"),
-            TaskStatus::Cancelled => f.write_str("cancelled"),
-        }
-    }
-}
-
-/// The result of one task.
-#[derive(Debug, Clone)]
-pub struct TaskOutcome {
-    /// Its name.
-    pub id: TaskId,
-    /// Where it ended up.
-    pub status: TaskStatus,
-    /// Each attempt.
-    pub attempts: Vec<Attempt>,
-    /// When it started, counted from the start of the DAG (zero when it never ran).
-    pub started: Duration,
-    /// Total time.
-    pub elapsed: Duration,
-    /// Its log file (all attempts), when it ran.
-    pub log: Option<PathBuf>,
 }
 
 /// What the executor needs besides the tasks.
@@ -284,12 +221,8 @@ async fn run_task(task: &ExecTask, ctx: &ExecContext, dag_started: Instant) -> T
                     )),
                 }
             }
-            Action::Sql {
-                endpoint,
-                text,
-                origin,
-            } => {
-                let exec = postgres::execute(endpoint, text, origin);
+            Action::Sql { run, text, origin } => {
+                let exec = (run.0)(text.clone(), origin.clone());
                 tokio::select! {
                     r = tokio::time::timeout(task.timeout, exec) => match r {
                         Ok(Ok(())) => {

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use crate::runner::{RunOutcome, ScenarioStatus, summary_line};
+use crate::outcome::{RunOutcome, ScenarioStatus, summary_line};
 
 /// True when running as a GitHub Actions step.
 pub fn active() -> bool {

@@ -10,10 +10,10 @@ use std::time::Duration;
 use similar::{Algorithm, DiffOp};
 
 use super::last_lines;
-use crate::dag::{TaskOutcome, TaskStatus};
-use crate::runner::{
+use crate::outcome::{
     RunOutcome, ScenarioOutcome, ScenarioStatus, SinkOutcome, SinkResult, summary_line,
 };
+use crate::outcome::{TaskOutcome, TaskStatus};
 use crate::snapshot::golden::write_atomic;
 
 /// The page's file name in the report folder.

@@ -8,9 +8,9 @@ use std::time::Instant;
 use serde_json::{Value as J, json};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::events::Event;
-use crate::dag::process::Stream;
-use crate::runner::{RunOutcome, ScenarioStatus, summary_line};
+use crate::events::Event;
+use crate::outcome::{RunOutcome, ScenarioStatus, summary_line};
+use crate::process::Stream;
 
 /// Prints every event until the stream closes.
 pub fn spawn(mut rx: UnboundedReceiver<Event>, started: Instant) -> tokio::task::JoinHandle<()> {
@@ -167,7 +167,7 @@ pub fn finish(outcome: &RunOutcome, exit_code: i32, started: Instant) {
 mod tests {
     use super::*;
     use crate::config::{ScenarioName, TaskId};
-    use crate::dag::TaskStatus;
+    use crate::outcome::TaskStatus;
     use std::time::Duration;
 
     #[test]

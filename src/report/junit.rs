@@ -5,8 +5,8 @@ use std::path::Path;
 
 use junit_report::{Duration, ReportBuilder, TestCase, TestSuiteBuilder};
 
-use crate::dag::TaskStatus;
-use crate::runner::{RunOutcome, ScenarioStatus};
+use crate::outcome::TaskStatus;
+use crate::outcome::{RunOutcome, ScenarioStatus};
 
 /// Lines of a failed task's log repeated in the failure message (the whole log is in
 /// system-out), so that CI pages show the error without a click.
@@ -27,7 +27,7 @@ pub fn write(outcome: &RunOutcome, path: &Path) -> std::io::Result<()> {
                 TestCase::error(name, time, "error", s.error.as_deref().unwrap_or("error"))
             }
             ScenarioStatus::Failed => {
-                let mut message = crate::runner::summary_line(s);
+                let mut message = crate::outcome::summary_line(s);
                 for t in s
                     .tasks
                     .iter()
@@ -66,7 +66,7 @@ pub fn write(outcome: &RunOutcome, path: &Path) -> std::io::Result<()> {
         }
         if s.flaky() {
             // Passed, but not at once: say so where CI servers show a passing case's output.
-            case.set_system_err(&format!("FLAKY: {}\n", crate::runner::summary_line(s)));
+            case.set_system_err(&format!("FLAKY: {}\n", crate::outcome::summary_line(s)));
         }
         suite.add_testcase(case);
     }

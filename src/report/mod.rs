@@ -3,7 +3,9 @@
 //! of configuration errors (`diagnostics`).
 
 pub mod diagnostics;
-pub mod events;
+
+pub use crate::outcome::count;
+
 pub mod github;
 pub mod html;
 pub mod json;
@@ -40,11 +42,6 @@ impl Style {
             text.to_string()
         }
     }
-}
-
-/// `1 sink`, `2 sinks`: a count with its noun.
-pub fn count(n: usize, noun: &str) -> String {
-    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// The end of `text`: how many lines were left out, and the last `n` lines.

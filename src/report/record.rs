@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::{Value as J, json};
 
-use crate::runner::{RunOutcome, ScenarioStatus, SinkResult};
+use crate::outcome::{RunOutcome, ScenarioStatus, SinkResult};
 use crate::snapshot::golden::write_atomic;
 
 /// The file listing the scenarios that did not pass.

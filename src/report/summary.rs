@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use console::Style as C;
 
 use super::Style;
-use crate::dag::TaskStatus;
-use crate::runner::{RunOutcome, ScenarioStatus, SinkResult};
+use crate::outcome::TaskStatus;
+use crate::outcome::{RunOutcome, ScenarioStatus, SinkResult};
 
 /// Lines of a failed task's log shown in the summary.
 const LOG_TAIL: usize = 30;

@@ -10,9 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::Style;
-use super::events::Event;
-use crate::dag::TaskStatus;
-use crate::dag::process::Stream;
+use crate::events::Event;
+use crate::outcome::TaskStatus;
+use crate::process::Stream;
 
 /// Follows the event stream until it closes.
 pub fn spawn(mut rx: UnboundedReceiver<Event>, style: Style) -> tokio::task::JoinHandle<()> {

@@ -2,16 +2,27 @@
 //! serves `hdfs://AUTHORITY/...` from a local folder through Hadoop's own client
 //! (`ViewFileSystemOverloadScheme` with a fallback link to `file:///ROOT`): jobs keep their
 //! `hdfs://` paths and the Hadoop FileSystem API, but this is a local folder, not a NameNode
-//! (no replication, permissions or quotas). This file is the client side: reset, seeding
-//! files, and reading a path back as a listing.
+//! (no replication, permissions or quotas). This file describes it: laying it out, the Hadoop
+//! settings that serve it, reset, seeding files, and reading a path back as a listing (and the
+//! rows of a dataset, through the harness's Spark session).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::ServiceError;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use super::spark::SparkRunning;
+use super::{DataContext, Running, Service, ServiceError, StartContext};
+use crate::config::rules::{DataRules, SinkRules};
+use crate::config::{Seed, SeedKind, Settings, Sink, SinkSpec};
+use crate::names::ServiceKind;
+use crate::outcome::InfraError;
 use crate::snapshot::canonical::quote;
+use crate::snapshot::table;
 
 /// Where the warehouse lives inside the namespace.
 pub const WAREHOUSE: &str = "/user/hive/warehouse";
@@ -228,6 +239,181 @@ pub fn redact_uuids(s: &str) -> String {
         }
     }
     out
+}
+
+/// Hadoop's settings that serve `hdfs://` from the namespace's local folder.
+pub fn hadoop_fs(hdfs: &HdfsEndpoint) -> Vec<(String, String)> {
+    vec![
+        ("fs.defaultFS".into(), hdfs.url()),
+        (
+            "fs.hdfs.impl".into(),
+            "org.apache.hadoop.fs.viewfs.ViewFileSystemOverloadScheme".into(),
+        ),
+        (
+            "fs.viewfs.overload.scheme.target.hdfs.impl".into(),
+            "org.apache.hadoop.hdfs.DistributedFileSystem".into(),
+        ),
+        (
+            format!("fs.viewfs.mounttable.{}.linkFallback", hdfs.mount_table()),
+            format!("file://{}", hdfs.root.display()),
+        ),
+    ]
+}
+
+// ---- the description ----
+
+/// The HDFS namespace: a folder of the environment behind Hadoop's client, on both backends (a
+/// container's metastore mounts it at the same path).
+#[derive(Debug)]
+pub struct Hdfs;
+
+/// Seeds: files copied in; sinks: a path (its files, and the rows of a dataset there).
+static RULES: DataRules = DataRules {
+    seed_files: true,
+    sink: Some(SinkRules::Path),
+    ..DataRules::NO_DATA
+};
+
+/// A laid-out namespace.
+#[derive(Debug)]
+pub struct HdfsRunning {
+    /// Its authority and folder.
+    pub endpoint: HdfsEndpoint,
+}
+
+impl Service for Hdfs {
+    fn kind(&self) -> ServiceKind {
+        ServiceKind::Hdfs
+    }
+
+    fn needs_for(&self, _seeds: &[&Seed], sinks: &[&Sink]) -> Vec<ServiceKind> {
+        // The rows of a dataset are read through the harness's Spark session.
+        let tabular = sinks.iter().any(|s| {
+            matches!(
+                s.spec,
+                SinkSpec::Path {
+                    format: Some(_),
+                    ..
+                }
+            )
+        });
+        if tabular {
+            vec![ServiceKind::Spark]
+        } else {
+            vec![]
+        }
+    }
+
+    fn rules(&self) -> &'static DataRules {
+        &RULES
+    }
+
+    fn memory_mb(&self) -> u64 {
+        0
+    }
+
+    fn start_timeout(&self, _settings: &Settings) -> Duration {
+        Duration::ZERO
+    }
+
+    fn start_local<'a>(
+        &'a self,
+        ctx: &'a StartContext<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Running>, InfraError>> {
+        Box::pin(async move {
+            let endpoint = HdfsEndpoint {
+                authority: ctx.settings.hdfs.authority.clone(),
+                root: ctx.dir.join("hdfs"),
+            };
+            endpoint
+                .reset()
+                .map_err(|e| ctx.fail(ServiceKind::Hdfs, e.to_string()))?;
+            Ok(Box::new(HdfsRunning { endpoint }) as Box<dyn Running>)
+        })
+    }
+}
+
+impl Running for HdfsRunning {
+    fn kind(&self) -> ServiceKind {
+        ServiceKind::Hdfs
+    }
+
+    fn endpoint(&self) -> String {
+        format!(
+            "{} (local folder {})",
+            self.endpoint.url(),
+            self.endpoint.root.display()
+        )
+    }
+
+    fn task_env(&self) -> Vec<(String, String)> {
+        vec![("HARNESS_HDFS_URL".into(), self.endpoint.url())]
+    }
+
+    fn reset<'a>(&'a self, _ctx: &'a DataContext<'a>) -> BoxFuture<'a, Result<(), ServiceError>> {
+        Box::pin(async move { self.endpoint.reset() })
+    }
+
+    fn seed<'a>(
+        &'a self,
+        seed: &'a Seed,
+        _ctx: &'a DataContext<'a>,
+    ) -> BoxFuture<'a, Result<(), ServiceError>> {
+        Box::pin(async move {
+            let SeedKind::Files { path, source } = &seed.kind else {
+                return Err(super::not_for(seed, ServiceKind::Hdfs));
+            };
+            self.endpoint
+                .seed(source, path)
+                .map(|_| ())
+                .map_err(|e| ServiceError::Unavailable {
+                    service: "hdfs",
+                    message: format!("cannot copy {} to {path}: {e}", seed.display.display()),
+                })
+        })
+    }
+
+    fn read<'a>(
+        &'a self,
+        sink: &'a Sink,
+        ctx: &'a DataContext<'a>,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let SinkSpec::Path {
+                path,
+                format,
+                key,
+                float_digits,
+            } = &sink.spec
+            else {
+                return Err(format!("{}: not an hdfs sink", sink.origin));
+            };
+            let located = |e: String| format!("{}: {e}", sink.origin);
+            let files = self.endpoint.list(path)?;
+            let mut out = String::new();
+            super::header(sink).write(&mut out);
+            out.push_str(&render_listing(&files, format.is_some()));
+            let mut out = table::redact_lines(&out, &sink.redact);
+            if let Some(f) = format {
+                let spark = ctx
+                    .started
+                    .get::<SparkRunning>()
+                    .ok_or("spark is not part of this environment")?;
+                let mut session = spark.session(ctx.events).await.map_err(|e| e.to_string())?;
+                let mut rows = session
+                    .read_path(&self.endpoint.url_of(path), *f, &ctx.scratch)
+                    .await
+                    .map_err(|e| e.message)?;
+                table::redact_table(&mut rows, &sink.redact).map_err(located)?;
+                out.push_str(&rows.render_rows(key, *float_digits).map_err(located)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 #[cfg(test)]

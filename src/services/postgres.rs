@@ -1,7 +1,10 @@
-//! PostgreSQL client side: a fresh database per scenario, SQL and CSV (COPY) seeds, SQL tasks,
-//! and table/query sinks read into a canonical `Table`.
+//! PostgreSQL: its description (a private server started with initdb as an unprivileged user, or
+//! a container), a fresh database per scenario, SQL and CSV (COPY) seeds, SQL tasks, and
+//! table/query sinks read into a canonical `Table`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::SinkExt;
@@ -9,9 +12,23 @@ use tokio::io::AsyncReadExt;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-use super::ServiceError;
-use crate::config::Origin;
-use crate::config::diagnostic::line_col;
+use futures_util::future::BoxFuture;
+use tokio::process::Command;
+
+use super::{
+    Container, DataContext, ImageSpec, Running, Service, ServiceError, SqlRunner, StartContext,
+};
+use crate::config::TableFormat;
+use crate::config::rules::{DataRules, RowSeeds, SchemaRule, SinkRules};
+use crate::config::scenario::quote_table;
+use crate::config::settings::PostgresSettings;
+use crate::config::{Origin, Seed, SeedKind, Settings, Sink, SinkSpec};
+use crate::diagnostic::line_col;
+use crate::names::ServiceKind;
+use crate::outcome::InfraError;
+use crate::process::{
+    Serve, ServiceProcess, as_user, isolate, log_tail, serve, unprivileged_user, which,
+};
 use crate::snapshot::{Column, Table, Value};
 
 /// The database every scenario gets afresh.
@@ -366,4 +383,437 @@ fn unavailable(e: tokio_postgres::Error) -> ServiceError {
 
 fn sql_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+// ---- the local server ----
+
+/// The folder holding PostgreSQL's server programs.
+pub fn postgres_bin_dir(settings: &PostgresSettings) -> Result<PathBuf, String> {
+    let has_server = |d: &Path| d.join("initdb").is_file() && d.join("postgres").is_file();
+    if let Some(d) = &settings.bin_dir {
+        return if has_server(d) {
+            Ok(d.clone())
+        } else {
+            Err(format!("no initdb and postgres in {}", d.display()))
+        };
+    }
+    if let Some(initdb) = which("initdb")
+        && let Some(dir) = std::fs::canonicalize(&initdb)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+        && has_server(&dir)
+    {
+        return Ok(dir);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, d)| has_server(d))
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, d)| d).ok_or_else(|| "PostgreSQL server programs (initdb, postgres) not found; install the `postgresql` package (scripts/setup.sh does) or set services.postgres.bin_dir".into())
+}
+
+/// Starts a private PostgreSQL server in `env_dir/postgres`.
+async fn start_postgres(
+    settings: &PostgresSettings,
+    env_dir: &Path,
+) -> Result<(ServiceProcess, PostgresEndpoint), InfraError> {
+    let fail = |m: String| InfraError {
+        service: "postgres".into(),
+        message: m,
+        log_tail: vec![],
+    };
+    let bin = postgres_bin_dir(settings).map_err(fail)?;
+    let user = unprivileged_user().map_err(fail)?;
+    // The server's user must be able to reach its folder: when some parent of the environment
+    // is private to us (a 0700 TMPDIR), its folder goes to /tmp instead.
+    let reachable = env_dir.ancestors().skip(1).all(|a| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(a).is_ok_and(|m| m.permissions().mode() & 0o001 != 0)
+    });
+    let (dir, owned_dir) = if user.is_none() || reachable {
+        (env_dir.join("postgres"), None)
+    } else {
+        let d = tempfile::Builder::new()
+            .prefix("harness-pg-")
+            .tempdir_in("/tmp")
+            .map_err(|e| fail(format!("cannot create a folder in /tmp: {e}")))?
+            .keep();
+        (d.clone(), Some(d))
+    };
+    let data = dir.join("data");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+    if let Some((uid, gid)) = user {
+        use std::os::unix::fs::PermissionsExt;
+        // The server's user must be able to reach its folder.
+        std::fs::set_permissions(env_dir, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| fail(e.to_string()))?;
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).map_err(|e| {
+            fail(format!(
+                "cannot hand {} to the postgres user: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    let log = dir.join("postgres.log");
+
+    let mut initdb = Command::new(bin.join("initdb"));
+    initdb.arg("-D").arg(&data).args([
+        "-A",
+        "trust",
+        "-U",
+        "harness",
+        "-E",
+        "UTF8",
+        "--locale=C",
+        "--no-sync",
+        "--no-instructions",
+    ]);
+    initdb
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .current_dir(&dir);
+    as_user(&mut initdb, user);
+    isolate(&mut initdb);
+    // A dropped initdb (timeout) is killed, not left running.
+    initdb.kill_on_drop(true);
+    let out = match tokio::time::timeout(Duration::from_secs(120), initdb.output()).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => {
+            drop_dir(&owned_dir);
+            return Err(fail(format!("cannot run initdb: {e}")));
+        }
+        Err(_) => {
+            drop_dir(&owned_dir);
+            return Err(fail("initdb did not finish within 120 s".into()));
+        }
+    };
+    if !out.status.success() {
+        drop_dir(&owned_dir);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return Err(InfraError {
+            service: "postgres".into(),
+            message: format!("initdb failed ({})", out.status),
+            log_tail: {
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(15)..]
+                    .iter()
+                    .map(|l| l.to_string())
+                    .collect()
+            },
+        });
+    }
+
+    let how = Serve {
+        service: "postgres",
+        log: &log,
+        port_taken: "could not bind",
+        timeout: settings.start_timeout,
+        stop_signal: libc::SIGINT,
+        log_owner: user,
+    };
+    let command = |port: u16| {
+        let mut cmd = Command::new(bin.join("postgres"));
+        cmd.arg("-D")
+            .arg(&data)
+            .arg("-p")
+            .arg(port.to_string())
+            .arg("-k")
+            .arg(&dir);
+        for setting in [
+            "listen_addresses=127.0.0.1",
+            "fsync=off",
+            "synchronous_commit=off",
+            "full_page_writes=off",
+            "max_connections=100",
+            "log_min_messages=warning",
+        ] {
+            cmd.arg("-c").arg(setting);
+        }
+        for setting in &settings.settings {
+            cmd.arg("-c").arg(setting);
+        }
+        cmd.current_dir(&dir);
+        as_user(&mut cmd, user);
+        cmd
+    };
+    let (proc, port) = serve(how, command, |port| async move { at(port).ready().await })
+        .await
+        .inspect_err(|_| drop_dir(&owned_dir))?;
+    let proc = proc.owning(owned_dir);
+    let ep = at(port);
+    if let Err(e) = ep.reset(None).await {
+        proc.stop().await;
+        return Err(InfraError {
+            service: "postgres".into(),
+            message: e.to_string(),
+            log_tail: log_tail(&log, 15),
+        });
+    }
+    Ok((proc, ep))
+}
+
+fn drop_dir(dir: &Option<PathBuf>) {
+    if let Some(d) = dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+// ---- the description ----
+
+/// PostgreSQL: a private server (local backend) or a container; every scenario gets a fresh
+/// database, and databases and roles created by earlier scenarios are dropped.
+#[derive(Debug)]
+pub struct Postgres;
+
+/// Seeds: SQL files, CSV files (COPY, columns by the header); sinks: a table or query; `sql`
+/// tasks.
+static RULES: DataRules = DataRules {
+    seed_sql: true,
+    seed_rows: Some(RowSeeds {
+        formats: &[TableFormat::Csv],
+        schema: SchemaRule::None,
+        partition_by: false,
+        engine: false,
+        csv_options: true,
+        folders: false,
+        columns_by_name: true,
+        example: "table = \"schema.table\" with csv = \"rows.csv\"",
+        schema_example: "",
+    }),
+    seed_keys: false,
+    seed_files: false,
+    sink: Some(SinkRules::Table {
+        query: true,
+        quote: quote_table,
+        namespace: "public",
+        case_insensitive: false,
+    }),
+    sql_tasks: true,
+    no_data: "",
+};
+
+/// A running PostgreSQL.
+#[derive(Debug)]
+pub struct PostgresRunning {
+    /// Where it listens.
+    pub endpoint: PostgresEndpoint,
+    /// What the server held once every service of the environment was up: what a reset goes
+    /// back to. Set once, by `settle`.
+    baseline: std::sync::Mutex<Option<Globals>>,
+    process: Option<ServiceProcess>,
+}
+
+/// The endpoint of a server on `port` of loopback.
+fn at(port: u16) -> PostgresEndpoint {
+    PostgresEndpoint {
+        host: "127.0.0.1".into(),
+        port,
+        user: "harness".into(),
+        password: "harness".into(),
+        database: DATABASE.into(),
+    }
+}
+
+impl Service for Postgres {
+    fn kind(&self) -> ServiceKind {
+        ServiceKind::Postgres
+    }
+
+    fn rules(&self) -> &'static DataRules {
+        &RULES
+    }
+
+    fn memory_mb(&self) -> u64 {
+        100
+    }
+
+    fn start_timeout(&self, settings: &Settings) -> Duration {
+        settings.postgres.start_timeout
+    }
+
+    fn start_local<'a>(
+        &'a self,
+        ctx: &'a StartContext<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Running>, InfraError>> {
+        Box::pin(async move {
+            let (proc, endpoint) = start_postgres(&ctx.settings.postgres, ctx.dir).await?;
+            Ok(Box::new(PostgresRunning {
+                endpoint,
+                baseline: std::sync::Mutex::new(None),
+                process: Some(proc),
+            }) as Box<dyn Running>)
+        })
+    }
+
+    fn image(&self) -> Option<ImageSpec> {
+        Some(ImageSpec {
+            service: "postgres",
+            files: &[
+                (
+                    "Dockerfile",
+                    include_str!("../../containers/postgres/Dockerfile"),
+                ),
+                (
+                    "entrypoint.sh",
+                    include_str!("../../containers/postgres/entrypoint.sh"),
+                ),
+            ],
+            needs_jars: false,
+        })
+    }
+
+    fn container(&self, ctx: &StartContext<'_>) -> Option<Result<Container, InfraError>> {
+        let image = self.image()?;
+        Some(Ok(Container {
+            image,
+            jars: None,
+            ports: vec![5432],
+            env: vec![],
+            mounts: vec![],
+            args: ctx
+                .settings
+                .postgres
+                .settings
+                .iter()
+                .flat_map(|s| ["-c".to_string(), s.clone()])
+                .collect(),
+        }))
+    }
+
+    fn connect<'a>(
+        &'a self,
+        ports: Vec<u16>,
+        _ctx: &'a StartContext<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Running>, String>> {
+        Box::pin(async move {
+            let endpoint = at(*ports.first().ok_or("no port")?);
+            if !endpoint.ready().await {
+                return Err("not answering yet".into());
+            }
+            endpoint.reset(None).await.map_err(|e| e.to_string())?;
+            Ok(Box::new(PostgresRunning {
+                endpoint,
+                baseline: std::sync::Mutex::new(None),
+                process: None,
+            }) as Box<dyn Running>)
+        })
+    }
+}
+
+impl Running for PostgresRunning {
+    fn kind(&self) -> ServiceKind {
+        ServiceKind::Postgres
+    }
+
+    fn endpoint(&self) -> String {
+        format!(
+            "postgres://{}@{}:{}/{}",
+            self.endpoint.user, self.endpoint.host, self.endpoint.port, self.endpoint.database
+        )
+    }
+
+    fn task_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("HARNESS_POSTGRES_URL".into(), self.endpoint.url()),
+            ("AIRFLOW_CONN_POSTGRES_DEFAULT".into(), self.endpoint.url()),
+        ]
+    }
+
+    fn settle<'a>(&'a self) -> BoxFuture<'a, Result<(), ServiceError>> {
+        Box::pin(async move {
+            let globals = self.endpoint.globals().await?;
+            if let Ok(mut b) = self.baseline.lock() {
+                *b = Some(globals);
+            }
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self, _ctx: &'a DataContext<'a>) -> BoxFuture<'a, Result<(), ServiceError>> {
+        Box::pin(async move {
+            let baseline = self.baseline.lock().ok().and_then(|b| b.clone());
+            self.endpoint.reset(baseline.as_ref()).await
+        })
+    }
+
+    fn seed<'a>(
+        &'a self,
+        seed: &'a Seed,
+        _ctx: &'a DataContext<'a>,
+    ) -> BoxFuture<'a, Result<(), ServiceError>> {
+        Box::pin(async move {
+            match &seed.kind {
+                SeedKind::Sql { path } => self.endpoint.seed_sql(path, &seed.display).await,
+                SeedKind::Rows {
+                    table,
+                    path,
+                    columns,
+                    delimiter,
+                    null,
+                    ..
+                } => self
+                    .endpoint
+                    .seed_csv(
+                        table,
+                        path,
+                        &seed.display,
+                        columns,
+                        *delimiter,
+                        null.as_deref(),
+                    )
+                    .await
+                    .map(|_| ()),
+                _ => Err(super::not_for(seed, ServiceKind::Postgres)),
+            }
+        })
+    }
+
+    fn read<'a>(
+        &'a self,
+        sink: &'a Sink,
+        _ctx: &'a DataContext<'a>,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let SinkSpec::Table {
+                query: Some(query),
+                key,
+                float_digits,
+                ..
+            } = &sink.spec
+            else {
+                return Err(format!("{}: not a postgres sink", sink.origin));
+            };
+            let table = self.endpoint.read(query).await?;
+            super::render_table(sink, table, key, *float_digits)
+        })
+    }
+
+    fn sql(&self) -> Option<SqlRunner> {
+        let endpoint = self.endpoint.clone();
+        Some(SqlRunner(std::sync::Arc::new(move |text, origin| {
+            let endpoint = endpoint.clone();
+            Box::pin(async move { execute(&endpoint, &text, &origin).await })
+        })))
+    }
+
+    fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            if let Some(p) = self.process {
+                p.stop().await;
+            }
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }

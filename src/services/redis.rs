@@ -1,11 +1,22 @@
-//! Redis client side: FLUSHALL between scenarios, JSON key fixtures as seeds, and key-pattern
+//! Redis: its description (a private server without persistence, or a container), FLUSHALL between scenarios, JSON key fixtures as seeds, and key-pattern
 //! sinks read (with SCAN, never KEYS) into a canonical `KeySpace`.
 
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 
-use super::ServiceError;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tokio::process::Command;
+
+use super::{Container, DataContext, ImageSpec, Running, Service, ServiceError, StartContext};
 use crate::config::fixture::{RedisEntry, RedisFixture, RedisValue};
+use crate::config::rules::{DataRules, SinkRules};
+use crate::config::{Seed, SeedKind, Settings, Sink, SinkSpec};
+use crate::names::ServiceKind;
+use crate::outcome::InfraError;
+use crate::process::{Serve, ServiceProcess, serve, which};
+use crate::snapshot::table;
 use crate::snapshot::{KeyEntry, KeySpace, KeyValue};
 
 /// Keys per pipelined round trip when seeding or reading.
@@ -65,12 +76,18 @@ impl RedisEndpoint {
         let c = self.connect().await.map_err(unavailable)?;
         // Batches go out back to back on the one connection, a few awaiting their replies at
         // once, so that the server never waits for the harness between two batches.
-        futures_util::stream::iter(fixture.0.chunks(SEED_BATCH))
+        // The batches' futures are made up front (each starts when polled): a stream of
+        // closures here would make the future not provably `Send`.
+        let batches: Vec<_> = fixture
+            .0
+            .chunks(SEED_BATCH)
             .map(|chunk| {
                 let pipe = seed_pipeline(chunk);
                 let mut c = c.clone();
                 async move { pipe.query_async::<()>(&mut c).await }
             })
+            .collect();
+        futures_util::stream::iter(batches)
             .buffered(IN_FLIGHT)
             .try_for_each(|()| std::future::ready(Ok(())))
             .await
@@ -200,5 +217,223 @@ fn unavailable(e: redis::RedisError) -> ServiceError {
     ServiceError::Unavailable {
         service: "redis",
         message: e.to_string(),
+    }
+}
+
+// ---- the description ----
+
+/// Redis: a private server without persistence (local backend) or a container; emptied between
+/// scenarios with FLUSHALL.
+#[derive(Debug)]
+pub struct Redis;
+
+/// Seeds: key fixtures (JSON); sinks: keys by pattern.
+static RULES: DataRules = DataRules {
+    seed_keys: true,
+    sink: Some(SinkRules::Keys),
+    ..DataRules::NO_DATA
+};
+
+/// A running Redis.
+#[derive(Debug)]
+pub struct RedisRunning {
+    /// Where it listens.
+    pub endpoint: RedisEndpoint,
+    process: Option<ServiceProcess>,
+}
+
+fn at(port: u16) -> RedisEndpoint {
+    RedisEndpoint {
+        host: "127.0.0.1".into(),
+        port,
+        db: 0,
+    }
+}
+
+impl Service for Redis {
+    fn kind(&self) -> ServiceKind {
+        ServiceKind::Redis
+    }
+
+    fn rules(&self) -> &'static DataRules {
+        &RULES
+    }
+
+    fn memory_mb(&self) -> u64 {
+        20
+    }
+
+    fn start_timeout(&self, settings: &Settings) -> Duration {
+        settings.redis.start_timeout
+    }
+
+    fn start_local<'a>(
+        &'a self,
+        ctx: &'a StartContext<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Running>, InfraError>> {
+        Box::pin(async move {
+            let settings = &ctx.settings.redis;
+            let bin = if settings.bin.components().count() > 1 {
+                Some(settings.bin.clone())
+            } else {
+                which(&settings.bin.to_string_lossy())
+            };
+            let bin = bin.filter(|b| b.is_file()).ok_or_else(|| {
+                ctx.fail(
+                    ServiceKind::Redis,
+                    format!(
+                        "`{}` not found; install the `redis-server` package (scripts/setup.sh does) or set services.redis.bin",
+                        settings.bin.display()
+                    ),
+                )
+            })?;
+            let dir = ctx.dir.join("redis");
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                ctx.fail(
+                    ServiceKind::Redis,
+                    format!("cannot create {}: {e}", dir.display()),
+                )
+            })?;
+            let log = dir.join("redis.log");
+            let how = Serve {
+                service: "redis",
+                log: &log,
+                port_taken: "Address already in use",
+                timeout: settings.start_timeout,
+                stop_signal: libc::SIGTERM,
+                log_owner: None,
+            };
+            let command = |port: u16| {
+                let mut cmd = Command::new(&bin);
+                cmd.args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                ]);
+                cmd.arg("--dir").arg(&dir).current_dir(&dir);
+                cmd
+            };
+            let (proc, port) =
+                serve(how, command, |port| async move { at(port).ready().await }).await?;
+            Ok(Box::new(RedisRunning {
+                endpoint: at(port),
+                process: Some(proc),
+            }) as Box<dyn Running>)
+        })
+    }
+
+    fn image(&self) -> Option<ImageSpec> {
+        Some(ImageSpec {
+            service: "redis",
+            files: &[(
+                "Dockerfile",
+                include_str!("../../containers/redis/Dockerfile"),
+            )],
+            needs_jars: false,
+        })
+    }
+
+    fn container(&self, _ctx: &StartContext<'_>) -> Option<Result<Container, InfraError>> {
+        Some(Ok(Container {
+            image: self.image()?,
+            jars: None,
+            ports: vec![6379],
+            env: vec![],
+            mounts: vec![],
+            args: vec![],
+        }))
+    }
+
+    fn connect<'a>(
+        &'a self,
+        ports: Vec<u16>,
+        _ctx: &'a StartContext<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Running>, String>> {
+        Box::pin(async move {
+            let endpoint = at(*ports.first().ok_or("no port")?);
+            if !endpoint.ready().await {
+                return Err("not answering PING yet".into());
+            }
+            Ok(Box::new(RedisRunning {
+                endpoint,
+                process: None,
+            }) as Box<dyn Running>)
+        })
+    }
+}
+
+impl Running for RedisRunning {
+    fn kind(&self) -> ServiceKind {
+        ServiceKind::Redis
+    }
+
+    fn endpoint(&self) -> String {
+        self.endpoint.url()
+    }
+
+    fn task_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("HARNESS_REDIS_URL".into(), self.endpoint.url()),
+            ("AIRFLOW_CONN_REDIS_DEFAULT".into(), self.endpoint.url()),
+        ]
+    }
+
+    fn reset<'a>(&'a self, _ctx: &'a DataContext<'a>) -> BoxFuture<'a, Result<(), ServiceError>> {
+        Box::pin(self.endpoint.reset())
+    }
+
+    fn seed<'a>(
+        &'a self,
+        seed: &'a Seed,
+        _ctx: &'a DataContext<'a>,
+    ) -> BoxFuture<'a, Result<(), ServiceError>> {
+        Box::pin(async move {
+            match &seed.kind {
+                SeedKind::Keys { fixture, .. } => self.endpoint.seed(fixture).await.map(|_| ()),
+                _ => Err(super::not_for(seed, ServiceKind::Redis)),
+            }
+        })
+    }
+
+    fn read<'a>(
+        &'a self,
+        sink: &'a Sink,
+        _ctx: &'a DataContext<'a>,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let SinkSpec::Keys {
+                pattern,
+                decode_json,
+                float_digits,
+            } = &sink.spec
+            else {
+                return Err(format!("{}: not a redis sink", sink.origin));
+            };
+            let text = self.endpoint.read(pattern).await?.render(
+                &super::header(sink),
+                *decode_json,
+                *float_digits,
+            );
+            Ok(table::redact_lines(&text, &sink.redact))
+        })
+    }
+
+    fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            if let Some(p) = self.process {
+                p.stop().await;
+            }
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

@@ -75,19 +75,20 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 /// Golden files (`.snap` and pending `.snap.new`) in the scenarios' golden folders that no
-/// sink refers to, sorted.
-pub fn unreferenced(project: &crate::config::Project) -> Vec<PathBuf> {
+/// sink refers to, sorted. `scenarios` gives each scenario's folder with its sinks' goldens.
+pub fn unreferenced<'a>(
+    scenarios: impl IntoIterator<Item = (&'a Path, Vec<&'a Path>)>,
+) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for s in &project.scenarios {
-        let Ok(entries) = std::fs::read_dir(s.dir.join("golden")) else {
+    for (dir, goldens) in scenarios {
+        let Ok(entries) = std::fs::read_dir(dir.join("golden")) else {
             continue;
         };
         for e in entries.flatten() {
             let path = e.path();
-            let referenced = s
-                .sinks
+            let referenced = goldens
                 .iter()
-                .any(|k| k.golden == path || pending_path(&k.golden) == path);
+                .any(|g| *g == path || pending_path(g) == path);
             if path.is_file() && !referenced {
                 out.push(path);
             }

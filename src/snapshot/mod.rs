@@ -1,11 +1,13 @@
-//! Snapshots: the canonical text form of what landed in a sink (`canonical`), the golden store
-//! next to each scenario (`golden`), the diff between the two (`diff`) and the table-aware
-//! comparison of table sinks (`table`).
+//! Snapshots: the canonical text form of what landed in a sink (`canonical`), the golden files
+//! next to each scenario (`golden`) and the write policy applied to them (`store`), the diff
+//! between the two (`diff`), the table-aware comparison of table sinks (`table`) and the review
+//! of pending snapshots (`review`).
 
 pub mod canonical;
 pub mod diff;
 pub mod golden;
 pub mod review;
+pub mod store;
 pub mod table;
 
 pub use canonical::{Column, KeyEntry, KeySpace, KeyValue, Table, Value};

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::config::{ScenarioName, ServiceKind, TaskId};
-use crate::dag::TaskStatus;
-use crate::dag::process::Stream;
+use crate::names::{ScenarioName, ServiceKind, TaskId};
+use crate::outcome::TaskStatus;
+use crate::process::Stream;
 
 /// One thing that happened.
 #[derive(Debug, Clone)]

@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use tokio::process::Command;
 
-use super::InfraError;
-use super::local::{ServiceProcess, free_port, log_tail};
-use super::spark::{SparkInstall, spark_env};
-use crate::dag::process::isolate;
+use super::{SparkInstall, spark_env};
+use crate::outcome::InfraError;
+use crate::process::{ServiceProcess, free_port, isolate, log_tail};
 
 /// The server's entry point in the spark-connect jar.
 const SERVER_CLASS: &str = "org.apache.spark.sql.connect.service.SparkConnectServer";

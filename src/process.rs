@@ -3,7 +3,10 @@
 //! child if the harness itself dies (parent-death signal).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::outcome::InfraError;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -22,6 +25,16 @@ pub enum Stream {
     Stdout,
     /// Standard error.
     Stderr,
+}
+
+/// The last `n` lines of a log file.
+pub fn log_tail(path: &std::path::Path, n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// Sends `signal` to every process of group `pgid`; a group that is gone already is fine.
@@ -267,6 +280,228 @@ async fn read_lines(
             }
         }
     }
+}
+
+// ---- servers: long-running processes a service description starts ----
+
+/// How many times a server is started on a new port when the port was taken meanwhile.
+pub const PORT_ATTEMPTS: usize = 3;
+/// How long a server gets to stop by itself before its group is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A running server process; killed with its process group when dropped.
+#[derive(Debug)]
+pub struct ServiceProcess {
+    name: &'static str,
+    child: Child,
+    stop_signal: i32,
+    guard: GroupGuard,
+    /// A folder outside the environment's that the server's data lives in, removed on stop.
+    owned_dir: Option<PathBuf>,
+}
+
+impl ServiceProcess {
+    /// Removes `dir` (a folder outside the environment's that the server's data lives in) when
+    /// the server stops.
+    pub fn owning(mut self, dir: Option<PathBuf>) -> Self {
+        self.owned_dir = dir;
+        self
+    }
+
+    /// Takes ownership of a started server (leader of its own process group).
+    pub fn new(name: &'static str, child: Child, stop_signal: i32) -> Self {
+        let guard = GroupGuard::new(child.id());
+        ServiceProcess {
+            name,
+            child,
+            stop_signal,
+            guard,
+            owned_dir: None,
+        }
+    }
+
+    /// The process, to check whether it is still running.
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// True while the server process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Asks the server to stop, then kills its group if it has not stopped within the grace time.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe {
+                libc::kill(pid as i32, self.stop_signal);
+            }
+            if tokio::time::timeout(STOP_GRACE, self.child.wait())
+                .await
+                .is_err()
+            {
+                if let Some(pgid) = self.guard.pgid() {
+                    signal_group(pgid, libc::SIGKILL);
+                }
+                let _ = self.child.wait().await;
+            }
+        }
+        let _ = self.name;
+        drop(self.guard);
+        if let Some(d) = self.owned_dir.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; a server may still lose it to a race, which
+/// the callers handle by retrying).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Finds a program on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The user PostgreSQL runs as: `None` to stay as we are; the `postgres` (or `nobody`) user
+/// when we are root.
+pub fn unprivileged_user() -> Result<Option<(u32, u32)>, String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    for name in [c"postgres", c"nobody"] {
+        // SAFETY: getpwnam gets a valid C string; the result is copied out at once.
+        let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+        if !pw.is_null() {
+            // SAFETY: pw is non-null and points to a passwd record.
+            let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+            return Ok(Some((uid, gid)));
+        }
+    }
+    Err(
+        "running as root, and neither a `postgres` nor a `nobody` user exists to run PostgreSQL as"
+            .into(),
+    )
+}
+
+/// Runs `cmd` as `user` (uid, gid) when one is given.
+pub fn as_user(cmd: &mut Command, user: Option<(u32, u32)>) {
+    if let Some((uid, gid)) = user {
+        cmd.uid(uid).gid(gid);
+    }
+}
+
+/// Polls `ready` until it answers, the process exits, or `timeout` passes.
+pub async fn wait_ready<F, Fut>(
+    child: &mut Child,
+    timeout: Duration,
+    ready: F,
+) -> Result<(), String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Err(format!("the server exited before it was ready ({status})"));
+        }
+        if ready().await {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "not ready within {}",
+                humantime::format_duration(timeout)
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// How one server process is started on a free port and checked for readiness.
+#[derive(Debug)]
+pub struct Serve<'a> {
+    /// Service name, for errors.
+    pub service: &'static str,
+    /// Its log file (stdout and stderr go there); its tail goes into errors.
+    pub log: &'a Path,
+    /// What the log says when the port was taken meanwhile (then a new port is tried).
+    pub port_taken: &'a str,
+    /// How long it gets to answer.
+    pub timeout: Duration,
+    /// The signal that asks it to stop.
+    pub stop_signal: i32,
+    /// Hands the log file to this (uid, gid) when the server runs as another user.
+    pub log_owner: Option<(u32, u32)>,
+}
+
+/// Starts a server on a free loopback port with `command(port)` (output to the log), in its own
+/// process group, and waits until `ready(port)` answers. A port taken between choosing and
+/// binding it is retried on a new one, up to `PORT_ATTEMPTS` times.
+pub async fn serve<C, R, Fut>(
+    how: Serve<'_>,
+    command: C,
+    ready: R,
+) -> Result<(ServiceProcess, u16), InfraError>
+where
+    C: Fn(u16) -> Command,
+    R: Fn(u16) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let fail = |m: String, with_log: bool| InfraError {
+        service: how.service.into(),
+        message: m,
+        log_tail: if with_log {
+            log_tail(how.log, 20)
+        } else {
+            vec![]
+        },
+    };
+    let mut last = None;
+    for _ in 0..PORT_ATTEMPTS {
+        let port = free_port().map_err(|e| fail(format!("no free port: {e}"), false))?;
+        let logfile = std::fs::File::create(how.log).map_err(|e| fail(e.to_string(), false))?;
+        if let Some((uid, gid)) = how.log_owner {
+            let _ = std::os::unix::fs::chown(how.log, Some(uid), Some(gid));
+        }
+        let mut cmd = command(port);
+        cmd.stdin(Stdio::null())
+            .stdout(
+                logfile
+                    .try_clone()
+                    .map_err(|e| fail(e.to_string(), false))?,
+            )
+            .stderr(logfile);
+        isolate(&mut cmd);
+        let child = cmd
+            .spawn()
+            .map_err(|e| fail(format!("cannot start {}: {e}", how.service), false))?;
+        let mut proc = ServiceProcess::new(how.service, child, how.stop_signal);
+        match wait_ready(&mut proc.child, how.timeout, || ready(port)).await {
+            Ok(()) => return Ok((proc, port)),
+            Err(e) => {
+                let taken = std::fs::read_to_string(how.log)
+                    .unwrap_or_default()
+                    .contains(how.port_taken);
+                proc.stop().await;
+                last = Some(fail(e, true));
+                if !taken {
+                    break;
+                }
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| fail("did not start".into(), false)))
 }
 
 #[cfg(test)]

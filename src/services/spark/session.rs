@@ -1,16 +1,20 @@
 //! The harness's own Spark session: one long-lived PySpark process per environment (started
 //! on first use by the backend) that seeds Hive tables and reads Hive tables and HDFS datasets
 //! back. One JVM start per run instead of one per operation: a spark-submit costs 8–12 s here.
-//! It speaks JSON lines over its stdin/stdout (see `backend/harness_spark.py`).
+//! It speaks JSON lines over its stdin/stdout (see `harness_spark.py` beside this file).
 
 use std::path::Path;
-use std::time::Duration;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value as J, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{ChildStdin, ChildStdout};
+use tokio::process::{ChildStdin, ChildStdout, Command};
 
+use super::{SparkInstall, spark_env};
 use crate::config::TableFormat;
+use crate::outcome::InfraError;
+use crate::process::{ServiceProcess, isolate, log_tail};
 use crate::snapshot::{Column, Table, Value};
 
 /// How long one request may take.
@@ -215,6 +219,56 @@ pub fn value(spark_type: &str, v: J) -> Value {
         J::String(s) if spark_type.starts_with("decimal") => Value::Numeric(s),
         J::String(s) => Value::Text(s),
         other => Value::Text(other.to_string()),
+    }
+}
+
+/// The session script, shipped inside the binary.
+const SESSION_SCRIPT: &str = include_str!("harness_spark.py");
+
+/// Starts the harness's own Spark session process and waits until it answers.
+pub async fn start_session(
+    install: &SparkInstall,
+    conf_dir: &Path,
+    env_dir: &Path,
+    timeout: Duration,
+) -> Result<(ServiceProcess, SparkSession, Duration), InfraError> {
+    let started = Instant::now();
+    let dir = env_dir.join("spark-session");
+    let log = dir.join("session.log");
+    let fail = |m: String, with_log: bool| InfraError {
+        service: "spark".into(),
+        message: m,
+        log_tail: if with_log { log_tail(&log, 25) } else { vec![] },
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string(), false))?;
+    let script = dir.join("harness_spark.py");
+    std::fs::write(&script, SESSION_SCRIPT).map_err(|e| fail(e.to_string(), false))?;
+    let logfile = std::fs::File::create(&log).map_err(|e| fail(e.to_string(), false))?;
+    let mut cmd = Command::new(&install.python);
+    cmd.arg(&script)
+        .current_dir(&dir)
+        .envs(spark_env(install))
+        .env("SPARK_CONF_DIR", conf_dir)
+        .env("PYTHONUNBUFFERED", "1");
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(logfile);
+    isolate(&mut cmd);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| fail(format!("cannot start the Spark session: {e}"), false))?;
+    let (stdin, stdout) = (child.stdin.take(), child.stdout.take());
+    let proc = ServiceProcess::new("spark", child, libc::SIGTERM);
+    let (Some(stdin), Some(stdout)) = (stdin, stdout) else {
+        proc.stop().await;
+        return Err(fail("the Spark session has no pipes".into(), false));
+    };
+    match SparkSession::handshake(stdin, stdout, timeout).await {
+        Ok(session) => Ok((proc, session, started.elapsed())),
+        Err(e) => {
+            proc.stop().await;
+            Err(fail(e, true))
+        }
     }
 }
 

@@ -1,0 +1,564 @@
+//! One run, stage by stage: plan the services → start the environment → for each scenario:
+//! reset, seed, run the DAG, read the sinks, compare with the goldens → stop the environment.
+//! Each stage consumes the previous one's output; progress leaves as events, results as a
+//! `RunOutcome` that the reporters render.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+pub mod plan;
+pub mod tasks;
+
+use crate::backend::{Environment, InfraError, Resolved};
+use crate::config::{
+    ConfigError, ExpectedFailure, Project, Scenario, Seed, ServiceKind, Sink, SparkMode,
+};
+use crate::dag::executor::{self, ExecContext};
+use crate::events::{Event, Events};
+use crate::outcome::{
+    RunOutcome, ScenarioOutcome, ScenarioStatus, SinkOutcome, TaskStatus, Timings, summary_line,
+};
+use crate::services::ServiceError;
+use crate::snapshot::golden::WritePolicy;
+use crate::snapshot::store::Store;
+use plan::ScenarioPlan;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// What to do with snapshots that differ.
+    pub policy: WritePolicy,
+    /// Where logs and snapshots of the run go.
+    pub report_dir: PathBuf,
+    /// Tasks at once within a scenario.
+    pub task_jobs: usize,
+    /// The backend in use.
+    pub backend: Resolved,
+    /// Extra attempts for a scenario that fails; a pass after a failure is reported as flaky.
+    pub retries: u32,
+    /// Environments running scenarios at once, at most.
+    pub jobs: usize,
+    /// `--spark-mode`: how `spark` tasks run, over their own `spark_mode` and harness.toml's.
+    pub spark_mode: Option<SparkMode>,
+}
+
+/// Runs the scenarios on `opts.jobs` environments at once (fewer when memory is short, see
+/// [`environments`]), each environment reset between the scenarios it runs. Scenarios are handed
+/// out in order to whichever environment is free; outcomes come back in the scenarios' order.
+pub async fn run(
+    project: &Project,
+    scenarios: &[&Scenario],
+    opts: &RunOptions,
+    events: &Events,
+    cancel: &CancellationToken,
+) -> RunOutcome {
+    let started = Instant::now();
+    events.emit(Event::RunStarted {
+        scenarios: scenarios.len(),
+        backend: format!("{} ({})", opts.backend.kind.name(), opts.backend.reason),
+    });
+    let plan = plan::plan(project, scenarios, opts.spark_mode, opts.task_jobs);
+    let per_env = plan.memory_mb;
+    let available = available_memory_mb();
+    let jobs = environments(opts.jobs, scenarios.len(), per_env, available);
+    if jobs > 1 || opts.jobs > 1 {
+        events.notice(format!(
+            "{jobs} environment{} at once (asked for {}; each needs about {} MB, {} MB available)",
+            if jobs == 1 { "" } else { "s" },
+            opts.jobs,
+            per_env,
+            available.map_or("unknown".to_string(), |a| a.to_string()),
+        ));
+    }
+
+    let queue = std::sync::Mutex::new(plan.scenarios.iter().enumerate());
+    let workers = (0..jobs).map(|_| worker(project, &plan.services, &queue, opts, events, cancel));
+    let results = futures_util::future::join_all(workers).await;
+
+    let mut timings = Timings::default();
+    let mut infra_error = None;
+    let mut slots: Vec<Option<ScenarioOutcome>> = scenarios.iter().map(|_| None).collect();
+    for r in results {
+        timings.add(&r.timings);
+        for (i, o) in r.outcomes {
+            slots[i] = Some(o);
+        }
+        if infra_error.is_none() {
+            infra_error = r.infra_error;
+        }
+    }
+    let outcomes = slots
+        .into_iter()
+        .zip(scenarios)
+        .map(|(o, s)| {
+            o.unwrap_or_else(|| match &infra_error {
+                Some(e) if !cancel.is_cancelled() => ScenarioOutcome {
+                    status: ScenarioStatus::InfraError,
+                    error: Some(format!("not run: {} did not start", e.service)),
+                    ..not_run(s, opts)
+                },
+                _ => not_run(s, opts),
+            })
+        })
+        .collect();
+    RunOutcome {
+        scenarios: outcomes,
+        infra_error,
+        interrupted: cancel.is_cancelled(),
+        timings,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// A scenario that did not run: cancelled, unless the caller says otherwise.
+fn not_run(s: &Scenario, opts: &RunOptions) -> ScenarioOutcome {
+    ScenarioOutcome {
+        name: s.name.clone(),
+        status: ScenarioStatus::Cancelled,
+        error: None,
+        input_error: None,
+        tasks: vec![],
+        sinks: vec![],
+        timings: Timings::default(),
+        elapsed: Duration::ZERO,
+        report_dir: opts.report_dir.join(&s.name.0),
+        expected_failure: None,
+        failed_attempts: vec![],
+    }
+}
+
+/// What one environment did.
+struct WorkerResult {
+    outcomes: Vec<(usize, ScenarioOutcome)>,
+    timings: Timings,
+    infra_error: Option<InfraError>,
+}
+
+type Queue<'a, 'p> = std::sync::Mutex<std::iter::Enumerate<std::slice::Iter<'a, ScenarioPlan<'p>>>>;
+
+/// Starts one environment, runs scenarios from the queue on it until the queue is empty, and
+/// stops it.
+async fn worker(
+    project: &Project,
+    services: &[ServiceKind],
+    queue: &Queue<'_, '_>,
+    opts: &RunOptions,
+    events: &Events,
+    cancel: &CancellationToken,
+) -> WorkerResult {
+    let mut result = WorkerResult {
+        outcomes: vec![],
+        timings: Timings::default(),
+        infra_error: None,
+    };
+    let env_dir = match tempfile::Builder::new().prefix("harness-env-").tempdir() {
+        Ok(d) => d.keep(),
+        Err(e) => {
+            result.infra_error = Some(InfraError {
+                service: "environment".into(),
+                message: format!("cannot create a temporary folder: {e}"),
+                log_tail: vec![],
+            });
+            return result;
+        }
+    };
+    let t0 = Instant::now();
+    let env = tokio::select! {
+        env = Environment::start(services, &project.settings, opts.backend.kind, &env_dir, events) => env,
+        () = cancel.cancelled() => {
+            let _ = std::fs::remove_dir_all(&env_dir);
+            return result;
+        }
+    };
+    result.timings.services += t0.elapsed();
+    let env = match env {
+        Ok(env) => env,
+        Err(e) => {
+            result.infra_error = Some(e);
+            return result;
+        }
+    };
+    loop {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+        let Some((i, s)) = next else { break };
+        let outcome = run_with_retries(project, s, &env, opts, events, cancel).await;
+        events.emit(Event::ScenarioFinished {
+            scenario: outcome.name.clone(),
+            passed: outcome.status == ScenarioStatus::Passed,
+            flaky: outcome.flaky(),
+            summary: summary_line(&outcome),
+            elapsed: outcome.elapsed,
+        });
+        result.timings.add(&outcome.timings);
+        result.outcomes.push((i, outcome));
+    }
+    let t0 = Instant::now();
+    env.stop().await;
+    result.timings.services += t0.elapsed();
+    result
+}
+
+/// Memory the kernel says is available for new work, in MB.
+pub fn available_memory_mb() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
+/// How many environments to run at once: what was asked, no more than there are scenarios, and
+/// no more than three quarters of the available memory holds (never fewer than one).
+pub fn environments(
+    requested: usize,
+    scenarios: usize,
+    per_env_mb: u64,
+    available_mb: Option<u64>,
+) -> usize {
+    let by_memory = match available_mb {
+        Some(avail) if per_env_mb > 0 => (avail * 3 / 4 / per_env_mb) as usize,
+        _ => usize::MAX,
+    };
+    requested.min(scenarios).min(by_memory).max(1)
+}
+
+/// Runs a scenario, and again up to `opts.retries` times while it fails (a diff or a task
+/// failure; not bad input, a broken service or an interruption). The report folder of each failed
+/// attempt is kept beside the last one as `<scenario>.attempt-N`.
+async fn run_with_retries(
+    project: &Project,
+    plan: &ScenarioPlan<'_>,
+    env: &Environment,
+    opts: &RunOptions,
+    events: &Events,
+    cancel: &CancellationToken,
+) -> ScenarioOutcome {
+    let scenario = plan.scenario;
+    let mut failed = Vec::new();
+    let mut timings = Timings::default();
+    let mut elapsed = Duration::ZERO;
+    loop {
+        let outcome = run_scenario(project, plan, env, opts, events, cancel).await;
+        let mut outcome = apply_expectation(outcome, scenario.expect_failure.as_ref());
+        timings.add(&outcome.timings);
+        elapsed += outcome.elapsed;
+        let attempt = failed.len() as u32 + 1;
+        if outcome.status == ScenarioStatus::Failed
+            && attempt <= opts.retries
+            && !cancel.is_cancelled()
+        {
+            let why = summary_line(&outcome);
+            events.emit(Event::ScenarioRetrying {
+                scenario: scenario.name.clone(),
+                attempt,
+                attempts: opts.retries + 1,
+                reason: why.clone(),
+            });
+            let kept = opts
+                .report_dir
+                .join(format!("{}.attempt-{attempt}", scenario.name));
+            let _ = std::fs::remove_dir_all(&kept);
+            let _ = std::fs::rename(&outcome.report_dir, &kept);
+            failed.push(format!("attempt {attempt}: {why}"));
+            continue;
+        }
+        outcome.failed_attempts = failed;
+        outcome.timings = timings;
+        outcome.elapsed = elapsed;
+        return outcome;
+    }
+}
+
+async fn run_scenario(
+    project: &Project,
+    plan: &ScenarioPlan<'_>,
+    env: &Environment,
+    opts: &RunOptions,
+    events: &Events,
+    cancel: &CancellationToken,
+) -> ScenarioOutcome {
+    let scenario = plan.scenario;
+    let started = Instant::now();
+    events.emit(Event::ScenarioStarted {
+        scenario: scenario.name.clone(),
+    });
+    let report_dir = opts.report_dir.join(&scenario.name.0);
+    let _ = std::fs::remove_dir_all(&report_dir);
+    let mut out = ScenarioOutcome {
+        name: scenario.name.clone(),
+        status: ScenarioStatus::Passed,
+        error: None,
+        input_error: None,
+        tasks: vec![],
+        sinks: vec![],
+        timings: Timings::default(),
+        elapsed: Duration::ZERO,
+        report_dir: report_dir.clone(),
+        expected_failure: None,
+        failed_attempts: vec![],
+    };
+    let t0 = Instant::now();
+    let reset = env.reset(events).await;
+    out.timings.reset = t0.elapsed();
+    if let Err(e) = reset {
+        return finish(
+            out,
+            ScenarioStatus::InfraError,
+            Some(format!("reset failed: {e}")),
+            started,
+            events,
+        );
+    }
+
+    let t0 = Instant::now();
+    // The Spark Connect server, when a task runs on it, comes up while the seeds go in.
+    let seeding = async {
+        for seed in &scenario.seeds {
+            run_seed(seed, env, events).await?;
+        }
+        Ok(())
+    };
+    let (seeded, connect) = tokio::join!(seeding, tasks::start_connect_if_used(plan, env, events));
+    out.timings.seed = t0.elapsed();
+    if let Err(e) = seeded {
+        return match e {
+            ServiceError::Input { origin, message } => {
+                let err = ConfigError::at_origin(origin, format!("seed rejected: {message}"));
+                out.input_error = Some(err.clone());
+                finish(
+                    out,
+                    ScenarioStatus::InputError,
+                    Some(err.to_string()),
+                    started,
+                    events,
+                )
+            }
+            other => finish(
+                out,
+                ScenarioStatus::InfraError,
+                Some(format!("seeding failed: {other}")),
+                started,
+                events,
+            ),
+        };
+    }
+
+    let work_dir = env.dir.join("work").join(&scenario.name.0);
+    let _ = std::fs::remove_dir_all(&work_dir);
+    if let Err(e) = std::fs::create_dir_all(&work_dir) {
+        return finish(
+            out,
+            ScenarioStatus::InfraError,
+            Some(format!("cannot create {}: {e}", work_dir.display())),
+            started,
+            events,
+        );
+    }
+    let connect = match connect {
+        Ok(c) => c,
+        Err(e) => {
+            return finish(
+                out,
+                ScenarioStatus::InfraError,
+                Some(e.to_string()),
+                started,
+                events,
+            );
+        }
+    };
+    let tasks = tasks::exec_tasks(project, plan, env, &work_dir, connect.as_ref());
+    let ctx = ExecContext {
+        scenario: scenario.name.clone(),
+        log_dir: report_dir.join("tasks"),
+        max_parallel: opts.task_jobs,
+        events: events.clone(),
+        cancel: cancel.clone(),
+    };
+    let t0 = Instant::now();
+    out.tasks = executor::run(tasks, &ctx).await;
+    out.timings.tasks = t0.elapsed();
+
+    if cancel.is_cancelled() {
+        return finish(out, ScenarioStatus::Cancelled, None, started, events);
+    }
+    let failed = out
+        .tasks
+        .iter()
+        .find(|t| !matches!(t.status, TaskStatus::Succeeded | TaskStatus::Skipped { .. }));
+    if let Some(failed) = failed.or_else(|| out.tasks.iter().find(|t| !t.status.ok())) {
+        let msg = format!("task `{}` {}", failed.id, failed.status);
+        return finish(out, ScenarioStatus::Failed, Some(msg), started, events);
+    }
+
+    // A scenario that must fail compares against goldens that are wrong on purpose: never
+    // rewrite them, not even with --update.
+    let policy = if scenario.expect_failure.is_some() {
+        WritePolicy::Nothing
+    } else {
+        opts.policy
+    };
+    // On CI nothing is written beside the goldens; new snapshots go to the report's `pending/`
+    // folder instead, laid out like the project, for a developer to unpack and review.
+    let mirror = (policy == WritePolicy::Nothing && scenario.expect_failure.is_none())
+        .then(|| (project.root.clone(), opts.report_dir.join("pending")));
+    let store = Store {
+        policy,
+        report_dir: &report_dir,
+        mirror: mirror.as_ref().map(|(a, b)| (a.as_path(), b.as_path())),
+    };
+    for sink in &scenario.sinks {
+        let t0 = Instant::now();
+        let scratch = env
+            .dir
+            .join("work")
+            .join(format!("{}.{}.rows.jsonl", scenario.name, sink.name));
+        let rendered = read_sink(sink, env, scratch, events).await;
+        out.timings.read += t0.elapsed();
+        let t0 = Instant::now();
+        let outcome = compare_sink(sink, rendered, &store, events);
+        out.timings.compare += t0.elapsed();
+        out.sinks.push(outcome);
+    }
+    let status = if out.sinks.iter().all(SinkOutcome::ok) {
+        ScenarioStatus::Passed
+    } else {
+        ScenarioStatus::Failed
+    };
+    finish(out, status, None, started, events)
+}
+
+fn finish(
+    mut out: ScenarioOutcome,
+    status: ScenarioStatus,
+    error: Option<String>,
+    started: Instant,
+    events: &Events,
+) -> ScenarioOutcome {
+    out.status = status;
+    out.error = error;
+    out.elapsed = started.elapsed();
+    let _ = events;
+    out
+}
+
+/// Holds a scenario that must fail to its expectation: failing as expected passes it (with a
+/// note), passing or failing otherwise fails it.
+pub fn apply_expectation(
+    mut out: ScenarioOutcome,
+    expect: Option<&ExpectedFailure>,
+) -> ScenarioOutcome {
+    let Some(expect) = expect else { return out };
+    let what = match expect {
+        ExpectedFailure::Any => "to fail".to_string(),
+        ExpectedFailure::Task(t) => format!("task `{t}` to fail"),
+        ExpectedFailure::Sinks(s) => format!("sinks {} to differ", s.join(", ")),
+    };
+    match out.status {
+        ScenarioStatus::Passed => {
+            out.status = ScenarioStatus::Failed;
+            out.error = Some(format!("expected {what}, but the scenario passed"));
+        }
+        ScenarioStatus::Failed => {
+            let actual = summary_line(&out);
+            let as_expected = match expect {
+                ExpectedFailure::Any => true,
+                ExpectedFailure::Task(t) => out.tasks.iter().any(|o| {
+                    &o.id == t
+                        && matches!(o.status, TaskStatus::Failed(_) | TaskStatus::TimedOut(_))
+                }),
+                ExpectedFailure::Sinks(names) => {
+                    let mut differ: Vec<String> = out
+                        .sinks
+                        .iter()
+                        .filter(|s| !s.ok())
+                        .map(|s| s.name.clone())
+                        .collect();
+                    differ.sort();
+                    out.tasks.iter().all(|t| t.status.ok()) && &differ == names
+                }
+            };
+            if as_expected {
+                out.status = ScenarioStatus::Passed;
+                out.error = None;
+                out.expected_failure = Some(actual);
+            } else {
+                out.error = Some(format!("expected {what}, but: {actual}"));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Loads one seed into the running service of its kind.
+async fn run_seed(seed: &Seed, env: &Environment, events: &Events) -> Result<(), ServiceError> {
+    let kind = seed.service();
+    let running = env
+        .started
+        .of(kind)
+        .ok_or_else(|| ServiceError::Unavailable {
+            service: kind.name(),
+            message: "not started".into(),
+        })?;
+    let ctx = env.data_context(events, env.dir.join("work").join("seed.rows"));
+    running.seed(seed, &ctx).await
+}
+
+/// Reads one sink from the running service of its kind, as its canonical snapshot.
+async fn read_sink(
+    sink: &Sink,
+    env: &Environment,
+    scratch: PathBuf,
+    events: &Events,
+) -> Result<String, String> {
+    let kind = sink.service();
+    let running = env
+        .started
+        .of(kind)
+        .ok_or_else(|| format!("{kind} is not running"))?;
+    running.read(sink, &env.data_context(events, scratch)).await
+}
+
+/// Compares a sink's snapshot with its golden through the store, which applies the write policy.
+fn compare_sink(
+    sink: &Sink,
+    rendered: Result<String, String>,
+    store: &Store<'_>,
+    events: &Events,
+) -> SinkOutcome {
+    let table_rules = sink.is_table().then(|| (sink.key(), &sink.tolerance));
+    let settled = store.settle(&sink.name, &sink.golden, table_rules, rendered, events);
+    SinkOutcome {
+        name: sink.name.clone(),
+        golden: sink.golden.clone(),
+        origin: sink.origin.clone(),
+        result: settled.result,
+        pending: settled.pending,
+        source: sink.describe(),
+        writers: sink.writers.clone(),
+        tolerated: settled.tolerated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environments_are_capped_by_scenarios_and_memory() {
+        // As asked when memory allows.
+        assert_eq!(environments(4, 10, 1000, Some(16_000)), 4);
+        // Never more than there are scenarios.
+        assert_eq!(environments(4, 2, 1000, Some(16_000)), 2);
+        // Three quarters of 4000 MB hold three environments of 1000 MB.
+        assert_eq!(environments(8, 10, 1000, Some(4000)), 3);
+        // Too little memory for even one still runs one.
+        assert_eq!(environments(4, 10, 5000, Some(1000)), 1);
+        // Unknown memory: as asked.
+        assert_eq!(environments(3, 10, 5000, None), 3);
+    }
+}

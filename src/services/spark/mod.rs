@@ -1,0 +1,402 @@
+//! Local Spark, from the PySpark install of the managed Python environment: the generated
+//! `SPARK_CONF_DIR` every application gets (master, metastore, warehouse, the HDFS namespace),
+//! the variables of spark-submit tasks, the harness's own long-lived Spark session (`session`)
+//! that seeds and reads Hive tables and HDFS datasets, and the Spark Connect server (`connect`)
+//! for tasks in connect mode. Both JVMs start on first use; neither runs in a container.
+
+pub mod connect;
+pub mod session;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+
+use super::hdfs::{HdfsEndpoint, HdfsRunning};
+use super::hive::{HiveEndpoint, HiveRunning};
+use super::{DataContext, Running, Service, ServiceError, StartContext};
+use crate::config::Settings;
+use crate::config::rules::DataRules;
+use crate::config::settings::SparkSettings;
+use crate::events::Events;
+use crate::names::ServiceKind;
+use crate::outcome::InfraError;
+use crate::process::{ServiceProcess, which};
+use connect::ConnectEndpoint;
+use session::SparkSession;
+
+/// The Spark Connect server's share of memory, MB, when a task runs on it.
+pub const CONNECT_SERVER_MB: u64 = 1200;
+/// One spark-submit driver's share of memory, MB.
+pub const DRIVER_MB: u64 = 1100;
+
+/// Where Spark and Java are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SparkInstall {
+    /// The `pyspark` package folder (it holds `bin/spark-submit` and `jars/`).
+    pub spark_home: PathBuf,
+    /// The Java installation.
+    pub java_home: PathBuf,
+    /// Java's major version.
+    pub java_version: u32,
+    /// The managed Python interpreter (PySpark's driver and workers).
+    pub python: PathBuf,
+}
+
+/// Finds PySpark in the managed Python environment and a Java 17+.
+pub fn discover(python: &Path) -> Result<SparkInstall, String> {
+    if !python.exists() {
+        return Err(format!(
+            "the managed Python environment ({}) is missing: run scripts/setup.sh",
+            python.display()
+        ));
+    }
+    let venv = python
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("cannot tell the Python environment's folder")?;
+    let spark_home = std::fs::read_dir(venv.join("lib"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("site-packages/pyspark"))
+        .find(|p| p.join("bin/spark-submit").is_file())
+        .ok_or_else(|| format!("PySpark is not installed in {}: run scripts/setup.sh (it installs the pinned pyspark)", venv.display()))?;
+    let (java_home, java_version) = find_java()?;
+    Ok(SparkInstall {
+        spark_home,
+        java_home,
+        java_version,
+        python: python.to_path_buf(),
+    })
+}
+
+/// Java's home and major version: `JAVA_HOME`, else `java` on PATH; 17 or newer.
+pub fn find_java() -> Result<(PathBuf, u32), String> {
+    let java = match std::env::var_os("JAVA_HOME").map(PathBuf::from).filter(|h| h.join("bin/java").is_file()) {
+        Some(home) => home.join("bin/java"),
+        None => which("java").ok_or("Java not found: install Java 17 (Debian: openjdk-17-jdk-headless; scripts/setup.sh does)")?,
+    };
+    let real = std::fs::canonicalize(&java).unwrap_or(java.clone());
+    let home = real
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("cannot tell Java's home")?
+        .to_path_buf();
+    let out = std::process::Command::new(&real)
+        .arg("-version")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", real.display()))?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    let version = text
+        .split('"')
+        .nth(1)
+        .and_then(|v| v.split(['.', '-', '+']).next())
+        .and_then(|m| m.parse::<u32>().ok())
+        .ok_or_else(|| {
+            format!(
+                "cannot read Java's version from: {}",
+                text.lines().next().unwrap_or("")
+            )
+        })?;
+    if version < 17 {
+        return Err(format!(
+            "Java {version} found at {}, Spark 4 needs 17 or newer (Debian: openjdk-17-jre-headless)",
+            real.display()
+        ));
+    }
+    Ok((home, version))
+}
+
+/// Writes `spark-defaults.conf` and a quiet `log4j2.properties` into `dir`.
+pub fn write_spark_conf(
+    dir: &Path,
+    settings: &SparkSettings,
+    hive: &HiveEndpoint,
+    hdfs: &HdfsEndpoint,
+    python: &Path,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut conf: BTreeMap<String, String> = BTreeMap::new();
+    conf.insert("spark.master".into(), settings.master.clone());
+    conf.insert("spark.sql.catalogImplementation".into(), "hive".into());
+    conf.insert("spark.hadoop.hive.metastore.uris".into(), hive.uri());
+    conf.insert("spark.sql.warehouse.dir".into(), hive.warehouse.clone());
+    conf.insert("spark.ui.enabled".into(), "false".into());
+    conf.insert("spark.ui.showConsoleProgress".into(), "false".into());
+    conf.insert("spark.driver.host".into(), "127.0.0.1".into());
+    conf.insert("spark.driver.bindAddress".into(), "127.0.0.1".into());
+    conf.insert("spark.sql.session.timeZone".into(), "UTC".into());
+    conf.insert("spark.sql.shuffle.partitions".into(), "4".into());
+    // Without it every write into an existing partitioned table logs a lost-connection stack
+    // trace and waits a second (Spark's Hive client looks for an authorizer it does not ship).
+    conf.insert(
+        "spark.hadoop.hive.security.authorization.manager".into(),
+        "org.apache.hadoop.hive.ql.security.authorization.DefaultHiveAuthorizationProvider".into(),
+    );
+    conf.insert("spark.pyspark.python".into(), python.display().to_string());
+    for (k, v) in super::hdfs::hadoop_fs(hdfs) {
+        conf.insert(format!("spark.hadoop.{k}"), v);
+    }
+    conf.extend(settings.conf.clone());
+    let mut text = String::from("# Generated by harness for this environment.\n");
+    for (k, v) in &conf {
+        let _ = writeln!(text, "{k} {v}");
+    }
+    std::fs::write(dir.join("spark-defaults.conf"), text)?;
+    std::fs::write(
+        dir.join("log4j2.properties"),
+        "# Generated by harness: warnings and errors only, on stderr.\n\
+         rootLogger.level = warn\nrootLogger.appenderRef.console.ref = console\n\
+         appender.console.type = Console\nappender.console.name = console\nappender.console.target = SYSTEM_ERR\n\
+         appender.console.layout.type = PatternLayout\nappender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n%ex\n\
+         logger.jetty.name = org.sparkproject.jetty\nlogger.jetty.level = warn\n",
+    )
+}
+
+/// The environment variables Spark applications need besides `SPARK_CONF_DIR`.
+pub fn spark_env(install: &SparkInstall) -> Vec<(String, String)> {
+    vec![
+        (
+            "SPARK_HOME".into(),
+            install.spark_home.display().to_string(),
+        ),
+        ("JAVA_HOME".into(), install.java_home.display().to_string()),
+        ("SPARK_LOCAL_IP".into(), "127.0.0.1".into()),
+        (
+            "PYSPARK_PYTHON".into(),
+            install.python.display().to_string(),
+        ),
+        (
+            "PYSPARK_DRIVER_PYTHON".into(),
+            install.python.display().to_string(),
+        ),
+    ]
+}
+
+// ---- the description ----
+
+/// Local Spark: its configuration, the harness's session and the Connect server.
+#[derive(Debug)]
+pub struct Spark;
+
+/// Spark holds no data of its own: what jobs write lands in Hive tables and on HDFS.
+static RULES: DataRules = DataRules {
+    no_data: "seed and read hive tables (service = \"hive\") or hdfs paths (service = \"hdfs\")",
+    ..DataRules::NO_DATA
+};
+
+/// Local Spark of an environment: where it is, its configuration, the harness's session and the
+/// Connect server.
+#[derive(Debug)]
+pub struct SparkRunning {
+    /// PySpark and Java.
+    pub install: SparkInstall,
+    /// The generated `SPARK_CONF_DIR`.
+    pub conf_dir: PathBuf,
+    master: String,
+    dir: PathBuf,
+    start_timeout: Duration,
+    /// The session, started on first use; guarded because scenarios take turns using it.
+    session: Mutex<SessionSlot>,
+    connect_memory: String,
+    /// The Spark Connect server, started by the first scenario with a task in connect mode;
+    /// guarded so that scenarios asking at the same time start one server, not several.
+    connect: Mutex<ConnectSlot>,
+}
+
+#[derive(Debug, Default)]
+struct ConnectSlot {
+    endpoint: Option<ConnectEndpoint>,
+    process: Option<ServiceProcess>,
+}
+
+#[derive(Debug, Default)]
+struct SessionSlot {
+    session: Option<SparkSession>,
+    process: Option<ServiceProcess>,
+}
+
+impl Service for Spark {
+    fn kind(&self) -> ServiceKind {
+        ServiceKind::Spark
+    }
+
+    fn requires(&self, _settings: &Settings) -> Vec<ServiceKind> {
+        vec![ServiceKind::Hive, ServiceKind::Hdfs]
+    }
+
+    fn rules(&self) -> &'static DataRules {
+        &RULES
+    }
+
+    fn memory_mb(&self) -> u64 {
+        // The harness's session.
+        1200
+    }
+
+    fn start_timeout(&self, settings: &Settings) -> Duration {
+        settings.spark.start_timeout
+    }
+
+    fn start_local<'a>(
+        &'a self,
+        ctx: &'a StartContext<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Running>, InfraError>> {
+        Box::pin(async move {
+            let fail = |m: String| ctx.fail(ServiceKind::Spark, m);
+            let install = discover(&ctx.settings.python).map_err(fail)?;
+            let (Some(hive), Some(hdfs)) = (
+                ctx.started.get::<HiveRunning>(),
+                ctx.started.get::<HdfsRunning>(),
+            ) else {
+                return Err(fail(
+                    "spark needs the Hive metastore and the HDFS namespace".into(),
+                ));
+            };
+            let conf_dir = ctx.dir.join("spark-conf");
+            write_spark_conf(
+                &conf_dir,
+                &ctx.settings.spark,
+                &hive.endpoint,
+                &hdfs.endpoint,
+                &install.python,
+            )
+            .map_err(|e| fail(format!("cannot write the Spark configuration: {e}")))?;
+            Ok(Box::new(SparkRunning {
+                install,
+                conf_dir,
+                master: ctx.settings.spark.master.clone(),
+                dir: ctx.dir.to_path_buf(),
+                start_timeout: ctx.settings.spark.start_timeout,
+                session: Mutex::new(SessionSlot::default()),
+                connect_memory: ctx.settings.spark.connect_memory.clone(),
+                connect: Mutex::new(ConnectSlot::default()),
+            }) as Box<dyn Running>)
+        })
+    }
+}
+
+impl SparkRunning {
+    /// The harness's Spark session, started on first use (and again if it died).
+    pub async fn session(
+        &self,
+        events: &Events,
+    ) -> Result<MappedMutexGuard<'_, SparkSession>, InfraError> {
+        let mut slot = self.session.lock().await;
+        if !slot.process.as_mut().is_some_and(|p| p.is_running()) {
+            if let Some(p) = slot.process.take() {
+                p.stop().await;
+            }
+            slot.session = None;
+            let (proc, session, elapsed) = session::start_session(
+                &self.install,
+                &self.conf_dir,
+                &self.dir,
+                self.start_timeout,
+            )
+            .await?;
+            events.notice(format!(
+                "spark session ready in {:.1}s",
+                elapsed.as_secs_f64()
+            ));
+            slot.process = Some(proc);
+            slot.session = Some(session);
+        }
+        MutexGuard::try_map(slot, |s| s.session.as_mut()).map_err(|_| InfraError {
+            service: "spark".into(),
+            message: "the Spark session is gone".into(),
+            log_tail: vec![],
+        })
+    }
+
+    /// The Spark Connect server, started on first use (and again if it died).
+    pub async fn connect_server(&self, events: &Events) -> Result<ConnectEndpoint, InfraError> {
+        let mut slot = self.connect.lock().await;
+        if slot.process.as_mut().is_some_and(|p| p.is_running())
+            && let Some(ep) = &slot.endpoint
+        {
+            return Ok(ep.clone());
+        }
+        if let Some(p) = slot.process.take() {
+            p.stop().await;
+        }
+        let (proc, ep, elapsed) = connect::start_server(
+            &self.install,
+            &self.conf_dir,
+            &self.dir,
+            &self.connect_memory,
+            self.start_timeout,
+        )
+        .await?;
+        events.notice(format!(
+            "spark connect server ready at {} in {:.1}s",
+            ep.url(),
+            elapsed.as_secs_f64()
+        ));
+        slot.process = Some(proc);
+        slot.endpoint = Some(ep.clone());
+        Ok(ep)
+    }
+}
+
+impl Running for SparkRunning {
+    fn kind(&self) -> ServiceKind {
+        ServiceKind::Spark
+    }
+
+    fn endpoint(&self) -> String {
+        format!(
+            "{} (SPARK_CONF_DIR {})",
+            self.master,
+            self.conf_dir.display()
+        )
+    }
+
+    fn task_env(&self) -> Vec<(String, String)> {
+        let mut vars = vec![(
+            "SPARK_CONF_DIR".to_string(),
+            self.conf_dir.display().to_string(),
+        )];
+        vars.extend(spark_env(&self.install));
+        vars
+    }
+
+    fn reset<'a>(&'a self, _ctx: &'a DataContext<'a>) -> BoxFuture<'a, Result<(), ServiceError>> {
+        Box::pin(async move {
+            let mut slot = self.session.lock().await;
+            if let Some(session) = slot.session.as_mut() {
+                session
+                    .refresh()
+                    .await
+                    .map_err(|e| ServiceError::Unavailable {
+                        service: "spark",
+                        message: e.message,
+                    })?;
+            }
+            Ok(())
+        })
+    }
+
+    fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let mut slot = self.session.into_inner();
+            if let Some(s) = slot.session.as_mut() {
+                s.shutdown().await;
+            }
+            if let Some(p) = slot.process.take() {
+                p.stop().await;
+            }
+            if let Some(p) = self.connect.into_inner().process.take() {
+                p.stop().await;
+            }
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}

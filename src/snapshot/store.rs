@@ -1,0 +1,157 @@
+//! The golden store's write policy in one place: what becomes of a sink's new snapshot once it
+//! is compared with its golden. It keeps a copy in the report, writes the diff there, and then,
+//! by policy, rewrites the golden (`--update`), writes a pending `.snap.new` beside it for review,
+//! or (on CI) writes nothing beside the goldens and keeps the pending file in the report's
+//! `pending/` folder instead. A difference made only of values within their tolerance passes and
+//! leaves the golden as it is.
+
+use std::path::{Path, PathBuf};
+
+use super::diff;
+use super::golden::{self, WritePolicy};
+use super::table::Tolerances;
+use crate::events::Events;
+use crate::outcome::SinkResult;
+
+/// Where snapshots go and what may be written.
+#[derive(Debug, Clone, Copy)]
+pub struct Store<'a> {
+    /// What to do with snapshots that differ.
+    pub policy: WritePolicy,
+    /// The scenario's report folder (`snapshots/`, `diffs/`).
+    pub report_dir: &'a Path,
+    /// With `WritePolicy::Nothing`: (project root, folder) to lay pending files out in, like the
+    /// project, instead of beside the goldens.
+    pub mirror: Option<(&'a Path, &'a Path)>,
+}
+
+/// What became of one snapshot.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    /// The comparison's result.
+    pub result: SinkResult,
+    /// A pending file written for review, if any.
+    pub pending: Option<PathBuf>,
+    /// Values that differ from the golden within their column's tolerance.
+    pub tolerated: usize,
+}
+
+impl Store<'_> {
+    /// Compares `rendered` (the sink's snapshot, or why it could not be read) with the golden at
+    /// `golden` and applies the policy. `table` holds a table sink's key and tolerances, so a
+    /// difference is explained row by row.
+    pub fn settle(
+        &self,
+        name: &str,
+        golden: &Path,
+        table: Option<(&[String], &Tolerances)>,
+        rendered: Result<String, String>,
+        events: &Events,
+    ) -> Settled {
+        let mut out = Settled {
+            result: SinkResult::Matched,
+            pending: None,
+            tolerated: 0,
+        };
+        let actual = match rendered {
+            Ok(a) => a,
+            Err(e) => {
+                out.result = SinkResult::ReadFailed(e);
+                return out;
+            }
+        };
+        let snap_dir = self.report_dir.join("snapshots");
+        if let Err(e) = std::fs::create_dir_all(&snap_dir)
+            .and_then(|()| std::fs::write(snap_dir.join(format!("{name}.snap")), &actual))
+        {
+            events.notice(format!(
+                "cannot keep the snapshot of `{name}` in {}: {e}",
+                snap_dir.display()
+            ));
+        }
+        let golden_name = golden
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let current = match golden::read(golden) {
+            Ok(g) => g,
+            Err(e) => {
+                out.result =
+                    SinkResult::ReadFailed(format!("cannot read golden {}: {e}", golden.display()));
+                return out;
+            }
+        };
+        let (diff, table_diff) = match current.as_deref() {
+            Some(g) => diff::explain(g, &actual, &golden_name, table),
+            None => (None, None),
+        };
+        let tolerant = table.is_some_and(|(_, t)| !t.is_empty());
+        let diff = match &table_diff {
+            Some(t) if tolerant && t.passes() => {
+                out.tolerated = t.tolerated;
+                None
+            }
+            _ => diff,
+        };
+        if current.is_some() && diff.is_none() {
+            if self.policy != WritePolicy::Nothing {
+                let _ = golden::remove_pending(golden);
+            }
+            return out;
+        }
+        if let Some(d) = &diff {
+            let diffs = self.report_dir.join("diffs");
+            if let Err(e) = std::fs::create_dir_all(&diffs)
+                .and_then(|()| std::fs::write(diffs.join(format!("{name}.diff")), d))
+            {
+                events.notice(format!(
+                    "cannot keep the diff of `{name}` in {}: {e}",
+                    diffs.display()
+                ));
+            }
+        }
+        out.result = match self.policy {
+            WritePolicy::Update => match golden::write_atomic(golden, &actual) {
+                Ok(()) => {
+                    let _ = golden::remove_pending(golden);
+                    events.notice(format!("wrote golden {}", golden.display()));
+                    SinkResult::Updated { diff }
+                }
+                Err(e) => {
+                    SinkResult::ReadFailed(format!("cannot write golden {}: {e}", golden.display()))
+                }
+            },
+            WritePolicy::Pending | WritePolicy::Nothing => {
+                let pending = match self.mirror {
+                    _ if self.policy == WritePolicy::Pending => Some(golden::pending_path(golden)),
+                    Some((root, dir)) => golden
+                        .strip_prefix(root)
+                        .ok()
+                        .map(|rel| golden::pending_path(&dir.join(rel))),
+                    None => None,
+                };
+                if let Some(pending) = pending {
+                    let written = pending
+                        .parent()
+                        .map_or(Ok(()), std::fs::create_dir_all)
+                        .and_then(|()| golden::write_atomic(&pending, &actual));
+                    match written {
+                        Ok(()) => out.pending = Some(pending),
+                        Err(e) => events.notice(format!(
+                            "cannot write the pending snapshot {}: {e}",
+                            pending.display()
+                        )),
+                    }
+                }
+                match diff {
+                    Some(diff) => SinkResult::Differs {
+                        diff,
+                        table: table_diff,
+                    },
+                    None => SinkResult::NoGolden,
+                }
+            }
+        };
+        out
+    }
+}
