@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a machine for `harness` and its example suite:
-#   - PostgreSQL 15 and Redis binaries from Debian packages (services are not started);
+#   - PostgreSQL 15, Redis and ClickHouse (18.16 on bookworm) binaries from Debian packages
+#     (services are not started, and ClickHouse's is not enabled at boot either);
 #   - Chromium and Tesseract, with which the HTML report's test looks at the page;
 #   - the managed Python environment `.venv` with the example pipeline's requirements.
 # Idempotent and quick when everything is already there. Works from any directory.
@@ -18,6 +19,11 @@ pg_bin_dir() {
     printf '%s' "$best"
 }
 PG_BIN_DIR=$(pg_bin_dir)
+# Debian puts the server in /usr/sbin, which is not on a normal user's PATH.
+clickhouse_server() {
+    if command -v clickhouse-server 2>/dev/null; then return 0; fi
+    if [[ -x /usr/sbin/clickhouse-server ]]; then printf '%s' /usr/sbin/clickhouse-server; fi
+}
 VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/pipelines/hydramatrices/requirements.txt"
 DEV_REQUIREMENTS="$ROOT/scripts/requirements-dev.txt"
@@ -34,6 +40,9 @@ as_root() { "${SUDO[@]}" "$@"; }
 missing=()
 [[ -n "$PG_BIN_DIR" ]] || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# ClickHouse runs as a private process too (`clickhouse-server --config-file=...`); harness
+# talks HTTP to it, so the client package is not needed.
+[[ -n "$(clickhouse_server)" ]] || missing+=(clickhouse-server)
 # The JDBC driver of a Hive metastore kept in PostgreSQL ([services.hive] database = "postgres").
 [[ -f /usr/share/java/postgresql.jar ]] || missing+=(libpostgresql-jdbc-java)
 # Spark 4 and the Hive metastore need Java 17 or newer, with the compiler module: harness
@@ -86,17 +95,27 @@ if ((${#missing[@]})); then
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     remove_policy
     trap - EXIT
+    # Its package enables the system service at boot; harness never uses that service, which
+    # would hold ports 8123/9000 after a reboot. update-rc.d disables both the SysV links and
+    # the systemd unit.
+    if [[ " ${missing[*]} " == *" clickhouse-server "* ]]; then
+        as_root update-rc.d clickhouse-server disable >/dev/null 2>&1 || true
+    fi
 
     PG_BIN_DIR=$(pg_bin_dir)
     [[ -n "$PG_BIN_DIR" ]] \
         || die "postgresql installed but no /usr/lib/postgresql/*/bin/{initdb,postgres} found"
     command -v redis-server >/dev/null 2>&1 || die "redis-server installed but not on PATH"
+    [[ -n "$(clickhouse_server)" ]] || die "clickhouse-server installed but not found (PATH, /usr/sbin)"
     command -v chromium >/dev/null 2>&1 || die "chromium installed but not on PATH"
     command -v tesseract >/dev/null 2>&1 || die "tesseract-ocr installed but tesseract is not on PATH"
 fi
 say "postgresql: $PG_BIN_DIR ($("$PG_BIN_DIR/postgres" --version | awk '{print $3}'))"
 say "java: $(java -version 2>&1 | head -n 1)"
 say "redis: $(command -v redis-server) ($(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p'))"
+# clickhouse-server 18.16 has no --version: ask dpkg (e.g. 18.16.1+ds-7.3+b2 -> 18.16.1).
+say "clickhouse: $(clickhouse_server) ($(dpkg-query -W -f='${Version}' clickhouse-server 2>/dev/null \
+    | sed 's/[+~-].*//' || true))"
 say "chromium: $(command -v chromium); tesseract: $(command -v tesseract)"
 
 # --- managed Python environment --------------------------------------------

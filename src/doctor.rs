@@ -118,6 +118,22 @@ pub fn checks(settings: &Settings) -> Vec<Check> {
         required: true,
     });
     out.push(Check {
+        name: "clickhouse-server",
+        found: crate::services::clickhouse::server_bin(settings).ok().map(|p| {
+            // 18.16's server has no --version; the package knows.
+            let version = Command::new("dpkg-query")
+                .args(["-W", "-f=${Version}", "clickhouse-server"])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_else(|| "?".into());
+            format!("{version} at {}", p.display())
+        }),
+        how: "only for pipelines with a clickhouse service: apt-get install clickhouse-server (scripts/setup.sh does)",
+        required: false,
+    });
+    out.push(Check {
         name: "postgres-jdbc",
         found: std::path::Path::new(crate::services::hive::POSTGRES_JDBC).is_file().then(|| crate::services::hive::POSTGRES_JDBC.to_string()),
         how: "only for a Hive metastore kept in PostgreSQL: apt-get install libpostgresql-jdbc-java (scripts/setup.sh does)",

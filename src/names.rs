@@ -59,6 +59,8 @@ service_kinds! {
     Hive => "hive",
     /// Local Spark: the generated Spark configuration (and the harness's own Spark session).
     Spark => "spark",
+    /// A ClickHouse server.
+    ClickHouse => "clickhouse",
 }
 
 impl ServiceKind {
@@ -97,7 +99,7 @@ mod tests {
 
     #[test]
     fn an_unknown_service_name_suggests_the_closest_kind() {
-        let err = ServiceKind::parse("postgress").expect_err("unknown");
-        assert!(err.contains("did you mean `postgres`"), "{err}");
+        let err = ServiceKind::parse("clickhose").expect_err("unknown");
+        assert!(err.contains("did you mean `clickhouse`"), "{err}");
     }
 }

@@ -54,6 +54,15 @@ pub struct RedisSettings {
     pub start_timeout: Duration,
 }
 
+/// Settings of the ClickHouse service.
+#[derive(Debug, Clone)]
+pub struct ClickHouseSettings {
+    /// The `clickhouse-server` binary (a path, or a name looked up on PATH and in /usr/sbin).
+    pub bin: PathBuf,
+    /// How long to wait for the server to answer `SELECT 1`.
+    pub start_timeout: Duration,
+}
+
 /// Settings of the Hive metastore.
 #[derive(Debug, Clone)]
 pub struct HiveSettings {
@@ -117,6 +126,8 @@ pub struct Settings {
     pub postgres: PostgresSettings,
     /// Redis settings.
     pub redis: RedisSettings,
+    /// ClickHouse settings.
+    pub clickhouse: ClickHouseSettings,
     /// Hive metastore settings.
     pub hive: HiveSettings,
     /// HDFS settings.
@@ -142,6 +153,10 @@ impl Settings {
                 bin_dir: None,
                 start_timeout: Duration::from_secs(30),
                 settings: Vec::new(),
+            },
+            clickhouse: ClickHouseSettings {
+                bin: PathBuf::from("clickhouse-server"),
+                start_timeout: Duration::from_secs(30),
             },
             redis: RedisSettings {
                 bin: PathBuf::from("redis-server"),
@@ -193,6 +208,7 @@ struct RawImages {
 struct RawServices {
     postgres: Option<RawPostgres>,
     redis: Option<RawRedis>,
+    clickhouse: Option<RawRedis>,
     hive: Option<RawHive>,
     hdfs: Option<RawHdfs>,
     spark: Option<RawSpark>,
@@ -313,6 +329,20 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
             && let Some(d) = parse_duration(&t, &mut check)
         {
             settings.redis.start_timeout = d;
+        }
+    }
+    if let Some(c) = raw.services.clickhouse {
+        if let Some(bin) = c.bin {
+            settings.clickhouse.bin = if bin.contains('/') {
+                abs(bin)
+            } else {
+                PathBuf::from(bin)
+            };
+        }
+        if let Some(t) = c.start_timeout
+            && let Some(d) = parse_duration(&t, &mut check)
+        {
+            settings.clickhouse.start_timeout = d;
         }
     }
     if let Some(base) = raw.images.and_then(|i| i.base) {

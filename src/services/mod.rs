@@ -6,6 +6,7 @@
 //! name a kind: adding one is a new file here, its image under `containers/`, a line in
 //! `crate::names` and a line in [`REGISTRY`].
 
+pub mod clickhouse;
 pub mod hdfs;
 pub mod hive;
 pub mod postgres;
@@ -27,10 +28,11 @@ use crate::snapshot::canonical::Header;
 use crate::snapshot::{Table, table};
 
 /// Every description, one line per kind, in the order independent services are started.
-pub static REGISTRY: [&dyn Service; 5] = [
+pub static REGISTRY: [&dyn Service; 6] = [
     &hdfs::Hdfs,
     &postgres::Postgres,
     &redis::Redis,
+    &clickhouse::ClickHouse,
     &hive::Hive,
     &spark::Spark,
 ];
@@ -449,9 +451,9 @@ mod tests {
 
     #[test]
     fn passwords_differ_by_environment_and_kind() {
-        let a = password("env-a", ServiceKind::Redis);
-        assert_eq!(a, password("env-a", ServiceKind::Redis));
-        assert_ne!(a, password("env-b", ServiceKind::Redis));
+        let a = password("env-a", ServiceKind::ClickHouse);
+        assert_eq!(a, password("env-a", ServiceKind::ClickHouse));
+        assert_ne!(a, password("env-b", ServiceKind::ClickHouse));
         assert_ne!(a, password("env-a", ServiceKind::Postgres));
         assert_eq!(a.len(), 24);
     }

@@ -4,6 +4,7 @@
 mod support;
 
 mod bench;
+mod clickhouse;
 mod compare;
 mod config_errors;
 mod docker;
