@@ -654,6 +654,7 @@ fn config_xml(dir: &Path, http_port: u16, native_port: u16) -> String {
     <max_concurrent_queries>64</max_concurrent_queries>
     <max_table_size_to_drop>0</max_table_size_to_drop>
     <max_partition_size_to_drop>0</max_partition_size_to_drop>
+    <shutdown_wait_unfinished>0</shutdown_wait_unfinished>
 </yandex>
 "#
     )
@@ -933,7 +934,10 @@ impl Running for ClickHouseRunning {
 
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            if let Some(p) = self.process {
+            // The server waits for open connections before it stops: close ours first.
+            let ClickHouseRunning { endpoint, process } = *self;
+            drop(endpoint);
+            if let Some(p) = process {
                 p.stop().await;
             }
         })
