@@ -335,7 +335,7 @@ pub fn summary_line(o: &ScenarioOutcome) -> String {
         .iter()
         .filter(|s| matches!(s.result, SinkResult::Updated { .. }))
         .count();
-    let n = crate::report::count;
+    let n = count;
     match o.status {
         ScenarioStatus::Cancelled => "cancelled".into(),
         _ if !differ.is_empty() || !missing.is_empty() => {
