@@ -337,7 +337,9 @@ impl ClickHouseEndpoint {
         {
             Ok(_) => Ok(()),
             Err(ChError::Refused(m)) => {
-                let line = row_of(&m).map(|r| r + header_lines);
+                let line = row_of(&m)
+                    .map(|r| r + header_lines)
+                    .or_else(|| unknown_column(&m).and_then(|c| line_naming(path, format, c)));
                 Err(input(format!("table {table}: {m}"), line))
             }
             Err(e) => Err(refused(e)),
@@ -489,6 +491,28 @@ fn server_message(text: &str) -> String {
         .map_or(msg, |(m, _)| m)
         .trim();
     msg.to_string()
+}
+
+/// The column an insert error says the table has not (`No such column x in table t`).
+fn unknown_column(message: &str) -> Option<&str> {
+    message
+        .split("No such column ")
+        .nth(1)?
+        .split_whitespace()
+        .next()
+}
+
+/// The 1-based line of a seed file that names `column`: a CSV's header, or the first JSON line
+/// with that key.
+fn line_naming(path: &Path, format: TableFormat, column: &str) -> Option<usize> {
+    if format == TableFormat::Csv {
+        return Some(1);
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let key = serde_json::to_string(column).ok()?;
+    text.lines()
+        .position(|l| l.contains(&format!("{key}:")) || l.contains(&format!("{key} :")))
+        .map(|i| i + 1)
 }
 
 /// The row an insert error names (`… (at row 3)`), 1-based.

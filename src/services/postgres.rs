@@ -225,7 +225,7 @@ impl PostgresEndpoint {
             cols.join(", ")
         );
         let input_error = |e: tokio_postgres::Error| ServiceError::Input {
-            origin: copy_origin(&e, display),
+            origin: copy_origin(&e, display, columns),
             message: db_message(&e),
         };
         let sink = client
@@ -343,7 +343,7 @@ fn value(ty: &Type, text: Option<&str>) -> Value {
 }
 
 /// COPY errors carry `COPY table, line N, column c: ...` in their context.
-fn copy_origin(e: &tokio_postgres::Error, display: &Path) -> Origin {
+fn copy_origin(e: &tokio_postgres::Error, display: &Path, columns: &[String]) -> Origin {
     let line = e.as_db_error().and_then(|d| d.where_()).and_then(|w| {
         let rest = w.split(", line ").nth(1)?;
         rest.split(|c: char| !c.is_ascii_digit())
@@ -351,9 +351,21 @@ fn copy_origin(e: &tokio_postgres::Error, display: &Path) -> Origin {
             .parse::<usize>()
             .ok()
     });
+    // A header column the table does not have: the header's line, at that column.
+    let header = || {
+        let message = e.as_db_error()?.message();
+        let name = message.strip_prefix("column \"")?.split('"').next()?;
+        let at = columns.iter().position(|c| c == name)?;
+        let col = columns[..at]
+            .iter()
+            .map(|c| c.chars().count() + 1)
+            .sum::<usize>()
+            + 1;
+        Some((1, col))
+    };
     Origin {
         file: display.to_path_buf(),
-        line_col: line.map(|l| (l, 1)),
+        line_col: line.map(|l| (l, 1)).or_else(header),
     }
 }
 

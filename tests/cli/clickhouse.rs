@@ -245,6 +245,21 @@ fn a_clickhouse_seed_naming_a_column_not_in_its_schema_is_exit_2_at_the_fixture_
 }
 
 #[test]
+fn a_clickhouse_seed_naming_a_column_its_table_has_not_is_exit_2_at_the_header() {
+    let p = shop();
+    // No schema: the table comes from the SQL seed, so the server finds the unknown column.
+    p.file(
+        "fixtures/orders.csv",
+        "user_id,order_id,remark,amount\n1,10,a,1.00\n",
+    )
+    .file("scenarios/s/scenario.toml", &scenario(""));
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.all().contains("fixtures/orders.csv:1:1"), "{}", r.all());
+    assert!(r.all().contains("remark"), "{}", r.all());
+}
+
+#[test]
 fn a_bad_value_in_a_clickhouse_seed_is_exit_2_at_its_line() {
     let p = shop();
     p.file(

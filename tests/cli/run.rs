@@ -58,6 +58,18 @@ fn views_project() -> Project {
 }
 
 #[test]
+fn a_csv_header_naming_a_column_the_table_has_not_is_exit_2_at_the_header() {
+    let p = views_project();
+    p.file("fixtures/views.csv", "user_id,secs,note\n1,10.5,a\n")
+        .file("scenarios/daily/scenario.toml", SCENARIO);
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    // `secs` is the header's second column: line 1, column 9.
+    assert!(r.all().contains("fixtures/views.csv:1:9"), "{}", r.all());
+    assert!(r.all().contains("\"secs\""), "{}", r.all());
+}
+
+#[test]
 fn passing_scenario_then_changed_fixture_fails_with_a_diff_then_update_passes() {
     let p = views_project();
     // No golden yet: the scenario fails and proposes snapshots.
