@@ -504,6 +504,24 @@ where
     Err(last.unwrap_or_else(|| fail("did not start".into(), false)))
 }
 
+/// The first line a program prints for `args` (its stdout, or its stderr when stdout is empty),
+/// as version checks need it.
+pub fn first_line(program: &Path, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()?;
+    let text = if out.stdout.is_empty() {
+        out.stderr
+    } else {
+        out.stdout
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .map(|l| l.trim().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,8 @@ use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
 use super::{
-    Container, DataContext, ImageSpec, Running, Service, ServiceError, SqlRunner, StartContext,
+    Container, DataContext, ImageSpec, Prerequisite, Running, Service, ServiceError, SqlRunner,
+    StartContext,
 };
 use crate::config::rules::{DataRules, RowSeeds, SchemaRule, SinkRules};
 use crate::config::{Origin, Seed, SeedKind, Settings, Sink, SinkSpec, TableFormat};
@@ -747,6 +748,27 @@ impl Service for ClickHouse {
 
     fn memory_mb(&self) -> u64 {
         150
+    }
+
+    fn prerequisites(&self, settings: &Settings) -> Vec<Prerequisite> {
+        vec![Prerequisite {
+            name: "clickhouse-server",
+            found: crate::services::clickhouse::server_bin(settings)
+                .ok()
+                .map(|p| {
+                    // 18.16's server has no --version; the package knows.
+                    let version = std::process::Command::new("dpkg-query")
+                        .args(["-W", "-f=${Version}", "clickhouse-server"])
+                        .output()
+                        .ok()
+                        .filter(|o| o.status.success())
+                        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                        .unwrap_or_else(|| "?".into());
+                    format!("{version} at {}", p.display())
+                }),
+            how: "only for pipelines with a clickhouse service: apt-get install clickhouse-server (scripts/setup.sh does)",
+            required: false,
+        }]
     }
 
     fn start_timeout(&self, settings: &Settings) -> Duration {

@@ -17,7 +17,9 @@ use tokio::process::Command;
 use super::hdfs::{HdfsEndpoint, HdfsRunning, WAREHOUSE};
 use super::postgres::{PostgresEndpoint, PostgresRunning};
 use super::spark::{self, SparkInstall, SparkRunning};
-use super::{Container, DataContext, ImageSpec, Running, Service, ServiceError, StartContext};
+use super::{
+    Container, DataContext, ImageSpec, Prerequisite, Running, Service, ServiceError, StartContext,
+};
 use crate::config::rules::{DataRules, RowSeeds, SchemaRule, SinkRules};
 use crate::config::scenario::quote_table;
 use crate::config::settings::{HiveSettings, MetastoreDb};
@@ -332,6 +334,17 @@ impl Service for Hive {
 
     fn memory_mb(&self) -> u64 {
         600
+    }
+
+    fn prerequisites(&self, _settings: &Settings) -> Vec<Prerequisite> {
+        vec![Prerequisite {
+            name: "postgres-jdbc",
+            found: std::path::Path::new(POSTGRES_JDBC)
+                .is_file()
+                .then(|| POSTGRES_JDBC.to_string()),
+            how: "only for a Hive metastore kept in PostgreSQL: apt-get install libpostgresql-jdbc-java (scripts/setup.sh does)",
+            required: false,
+        }]
     }
 
     fn start_timeout(&self, settings: &Settings) -> Duration {

@@ -190,6 +190,11 @@ pub trait Service: Sync {
 
     /// How long it gets to become ready.
     fn start_timeout(&self, settings: &Settings) -> Duration;
+
+    /// What it needs on this machine, found or missing (`harness doctor`).
+    fn prerequisites(&self, _settings: &Settings) -> Vec<Prerequisite> {
+        vec![]
+    }
 }
 
 /// A started service, as the rest of the harness sees it.
@@ -361,6 +366,19 @@ pub struct Container {
     pub mounts: Vec<PathBuf>,
     /// Arguments for the image's entrypoint.
     pub args: Vec<String>,
+}
+
+/// Something a kind needs on this machine, found or missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prerequisite {
+    /// What.
+    pub name: &'static str,
+    /// What was found (version and place), or `None` when missing.
+    pub found: Option<String>,
+    /// Why it is needed and how to get it.
+    pub how: &'static str,
+    /// False for prerequisites only some features need.
+    pub required: bool,
 }
 
 /// A failure talking to a service.

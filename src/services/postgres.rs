@@ -16,7 +16,8 @@ use futures_util::future::BoxFuture;
 use tokio::process::Command;
 
 use super::{
-    Container, DataContext, ImageSpec, Running, Service, ServiceError, SqlRunner, StartContext,
+    Container, DataContext, ImageSpec, Prerequisite, Running, Service, ServiceError, SqlRunner,
+    StartContext,
 };
 use crate::config::TableFormat;
 use crate::config::rules::{DataRules, RowSeeds, SchemaRule, SinkRules};
@@ -27,7 +28,7 @@ use crate::diagnostic::line_col;
 use crate::names::ServiceKind;
 use crate::outcome::InfraError;
 use crate::process::{
-    Serve, ServiceProcess, as_user, isolate, log_tail, serve, unprivileged_user, which,
+    Serve, ServiceProcess, as_user, first_line, isolate, log_tail, serve, unprivileged_user, which,
 };
 use crate::snapshot::{Column, Table, Value};
 
@@ -646,6 +647,21 @@ impl Service for Postgres {
 
     fn memory_mb(&self) -> u64 {
         100
+    }
+
+    fn prerequisites(&self, settings: &Settings) -> Vec<Prerequisite> {
+        vec![Prerequisite {
+            name: "postgres",
+            found: postgres_bin_dir(&settings.postgres).ok().map(|d| {
+                format!(
+                    "{} at {}",
+                    first_line(&d.join("postgres"), &["--version"]).unwrap_or_default(),
+                    d.display()
+                )
+            }),
+            how: "PostgreSQL server programs: apt-get install postgresql (scripts/setup.sh does)",
+            required: true,
+        }]
     }
 
     fn start_timeout(&self, settings: &Settings) -> Duration {

@@ -9,13 +9,15 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use tokio::process::Command;
 
-use super::{Container, DataContext, ImageSpec, Running, Service, ServiceError, StartContext};
+use super::{
+    Container, DataContext, ImageSpec, Prerequisite, Running, Service, ServiceError, StartContext,
+};
 use crate::config::fixture::{RedisEntry, RedisFixture, RedisValue};
 use crate::config::rules::{DataRules, SinkRules};
 use crate::config::{Seed, SeedKind, Settings, Sink, SinkSpec};
 use crate::names::ServiceKind;
 use crate::outcome::InfraError;
-use crate::process::{Serve, ServiceProcess, serve, which};
+use crate::process::{Serve, ServiceProcess, first_line, serve, which};
 use crate::snapshot::table;
 use crate::snapshot::{KeyEntry, KeySpace, KeyValue};
 
@@ -261,6 +263,30 @@ impl Service for Redis {
 
     fn memory_mb(&self) -> u64 {
         20
+    }
+
+    fn prerequisites(&self, settings: &Settings) -> Vec<Prerequisite> {
+        let mut out = Vec::new();
+        let redis = if settings.redis.bin.components().count() > 1 {
+            Some(settings.redis.bin.clone()).filter(|p| p.is_file())
+        } else {
+            which(&settings.redis.bin.to_string_lossy())
+        };
+        out.push(Prerequisite {
+            name: "redis-server",
+            found: redis.map(|p| {
+                let line = first_line(&p, &["--version"]).unwrap_or_default();
+                let version = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("v="))
+                    .unwrap_or("?")
+                    .to_string();
+                format!("{version} at {}", p.display())
+            }),
+            how: "Redis server: apt-get install redis-server (scripts/setup.sh does)",
+            required: true,
+        });
+        out
     }
 
     fn start_timeout(&self, settings: &Settings) -> Duration {

@@ -17,7 +17,7 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use super::hdfs::{HdfsEndpoint, HdfsRunning};
 use super::hive::{HiveEndpoint, HiveRunning};
-use super::{DataContext, Running, Service, ServiceError, StartContext};
+use super::{DataContext, Prerequisite, Running, Service, ServiceError, StartContext};
 use crate::config::Settings;
 use crate::config::rules::DataRules;
 use crate::config::settings::SparkSettings;
@@ -177,6 +177,30 @@ pub fn spark_env(install: &SparkInstall) -> Vec<(String, String)> {
     ]
 }
 
+/// True when the Java installation has the compiler module (`jdk.compiler`).
+fn has_compiler(java_home: &Path) -> bool {
+    std::process::Command::new(java_home.join("bin/java"))
+        .arg("--list-modules")
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.starts_with("jdk.compiler@"))
+        })
+}
+
+/// The versions of the Spark Connect client's packages, when they all import.
+fn connect_client(python: &Path) -> Option<String> {
+    const PROBE: &str = "import grpc, grpc_status, google.rpc, pyarrow, zstandard, pyspark.sql.connect.session; print('grpcio', grpc.__version__, 'pyarrow', pyarrow.__version__)";
+    let out = std::process::Command::new(python)
+        .args(["-c", PROBE])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 // ---- the description ----
 
 /// Local Spark: its configuration, the harness's session and the Connect server.
@@ -236,6 +260,33 @@ impl Service for Spark {
     fn memory_mb(&self) -> u64 {
         // The harness's session.
         1200
+    }
+
+    fn prerequisites(&self, settings: &Settings) -> Vec<Prerequisite> {
+        let mut out = Vec::new();
+        out.push(Prerequisite {
+        name: "java",
+        // The metastore's launcher runs in source-file mode: the runtime alone is not enough.
+        found: find_java().ok().filter(|(home, _)| has_compiler(home)).map(|(home, v)| format!("{v} at {}", home.display())),
+        how: "Java 17+ with its compiler module runs Spark and the Hive metastore: apt-get install openjdk-17-jdk-headless (scripts/setup.sh does)",
+        required: true,
+    });
+        out.push(Prerequisite {
+        name: "pyspark",
+        found: discover(&settings.python).ok().map(|i| {
+            let version = std::fs::read_to_string(i.spark_home.join("version.py")).ok().and_then(|t| t.split(['"', '\'']).nth(1).map(str::to_string)).unwrap_or_else(|| "?".into());
+            format!("{version} at {}", i.spark_home.display())
+        }),
+        how: "Spark, the Hive metastore jars and Hadoop's client: pinned in the pipeline's requirements.txt, installed by scripts/setup.sh",
+        required: true,
+    });
+        out.push(Prerequisite {
+        name: "spark-connect",
+        found: connect_client(&settings.python),
+        how: "the Spark Connect client packages (grpcio, grpcio-status, googleapis-common-protos, pyarrow, zstandard) that spark tasks need in connect mode: pinned in the pipeline's requirements.txt, installed by scripts/setup.sh",
+        required: false,
+    });
+        out
     }
 
     fn start_timeout(&self, settings: &Settings) -> Duration {
