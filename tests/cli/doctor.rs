@@ -15,6 +15,7 @@ fn doctor_finds_everything_the_setup_installs() {
         "spark-connect",
         "postgres",
         "redis-server",
+        "clickhouse-server",
         "docker",
     ] {
         assert!(
