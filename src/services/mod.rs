@@ -59,12 +59,11 @@ impl std::fmt::Debug for SqlRunner {
 
 /// The description of `kind`.
 pub fn describe(kind: ServiceKind) -> &'static dyn Service {
-    REGISTRY
-        .iter()
-        .copied()
-        .find(|s| s.kind() == kind)
+    match REGISTRY.iter().find(|s| s.kind() == kind) {
+        Some(service) => *service,
         // The registry test below proves every kind has its description.
-        .unwrap_or(&hdfs::Hdfs)
+        None => unreachable!("service kind {kind} has no description in REGISTRY"),
+    }
 }
 
 /// `kinds` plus every kind they require (for these settings), in start order: a kind comes
