@@ -8,7 +8,9 @@ pub mod graph;
 pub mod pipeline;
 pub mod rules;
 pub mod scenario;
+pub mod seed;
 pub mod settings;
+pub mod sink;
 pub mod spark_mode;
 
 use std::collections::BTreeMap;
