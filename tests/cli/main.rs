@@ -11,6 +11,7 @@ mod docker;
 mod doctor;
 mod example;
 mod interrupt;
+mod layers;
 mod report_html;
 mod run;
 mod spark;
