@@ -89,10 +89,21 @@ if ((${#missing[@]})); then
     remove_policy() { ((policy_added)) && as_root rm -f /usr/sbin/policy-rc.d; policy_added=0; }
     trap remove_policy EXIT
 
-    say "installing ${missing[*]} (apt-get)"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Debian bookworm has ClickHouse; some distributions (recent Ubuntu) have none. Without it
+    # the local backend cannot run a clickhouse service (the docker backend builds its own
+    # image from Debian), which is said below; everything else still installs.
+    if [[ " ${missing[*]} " == *" clickhouse-server "* ]] \
+        && ! apt-cache show clickhouse-server >/dev/null 2>&1; then
+        kept=()
+        for m in "${missing[@]}"; do [[ $m == clickhouse-server ]] || kept+=("$m"); done
+        missing=("${kept[@]}")
+    fi
+    if ((${#missing[@]})); then
+        say "installing ${missing[*]} (apt-get)"
+        as_root env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
     remove_policy
     trap - EXIT
     # Its package enables the system service at boot; harness never uses that service, which
@@ -106,7 +117,9 @@ if ((${#missing[@]})); then
     [[ -n "$PG_BIN_DIR" ]] \
         || die "postgresql installed but no /usr/lib/postgresql/*/bin/{initdb,postgres} found"
     command -v redis-server >/dev/null 2>&1 || die "redis-server installed but not on PATH"
-    [[ -n "$(clickhouse_server)" ]] || die "clickhouse-server installed but not found (PATH, /usr/sbin)"
+    if [[ " ${missing[*]} " == *" clickhouse-server "* ]]; then
+        [[ -n "$(clickhouse_server)" ]] || die "clickhouse-server installed but not found (PATH, /usr/sbin)"
+    fi
     command -v chromium >/dev/null 2>&1 || die "chromium installed but not on PATH"
     command -v tesseract >/dev/null 2>&1 || die "tesseract-ocr installed but tesseract is not on PATH"
 fi
@@ -114,8 +127,12 @@ say "postgresql: $PG_BIN_DIR ($("$PG_BIN_DIR/postgres" --version | awk '{print $
 say "java: $(java -version 2>&1 | head -n 1)"
 say "redis: $(command -v redis-server) ($(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p'))"
 # clickhouse-server 18.16 has no --version: ask dpkg (e.g. 18.16.1+ds-7.3+b2 -> 18.16.1).
-say "clickhouse: $(clickhouse_server) ($(dpkg-query -W -f='${Version}' clickhouse-server 2>/dev/null \
-    | sed 's/[+~-].*//' || true))"
+if [[ -n "$(clickhouse_server)" ]]; then
+    say "clickhouse: $(clickhouse_server) ($(dpkg-query -W -f='${Version}' clickhouse-server 2>/dev/null \
+        | sed 's/[+~-].*//' || true))"
+else
+    say "clickhouse: no clickhouse-server package in this machine's sources: scenarios with a clickhouse service need --backend docker"
+fi
 say "chromium: $(command -v chromium); tesseract: $(command -v tesseract)"
 
 # --- managed Python environment --------------------------------------------
