@@ -63,6 +63,21 @@ impl Origin {
         }
     }
 
+    /// The place of byte `offset` of `text`, where `text` is what this origin points at: a file
+    /// of its own (lines count from 1), or a string starting at this line and column of a file
+    /// (inline SQL in pipeline.toml).
+    pub fn within(&self, text: &str, offset: usize) -> Self {
+        let (line, col) = line_col(text, offset);
+        Origin {
+            file: self.file.clone(),
+            line_col: Some(match self.line_col {
+                Some((l, c)) if line == 1 => (l, c + col - 1),
+                Some((l, _)) => (l + line - 1, col),
+                None => (line, col),
+            }),
+        }
+    }
+
     /// An origin for a span of a source file.
     pub fn at(source: &SourceFile, span: &Range<usize>) -> Self {
         Origin {
@@ -195,6 +210,22 @@ pub fn did_you_mean<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_place_in_sql_counts_from_where_the_sql_starts() {
+        let text = "SELECT 1;\nSELEC 2";
+        let inline = Origin {
+            file: "p/pipeline.toml".into(),
+            line_col: Some((10, 8)),
+        };
+        // Line 1 of the text continues the line of pipeline.toml it starts on.
+        assert_eq!(inline.within(text, 7).line_col, Some((10, 15)));
+        assert_eq!(inline.within(text, 10).line_col, Some((11, 1)));
+        assert_eq!(
+            Origin::file("a.sql").within(text, 10).line_col,
+            Some((2, 1))
+        );
+    }
 
     #[test]
     fn line_col_counts_from_one_in_characters() {

@@ -29,7 +29,6 @@ use super::{
 };
 use crate::config::rules::{DataRules, RowSeeds, SchemaRule, SinkRules};
 use crate::config::{Origin, Seed, SeedKind, Settings, Sink, SinkSpec, TableFormat};
-use crate::diagnostic::line_col;
 use crate::names::ServiceKind;
 use crate::outcome::InfraError;
 use crate::process::{Serve, ServiceProcess, serve, which};
@@ -235,21 +234,10 @@ impl ClickHouseEndpoint {
                         service: "clickhouse",
                         message: m,
                     },
-                    ChError::Refused(m) => {
-                        let (line, col) = line_col(text, offset);
-                        let line_col = match origin.line_col {
-                            Some((l, c)) if line == 1 => (l, c + col - 1),
-                            Some((l, _)) => (l + line - 1, col),
-                            None => (line, col),
-                        };
-                        ServiceError::Input {
-                            origin: Origin {
-                                file: origin.file.clone(),
-                                line_col: Some(line_col),
-                            },
-                            message: m,
-                        }
-                    }
+                    ChError::Refused(m) => ServiceError::Input {
+                        origin: origin.within(text, offset),
+                        message: m,
+                    },
                 });
             }
         }
@@ -997,6 +985,7 @@ impl Running for ClickHouseRunning {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnostic::line_col;
 
     #[test]
     fn statements_split_outside_quotes_and_comments() {

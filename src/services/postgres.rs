@@ -24,7 +24,6 @@ use crate::config::rules::{DataRules, RowSeeds, SchemaRule, SinkRules};
 use crate::config::scenario::quote_table;
 use crate::config::settings::PostgresSettings;
 use crate::config::{Origin, Seed, SeedKind, Settings, Sink, SinkSpec};
-use crate::diagnostic::line_col;
 use crate::names::ServiceKind;
 use crate::outcome::InfraError;
 use crate::process::{
@@ -306,13 +305,7 @@ pub async fn execute(
                 .char_indices()
                 .nth((*pos as usize).saturating_sub(1))
                 .map_or(text.len(), |(b, _)| b);
-            let (line, col) = line_col(text, byte);
-            at.line_col = Some(match origin.line_col {
-                // Inline SQL: count from where the string's content starts in pipeline.toml.
-                Some((l, c)) if line == 1 => (l, c + col - 1),
-                Some((l, _)) => (l + line - 1, col),
-                None => (line, col),
-            });
+            at = origin.within(text, byte);
         }
         ServiceError::Input {
             origin: at,

@@ -229,6 +229,17 @@ fn unavailable(e: redis::RedisError) -> ServiceError {
 #[derive(Debug)]
 pub struct Redis;
 
+/// The `redis-server` binary: the setting's path, or the name looked up on PATH.
+fn server_bin(settings: &Settings) -> Option<std::path::PathBuf> {
+    let bin = &settings.redis.bin;
+    let found = if bin.components().count() > 1 {
+        Some(bin.clone())
+    } else {
+        which(&bin.to_string_lossy())
+    };
+    found.filter(|b| b.is_file())
+}
+
 /// Seeds: key fixtures (JSON); sinks: keys by pattern.
 static RULES: DataRules = DataRules {
     seed_keys: true,
@@ -267,11 +278,7 @@ impl Service for Redis {
 
     fn prerequisites(&self, settings: &Settings) -> Vec<Prerequisite> {
         let mut out = Vec::new();
-        let redis = if settings.redis.bin.components().count() > 1 {
-            Some(settings.redis.bin.clone()).filter(|p| p.is_file())
-        } else {
-            which(&settings.redis.bin.to_string_lossy())
-        };
+        let redis = server_bin(settings);
         out.push(Prerequisite {
             name: "redis-server",
             found: redis.map(|p| {
@@ -299,12 +306,7 @@ impl Service for Redis {
     ) -> BoxFuture<'a, Result<Box<dyn Running>, InfraError>> {
         Box::pin(async move {
             let settings = &ctx.settings.redis;
-            let bin = if settings.bin.components().count() > 1 {
-                Some(settings.bin.clone())
-            } else {
-                which(&settings.bin.to_string_lossy())
-            };
-            let bin = bin.filter(|b| b.is_file()).ok_or_else(|| {
+            let bin = server_bin(ctx.settings).ok_or_else(|| {
                 ctx.fail(
                     ServiceKind::Redis,
                     format!(
