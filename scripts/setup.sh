@@ -3,7 +3,9 @@
 #   - PostgreSQL 15, Redis and ClickHouse (18.16 on bookworm) binaries from Debian packages
 #     (services are not started, and ClickHouse's is not enabled at boot either);
 #   - Chromium and Tesseract, with which the HTML report's test looks at the page;
-#   - the managed Python environment `.venv` with the example pipeline's requirements.
+#   - the managed Python environment `.venv` with the example pipeline's requirements;
+#   - the managed Airflow `.venv-airflow`: Airflow and its providers, pinned
+#     (scripts/requirements-airflow.txt, scripts/constraints-airflow.txt).
 # Idempotent and quick when everything is already there. Works from any directory.
 set -euo pipefail
 
@@ -155,6 +157,30 @@ if [[ "$want" != "$have" ]]; then
     printf '%s\n' "$want" >"$STAMP"
 fi
 say "python: .venv ($("$VENV/bin/python" --version 2>&1)), requirements up to date"
+
+# --- managed Airflow ----------------------------------------------------------
+
+# Its own environment: the Spark provider depends on pyspark-client, whose `pyspark` package
+# would overwrite the full PySpark of .venv. DAG tasks still find .venv's python and
+# spark-submit first on their PATH (the harness puts them there).
+AIRFLOW_VENV="$ROOT/.venv-airflow"
+AIRFLOW_REQUIREMENTS="$ROOT/scripts/requirements-airflow.txt"
+AIRFLOW_CONSTRAINTS="$ROOT/scripts/constraints-airflow.txt"
+AIRFLOW_STAMP="$AIRFLOW_VENV/.requirements.sha256"
+if ! "$AIRFLOW_VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    say "creating .venv-airflow"
+    rm -rf "$AIRFLOW_VENV"
+    python3 -m venv "$AIRFLOW_VENV"
+fi
+want=$(cat "$AIRFLOW_REQUIREMENTS" "$AIRFLOW_CONSTRAINTS" | sha256sum | cut -d' ' -f1)
+have=$(cat "$AIRFLOW_STAMP" 2>/dev/null || true)
+if [[ "$want" != "$have" ]]; then
+    say "installing ${AIRFLOW_REQUIREMENTS#"$ROOT"/} into .venv-airflow (pip, about a minute)"
+    "$AIRFLOW_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -r "$AIRFLOW_REQUIREMENTS" -c "$AIRFLOW_CONSTRAINTS"
+    printf '%s\n' "$want" >"$AIRFLOW_STAMP"
+fi
+say "airflow: .venv-airflow ($("$AIRFLOW_VENV/bin/python" -c 'import importlib.metadata as m; print("apache-airflow", m.version("apache-airflow"))'))"
 
 # --- offline base image of the docker backend -----------------------------------
 

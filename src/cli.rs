@@ -146,6 +146,10 @@ pub enum ImagesCommand {
 pub struct RunArgs {
     /// Scenarios to run (names or patterns with `*`); all when none is given.
     pub scenarios: Vec<String>,
+    /// Run the selected scenarios on this pipeline instead of the one each names (the same
+    /// scenarios through a pipeline's Airflow DAG, say); the tasks they select must exist there.
+    #[arg(long, value_name = "NAME")]
+    pub pipeline: Option<String>,
     /// Backend that starts the services.
     #[arg(long, value_name = "auto|local|docker")]
     pub backend: Option<String>,
@@ -275,7 +279,12 @@ pub fn main() -> i32 {
         Ok(p) => p,
         Err(errors) => {
             eprint!("{}", diagnostics::render_all(&errors.0, style));
-            return exit::BAD_INPUT;
+            // Airflow missing is this machine's problem, not the user's files.
+            return if errors.0.iter().any(|e| e.missing_prerequisite) {
+                exit::INFRA
+            } else {
+                exit::BAD_INPUT
+            };
         }
     };
     match cli.command {
@@ -322,6 +331,7 @@ pub fn main() -> i32 {
                 report::count(project.pipelines.len(), "pipeline"),
                 report::count(project.scenarios.len(), "scenario")
             );
+            print!("{}", airflow_pipelines(&project));
             exit::OK
         }
         Command::List { partition } => {
@@ -330,6 +340,7 @@ pub fn main() -> i32 {
                 scenarios = p.pick(scenarios);
             }
             print!("{}", list(&project, &scenarios));
+            print!("{}", airflow_pipelines(&project));
             exit::OK
         }
         Command::Run(args) => run(&project, args, style),
@@ -461,6 +472,49 @@ fn doctor(settings: &config::Settings, style: Style) -> i32 {
     }
 }
 
+/// Each pipeline that is an Airflow DAG, with the tasks parsed from it: operator, upstream
+/// tasks, retries and time limit.
+fn airflow_pipelines(project: &Project) -> String {
+    let mut out = String::new();
+    for p in project.pipelines.values() {
+        let Some(dag) = &p.airflow else { continue };
+        out.push_str(&format!(
+            "pipeline {}: Airflow DAG `{}` of {} ({})\n",
+            p.name,
+            dag.dag_id,
+            config::display_path(&project.root, &dag.file).display(),
+            report::count(p.tasks.len(), "task")
+        ));
+        for t in &p.tasks {
+            let config::TaskKind::Airflow {
+                operator,
+                trigger_rule,
+            } = &t.kind
+            else {
+                continue;
+            };
+            let upstream: Vec<&str> = t.depends_on.iter().map(|d| d.0.as_str()).collect();
+            let mut line = format!("  {} ({operator})", t.id);
+            if !upstream.is_empty() {
+                line.push_str(&format!(" after {}", upstream.join(", ")));
+            }
+            if trigger_rule != "all_success" {
+                line.push_str(&format!(", trigger rule {trigger_rule}"));
+            }
+            if t.retries > 0 {
+                line.push_str(&format!(", retries {}", t.retries));
+            }
+            line.push_str(&format!(
+                ", timeout {}",
+                humantime::format_duration(t.timeout)
+            ));
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 fn list(project: &Project, scenarios: &[&Scenario]) -> String {
     let mut out = String::new();
     for s in scenarios {
@@ -515,6 +569,29 @@ pub fn select<'a>(project: &'a Project, patterns: &[String]) -> Result<Vec<&'a S
 }
 
 fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
+    let retargeted;
+    let project = match &args.pipeline {
+        None => project,
+        Some(name) => {
+            let names: Vec<String> = match select(project, &args.scenarios) {
+                Ok(s) => s.iter().map(|s| s.name.0.clone()).collect(),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::BAD_INPUT;
+                }
+            };
+            match config::retarget(project, name, &names) {
+                Ok(p) => {
+                    retargeted = p;
+                    &retargeted
+                }
+                Err(e) => {
+                    eprintln!("error: --pipeline: {e}");
+                    return exit::BAD_INPUT;
+                }
+            }
+        }
+    };
     let mut selected = match select(project, &args.scenarios) {
         Ok(s) => s,
         Err(e) => {

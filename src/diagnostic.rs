@@ -107,6 +107,9 @@ pub struct ConfigError {
     pub snippet: Option<(SourceFile, Range<usize>)>,
     /// How to fix it, when there is something useful to say.
     pub help: Option<String>,
+    /// True when what is wrong is a missing prerequisite of this machine (Airflow not
+    /// installed) rather than the user's files: the command exits 3, not 2.
+    pub missing_prerequisite: bool,
 }
 
 impl ConfigError {
@@ -122,6 +125,7 @@ impl ConfigError {
             origin: Origin::at(source, &span),
             snippet: Some((source.clone(), span)),
             help: None,
+            missing_prerequisite: false,
         }
     }
 
@@ -132,7 +136,14 @@ impl ConfigError {
             origin,
             snippet: None,
             help: None,
+            missing_prerequisite: false,
         }
+    }
+
+    /// Marks the error as a missing prerequisite of the machine (exit 3).
+    pub fn prerequisite(mut self) -> Self {
+        self.missing_prerequisite = true;
+        self
     }
 
     /// Adds a hint.

@@ -66,6 +66,18 @@ pub enum Event {
         /// Time spent in it.
         elapsed: Duration,
     },
+    /// An Airflow task changed to a state that is neither its start nor its end (`scheduled`,
+    /// `queued`, `up_for_retry`, `deferred`, ...).
+    TaskState {
+        /// Scenario.
+        scenario: ScenarioName,
+        /// Task.
+        task: TaskId,
+        /// Airflow's name of the state.
+        state: String,
+        /// The attempt it concerns (Airflow's try number).
+        attempt: u32,
+    },
     /// A scenario failed and runs again.
     ScenarioRetrying {
         /// Which.

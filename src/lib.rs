@@ -15,6 +15,7 @@
 //!   baselines measured in the same run;
 //! - [`cli`]: the command line; [`signals`]: SIGINT/SIGTERM as a cancellation; [`exit`]: codes.
 
+pub mod airflow;
 pub mod backend;
 pub mod bench;
 pub mod cli;

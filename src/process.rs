@@ -173,74 +173,115 @@ pub async fn run(
     spec: &ProcessSpec,
     timeout: Duration,
     cancel: &CancellationToken,
-    mut on_line: impl FnMut(Stream, String),
+    on_line: impl FnMut(Stream, String),
 ) -> std::io::Result<Exit> {
-    let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for k in &spec.env_remove {
-        cmd.env_remove(k);
-    }
-    cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
-    isolate(&mut cmd);
-    let mut child = cmd.spawn()?;
-    let guard = GroupGuard::new(child.id());
+    Spawned::start(spec, false)?
+        .finish(timeout, cancel, on_line)
+        .await
+}
 
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let readers = [
-        child
-            .stdout
-            .take()
-            .map(|o| tokio::spawn(read_lines(o, Stream::Stdout, tx.clone()))),
-        child
-            .stderr
-            .take()
-            .map(|e| tokio::spawn(read_lines(e, Stream::Stderr, tx.clone()))),
-    ];
-    drop(tx);
+/// A started program whose lines are read as they come; its process group is killed when it
+/// is dropped.
+#[derive(Debug)]
+pub struct Spawned {
+    child: Child,
+    guard: GroupGuard,
+    rx: mpsc::UnboundedReceiver<(Stream, String)>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    /// Its standard input, when asked for.
+    pub stdin: Option<tokio::process::ChildStdin>,
+}
 
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    let mut lines_open = true;
-    let exit = loop {
-        tokio::select! {
-            line = rx.recv(), if lines_open => match line {
-                Some((stream, text)) => on_line(stream, text),
-                None => lines_open = false,
-            },
-            status = child.wait() => {
-                let status = status?;
-                break match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
-                    (Some(code), _) => Exit::Code(code),
-                    (None, Some(sig)) => Exit::Signal(sig),
-                    (None, None) => Exit::Code(-1),
-                };
-            }
-            () = &mut deadline => {
-                terminate(&mut child, &guard).await;
-                break Exit::TimedOut;
-            }
-            () = cancel.cancelled() => {
-                terminate(&mut child, &guard).await;
-                break Exit::Cancelled;
-            }
+impl Spawned {
+    /// Starts `spec` in a process group of its own; `stdin` gives it a pipe to write to.
+    pub fn start(spec: &ProcessSpec, stdin: bool) -> std::io::Result<Spawned> {
+        let mut cmd = Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .current_dir(&spec.cwd)
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for k in &spec.env_remove {
+            cmd.env_remove(k);
         }
-    };
-    // Whatever the program left running in its group goes with it; that also closes the pipes.
-    drop(guard);
-    let drain = async {
-        while let Some((stream, text)) = rx.recv().await {
-            on_line(stream, text);
+        cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+        isolate(&mut cmd);
+        let mut child = cmd.spawn()?;
+        let guard = GroupGuard::new(child.id());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut readers = Vec::new();
+        if let Some(o) = child.stdout.take() {
+            readers.push(tokio::spawn(read_lines(o, Stream::Stdout, tx.clone())));
         }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
-    for r in readers.into_iter().flatten() {
-        r.abort();
+        if let Some(e) = child.stderr.take() {
+            readers.push(tokio::spawn(read_lines(e, Stream::Stderr, tx.clone())));
+        }
+        let stdin = child.stdin.take();
+        Ok(Spawned {
+            child,
+            guard,
+            rx,
+            readers,
+            stdin,
+        })
     }
-    Ok(exit)
+
+    /// The next line it prints; `None` once both streams are closed.
+    pub async fn next_line(&mut self) -> Option<(Stream, String)> {
+        self.rx.recv().await
+    }
+
+    /// Waits for the end, calling `on_line` for every line; on timeout or cancellation the
+    /// whole group gets SIGTERM, then SIGKILL after [`KILL_GRACE`].
+    pub async fn finish(
+        mut self,
+        timeout: Duration,
+        cancel: &CancellationToken,
+        mut on_line: impl FnMut(Stream, String),
+    ) -> std::io::Result<Exit> {
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut lines_open = true;
+        let exit = loop {
+            tokio::select! {
+                line = self.rx.recv(), if lines_open => match line {
+                    Some((stream, text)) => on_line(stream, text),
+                    None => lines_open = false,
+                },
+                status = self.child.wait() => {
+                    let status = status?;
+                    break match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+                        (Some(code), _) => Exit::Code(code),
+                        (None, Some(sig)) => Exit::Signal(sig),
+                        (None, None) => Exit::Code(-1),
+                    };
+                }
+                () = &mut deadline => {
+                    terminate(&mut self.child, &self.guard).await;
+                    break Exit::TimedOut;
+                }
+                () = cancel.cancelled() => {
+                    terminate(&mut self.child, &self.guard).await;
+                    break Exit::Cancelled;
+                }
+            }
+        };
+        // Whatever the program left running in its group goes with it; that also closes the
+        // pipes.
+        drop(self.stdin.take());
+        drop(self.guard);
+        let rx = &mut self.rx;
+        let drain = async {
+            while let Some((stream, text)) = rx.recv().await {
+                on_line(stream, text);
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+        for r in self.readers {
+            r.abort();
+        }
+        Ok(exit)
+    }
 }
 
 async fn terminate(child: &mut Child, guard: &GroupGuard) {

@@ -3,6 +3,7 @@
 //! the first) with its file, line and column.
 
 pub use crate::diagnostic;
+pub mod airflow_dag;
 pub mod fixture;
 pub mod graph;
 pub mod pipeline;
@@ -46,6 +47,45 @@ impl Project {
     pub fn pipeline_of(&self, scenario: &Scenario) -> &Pipeline {
         // Loading guarantees the pipeline exists for every scenario it returns.
         &self.pipelines[&scenario.pipeline]
+    }
+}
+
+/// The project with the scenarios named in `scenarios` running on pipeline `name` instead of
+/// their own; an error when the pipeline is unknown or lacks a task a scenario selects or
+/// expects to fail.
+pub fn retarget(project: &Project, name: &str, scenarios: &[String]) -> Result<Project, String> {
+    let Some(pipeline) = project.pipelines.get(name) else {
+        let known: Vec<&str> = project.pipelines.keys().map(String::as_str).collect();
+        return Err(format!(
+            "unknown pipeline `{name}`; known pipelines: {}",
+            known.join(", ")
+        ));
+    };
+    let mut out = project.clone();
+    let mut problems = Vec::new();
+    for s in out
+        .scenarios
+        .iter_mut()
+        .filter(|s| scenarios.contains(&s.name.0))
+    {
+        let mut wanted: Vec<&TaskId> = s.tasks.iter().flatten().collect();
+        if let Some(scenario::ExpectedFailure::Task(t)) = &s.expect_failure {
+            wanted.push(t);
+        }
+        for t in wanted {
+            if pipeline.task(&t.0).is_none() {
+                problems.push(format!(
+                    "scenario `{}` needs task `{t}`, which `{name}` has not",
+                    s.name
+                ));
+            }
+        }
+        s.pipeline = name.to_string();
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems.join("; "))
     }
 }
 
@@ -251,6 +291,10 @@ impl<'a> Checker<'a> {
 
     fn origin(&self, span: &Range<usize>) -> Origin {
         Origin::at(self.source, span)
+    }
+
+    fn push(&mut self, error: ConfigError) {
+        self.errors.push(error);
     }
 }
 

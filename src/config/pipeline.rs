@@ -75,6 +75,13 @@ pub enum TaskKind {
         /// The task's own `spark_mode`, if it has one.
         mode: Option<SparkMode>,
     },
+    /// A task of an Airflow DAG: Airflow runs it, with the operator the DAG gives it.
+    Airflow {
+        /// The operator's class name.
+        operator: String,
+        /// Its trigger rule.
+        trigger_rule: String,
+    },
     /// Runs SQL statements against a service.
     Sql {
         /// The service (PostgreSQL).
@@ -92,6 +99,7 @@ impl TaskKind {
             TaskKind::Python { .. } => "python",
             TaskKind::Sql { .. } => "sql",
             TaskKind::Spark { .. } => "spark",
+            TaskKind::Airflow { .. } => "airflow",
         }
     }
 }
@@ -172,6 +180,8 @@ pub struct Pipeline {
     pub env: BTreeMap<String, String>,
     /// Tasks, sorted by name.
     pub tasks: Vec<Task>,
+    /// The Airflow DAG the tasks come from, for a pipeline that is one.
+    pub airflow: Option<super::airflow_dag::AirflowDag>,
 }
 
 impl Pipeline {
@@ -211,6 +221,7 @@ struct RawPipeline {
     defaults: RawDefaults,
     #[serde(default)]
     tasks: BTreeMap<Spanned<String>, Spanned<RawTask>>,
+    airflow: Option<Spanned<super::airflow_dag::RawAirflow>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -222,8 +233,8 @@ struct RawDefaults {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawTask {
-    kind: Spanned<String>,
+pub(super) struct RawTask {
+    pub(super) kind: Option<Spanned<String>>,
     argv: Option<Spanned<Vec<String>>>,
     script: Option<Spanned<String>>,
     module: Option<Spanned<String>>,
@@ -237,15 +248,33 @@ struct RawTask {
     driver_memory: Option<Spanned<String>>,
     spark_mode: Option<Spanned<String>>,
     #[serde(default)]
-    depends_on: Vec<Spanned<String>>,
-    timeout: Option<Spanned<String>>,
-    retries: Option<Spanned<i64>>,
+    pub(super) depends_on: Vec<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<String>>,
+    pub(super) retries: Option<Spanned<i64>>,
     #[serde(default)]
-    env: BTreeMap<String, String>,
-    cwd: Option<Spanned<String>>,
-    services: Option<Vec<Spanned<String>>>,
+    pub(super) env: BTreeMap<String, String>,
+    pub(super) cwd: Option<Spanned<String>>,
+    pub(super) services: Option<Vec<Spanned<String>>>,
     #[serde(default)]
-    outputs: Vec<Spanned<String>>,
+    pub(super) outputs: Vec<Spanned<String>>,
+}
+
+impl RawTask {
+    /// True when the table says what to run (`script`, `argv`, `sql`, ...).
+    pub(super) fn has_run_keys(&self) -> bool {
+        self.argv.is_some()
+            || self.script.is_some()
+            || self.module.is_some()
+            || self.args.is_some()
+            || self.service.is_some()
+            || self.sql.is_some()
+            || self.file.is_some()
+            || self.jar.is_some()
+            || self.main_class.is_some()
+            || self.conf.is_some()
+            || self.driver_memory.is_some()
+            || self.spark_mode.is_some()
+    }
 }
 
 /// Loads one pipeline; `None` when it has errors (pushed to `errors`).
@@ -275,6 +304,32 @@ pub fn load(
         .as_ref()
         .and_then(|r| parse_retries(r, &mut check))
         .unwrap_or(0);
+
+    if let Some(airflow) = &raw.airflow {
+        let found = super::airflow_dag::load(
+            root,
+            settings,
+            dir,
+            airflow,
+            &raw.tasks,
+            default_timeout,
+            rules,
+            &mut check,
+        );
+        if errors.len() > before {
+            return None;
+        }
+        let (dag, tasks) = found?;
+        return Some(Pipeline {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            description: raw.description,
+            services,
+            env: raw.env,
+            tasks,
+            airflow: Some(dag),
+        });
+    }
 
     let names: Vec<String> = raw.tasks.keys().map(|k| k.get_ref().clone()).collect();
     let mut tasks = Vec::new();
@@ -349,17 +404,7 @@ pub fn load(
                 env: t.env.clone(),
                 cwd,
                 services: t.services.as_ref().map(|v| parse_services(v, &mut check)),
-                outputs: t
-                    .outputs
-                    .iter()
-                    .filter_map(|o| match Output::parse(o.get_ref(), rules) {
-                        Ok(out) => Some(out),
-                        Err(e) => {
-                            check.error(o.span(), e);
-                            None
-                        }
-                    })
-                    .collect(),
+                outputs: parse_outputs(&t.outputs, rules, &mut check),
             });
         }
     }
@@ -396,7 +441,26 @@ pub fn load(
         services,
         env: raw.env,
         tasks,
+        airflow: None,
     })
+}
+
+/// Parses a task's `outputs`; errors go to `check`.
+pub(super) fn parse_outputs(
+    outputs: &[Spanned<String>],
+    rules: Rules<'_>,
+    check: &mut Checker<'_>,
+) -> Vec<Output> {
+    outputs
+        .iter()
+        .filter_map(|o| match Output::parse(o.get_ref(), rules) {
+            Ok(out) => Some(out),
+            Err(e) => {
+                check.error(o.span(), e);
+                None
+            }
+        })
+        .collect()
 }
 
 fn parse_retries(value: &Spanned<i64>, check: &mut Checker<'_>) -> Option<u32> {
@@ -420,7 +484,15 @@ fn task_kind(
     check: &mut Checker<'_>,
 ) -> Option<TaskKind> {
     let t = task.get_ref();
-    let kind = t.kind.get_ref().as_str();
+    let Some(kind_key) = &t.kind else {
+        check.error_help(
+            task.span(),
+            format!("task `{id}` has no `kind`"),
+            "add kind = \"spark\" (or \"python\", \"command\", \"sql\"); tables without a kind belong to pipelines whose tasks come from an [airflow] DAG",
+        );
+        return None;
+    };
+    let kind = kind_key.get_ref().as_str();
     let present: [(&str, Option<std::ops::Range<usize>>); 12] = [
         ("jar", t.jar.as_ref().map(Spanned::span)),
         ("main_class", t.main_class.as_ref().map(Spanned::span)),
@@ -453,7 +525,11 @@ fn task_kind(
                 Some(b) => format!("did you mean `{b}`?"),
                 None => "task kinds are `command`, `python`, `sql` and `spark`".to_string(),
             };
-            check.error_help(t.kind.span(), format!("unknown task kind `{other}`"), help);
+            check.error_help(
+                kind_key.span(),
+                format!("unknown task kind `{other}`"),
+                help,
+            );
             return None;
         }
     };
@@ -526,7 +602,7 @@ fn task_kind(
             };
             if !settings.python.exists() {
                 check.error_help(
-                    t.kind.span(),
+                    kind_key.span(),
                     format!("python task `{id}` needs the managed Python environment, but {} does not exist", settings.python.display()),
                     "run scripts/setup.sh, or set `python` in harness.toml",
                 );

@@ -77,6 +77,8 @@ pub struct Scenario {
     pub sinks: Vec<Sink>,
     /// Set when the scenario must fail.
     pub expect_failure: Option<ExpectedFailure>,
+    /// How the DagRun is made when the pipeline is an Airflow DAG (`[airflow]`).
+    pub airflow: super::airflow_dag::ScenarioAirflow,
 }
 
 impl Scenario {
@@ -123,6 +125,7 @@ struct RawScenario {
     #[serde(default)]
     sink: Vec<Spanned<RawSink>>,
     expect: Option<Spanned<RawExpect>>,
+    airflow: Option<Spanned<super::airflow_dag::RawScenarioAirflow>>,
 }
 
 #[derive(Deserialize)]
@@ -282,6 +285,12 @@ pub fn load(ctx: &LoadContext<'_>, dir: &Path, errors: &mut Vec<ConfigError>) ->
         );
     }
 
+    let airflow = raw
+        .airflow
+        .as_ref()
+        .map(|a| super::airflow_dag::scenario_airflow(a, pipeline, &mut check))
+        .unwrap_or_default();
+
     if errors.len() > before {
         return None;
     }
@@ -297,6 +306,7 @@ pub fn load(ctx: &LoadContext<'_>, dir: &Path, errors: &mut Vec<ConfigError>) ->
         seeds,
         sinks,
         expect_failure,
+        airflow,
     })
 }
 

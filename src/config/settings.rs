@@ -120,6 +120,8 @@ pub struct Settings {
     pub backend: BackendChoice,
     /// Interpreter of `python` tasks.
     pub python: PathBuf,
+    /// Interpreter of the managed Airflow (`[airflow] python`).
+    pub airflow_python: PathBuf,
     /// Tasks of one pipeline running at once, at most.
     pub task_jobs: usize,
     /// PostgreSQL settings.
@@ -148,6 +150,7 @@ impl Settings {
             report_dir: root.join(".harness/report"),
             backend: BackendChoice::Auto,
             python: root.join(".venv/bin/python"),
+            airflow_python: root.join(".venv-airflow/bin/python"),
             task_jobs: 4,
             postgres: PostgresSettings {
                 bin_dir: None,
@@ -195,6 +198,13 @@ struct RawSettings {
     #[serde(default)]
     services: RawServices,
     images: Option<RawImages>,
+    airflow: Option<RawAirflowSettings>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAirflowSettings {
+    python: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -281,6 +291,9 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
     }
     if let Some(p) = raw.python {
         settings.python = abs(p);
+    }
+    if let Some(p) = raw.airflow.and_then(|a| a.python) {
+        settings.airflow_python = abs(p);
     }
     if let Some(b) = raw.backend {
         match BackendChoice::parse(b.get_ref()) {

@@ -59,6 +59,10 @@ pub fn of_task(
 ) -> Option<SparkMode> {
     match &task.kind {
         TaskKind::Spark { app, mode, .. } => Some(resolve(app, *mode, command_line, settings)),
+        // Airflow's SparkSubmitOperator runs spark-submit: a driver JVM of its own.
+        TaskKind::Airflow { operator, .. } if operator.contains("SparkSubmit") => {
+            Some(SparkMode::Submit)
+        }
         _ => None,
     }
 }

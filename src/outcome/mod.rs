@@ -54,14 +54,16 @@ pub enum TaskStatus {
         /// The failed upstream task.
         upstream: TaskId,
     },
+    /// Airflow skipped it: a branch not taken, a short-circuit, or a trigger rule.
+    SkippedByDag,
     /// The run was interrupted.
     Cancelled,
 }
 
 impl TaskStatus {
-    /// True for success.
+    /// True for success, and for a task the DAG itself chose not to run.
     pub fn ok(&self) -> bool {
-        *self == TaskStatus::Succeeded
+        matches!(self, TaskStatus::Succeeded | TaskStatus::SkippedByDag)
     }
 }
 
@@ -74,6 +76,9 @@ impl std::fmt::Display for TaskStatus {
                 write!(f, "timed out after {}", humantime::format_duration(*t))
             }
             TaskStatus::Skipped { upstream } => write!(f, "skipped (upstream `{upstream}` failed)"),
+            TaskStatus::SkippedByDag => {
+                f.write_str("skipped by the DAG (branch, short-circuit or trigger rule)")
+            }
             TaskStatus::Cancelled => f.write_str("cancelled"),
         }
     }
@@ -111,6 +116,8 @@ pub struct Timings {
     pub read: Duration,
     /// Comparing with goldens and writing files.
     pub compare: Duration,
+    /// From the scenario's start to its first task running, for a DAG run through Airflow.
+    pub first_airflow_task: Option<Duration>,
 }
 
 impl Timings {

@@ -212,7 +212,10 @@ fn timeline(h: &mut String, i: usize, tasks: &[TaskOutcome]) {
             h,
             "<a class=\"task\" href=\"#scenario-{i}-task-{j}\" title=\"{name}\">{name}</a><div class=\"track {class}\">"
         );
-        let ran = !matches!(t.status, TaskStatus::Skipped { .. }) && !t.attempts.is_empty();
+        let ran = !matches!(
+            t.status,
+            TaskStatus::Skipped { .. } | TaskStatus::SkippedByDag
+        ) && !t.attempts.is_empty();
         let right = if ran {
             let mut tip = format!(
                 "{}: {}; started at {}, took {}",
@@ -665,7 +668,7 @@ fn task_label(status: &TaskStatus) -> (&'static str, &'static str) {
         TaskStatus::Succeeded => ("passed", "OK"),
         TaskStatus::Failed(_) => ("failed", "FAILED"),
         TaskStatus::TimedOut(_) => ("failed", "TIMED OUT"),
-        TaskStatus::Skipped { .. } => ("skipped", "SKIPPED"),
+        TaskStatus::Skipped { .. } | TaskStatus::SkippedByDag => ("skipped", "SKIPPED"),
         TaskStatus::Cancelled => ("cancelled", "CANCELLED"),
     }
 }

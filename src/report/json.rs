@@ -93,6 +93,18 @@ pub fn event(e: &Event) -> J {
             "ok": status.ok(),
             "elapsed_ms": ms(*elapsed),
         }),
+        Event::TaskState {
+            scenario,
+            task,
+            state,
+            attempt,
+        } => json!({
+            "event": "task_state",
+            "scenario": scenario.0,
+            "task": task.0,
+            "state": state,
+            "attempt": attempt,
+        }),
         Event::ScenarioRetrying {
             scenario,
             attempt,

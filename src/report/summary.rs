@@ -51,7 +51,10 @@ pub fn render(outcome: &RunOutcome, style: Style) -> String {
             let _ = writeln!(out, "{e}");
         }
         for t in &s.tasks {
-            if matches!(t.status, TaskStatus::Succeeded | TaskStatus::Cancelled) {
+            if matches!(
+                t.status,
+                TaskStatus::Succeeded | TaskStatus::Cancelled | TaskStatus::SkippedByDag
+            ) {
                 continue;
             }
             let _ = writeln!(out, "task `{}` {}", t.id, t.status);

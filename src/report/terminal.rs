@@ -151,7 +151,9 @@ impl View {
                 self.running.remove(&task.0);
                 let (mark, color) = match status {
                     TaskStatus::Succeeded => ("✔", C::new().green()),
-                    TaskStatus::Skipped { .. } | TaskStatus::Cancelled => ("-", C::new().yellow()),
+                    TaskStatus::Skipped { .. }
+                    | TaskStatus::SkippedByDag
+                    | TaskStatus::Cancelled => ("-", C::new().yellow()),
                     _ => ("✘", C::new().red().bold()),
                 };
                 let took = if elapsed.is_zero() {
@@ -163,6 +165,20 @@ impl View {
                     "  {} {scenario}/{task}{took} {status}",
                     s.paint(mark, color)
                 ));
+            }
+            Event::TaskState {
+                scenario,
+                task,
+                state,
+                attempt,
+            } => {
+                // Airflow's in-between states; a retry is the one worth a line of its own.
+                if state == "up_for_retry" {
+                    self.line(&format!(
+                        "  {} {scenario}/{task} attempt {attempt} failed; up for retry",
+                        s.paint("task", C::new().yellow())
+                    ));
+                }
             }
             Event::ScenarioRetrying {
                 scenario,

@@ -15,6 +15,7 @@ use crate::backend::{Environment, InfraError, Resolved};
 use crate::config::{
     ConfigError, ExpectedFailure, Project, Scenario, Seed, ServiceKind, Sink, SparkMode,
 };
+use crate::dag;
 use crate::dag::executor::{self, ExecContext};
 use crate::events::{Event, Events};
 use crate::outcome::{
@@ -314,6 +315,41 @@ async fn run_scenario(
         );
     }
 
+    let work_dir = env.dir.join("work").join(&scenario.name.0);
+    let _ = std::fs::remove_dir_all(&work_dir);
+    if let Err(e) = std::fs::create_dir_all(&work_dir) {
+        return finish(
+            out,
+            ScenarioStatus::InfraError,
+            Some(format!("cannot create {}: {e}", work_dir.display())),
+            started,
+            events,
+        );
+    }
+    // A DAG run through Airflow: the driver loads Airflow and the DAG while the seeds go in.
+    let airflow = match &plan.pipeline.airflow {
+        None => None,
+        Some(dag) => {
+            let prepared = tasks::airflow_run(project, plan, dag, env, &work_dir, opts.task_jobs)
+                .and_then(|run| dag::airflow::prepare(&run.spec).map(|p| (run, p)));
+            match prepared {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    return finish(
+                        out,
+                        ScenarioStatus::InfraError,
+                        Some(format!(
+                            "cannot start Airflow ({}): {e}",
+                            dag.python.display()
+                        )),
+                        started,
+                        events,
+                    );
+                }
+            }
+        }
+    };
+
     let t0 = Instant::now();
     // The Spark Connect server, when a task runs on it, comes up while the seeds go in.
     let seeding = async {
@@ -347,17 +383,6 @@ async fn run_scenario(
         };
     }
 
-    let work_dir = env.dir.join("work").join(&scenario.name.0);
-    let _ = std::fs::remove_dir_all(&work_dir);
-    if let Err(e) = std::fs::create_dir_all(&work_dir) {
-        return finish(
-            out,
-            ScenarioStatus::InfraError,
-            Some(format!("cannot create {}: {e}", work_dir.display())),
-            started,
-            events,
-        );
-    }
     let connect = match connect {
         Ok(c) => c,
         Err(e) => {
@@ -370,7 +395,6 @@ async fn run_scenario(
             );
         }
     };
-    let tasks = tasks::exec_tasks(project, plan, env, &work_dir, connect.as_ref());
     let ctx = ExecContext {
         scenario: scenario.name.clone(),
         log_dir: report_dir.join("tasks"),
@@ -379,19 +403,33 @@ async fn run_scenario(
         cancel: cancel.clone(),
     };
     let t0 = Instant::now();
-    out.tasks = executor::run(tasks, &ctx).await;
+    let mut dag_error = None;
+    if let Some((run, prepared)) = airflow {
+        let result = dag::airflow::run(prepared, &run.tasks, &run.timeouts, run.limit, &ctx).await;
+        out.tasks = result.tasks;
+        out.timings.first_airflow_task = result.first_task_at.map(|at| at - started);
+        dag_error = result.error;
+    } else {
+        let tasks = tasks::exec_tasks(project, plan, env, &work_dir, connect.as_ref());
+        out.tasks = executor::run(tasks, &ctx).await;
+    }
     out.timings.tasks = t0.elapsed();
 
     if cancel.is_cancelled() {
         return finish(out, ScenarioStatus::Cancelled, None, started, events);
     }
-    let failed = out
-        .tasks
-        .iter()
-        .find(|t| !matches!(t.status, TaskStatus::Succeeded | TaskStatus::Skipped { .. }));
+    let failed = out.tasks.iter().find(|t| {
+        !matches!(
+            t.status,
+            TaskStatus::Succeeded | TaskStatus::Skipped { .. } | TaskStatus::SkippedByDag
+        )
+    });
     if let Some(failed) = failed.or_else(|| out.tasks.iter().find(|t| !t.status.ok())) {
         let msg = format!("task `{}` {}", failed.id, failed.status);
         return finish(out, ScenarioStatus::Failed, Some(msg), started, events);
+    }
+    if let Some(e) = dag_error {
+        return finish(out, ScenarioStatus::Failed, Some(e), started, events);
     }
 
     // A scenario that must fail compares against goldens that are wrong on purpose: never

@@ -2,7 +2,13 @@
 //! Python, a command, or SQL on PostgreSQL) and its environment (the contract's variables, the
 //! pipeline's, the scenario's and the task's own).
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::airflow::{self, RunSpec};
+use crate::config::airflow_dag::AirflowDag;
+use crate::dag::airflow::DagTaskRef;
 
 use crate::backend::Environment;
 use crate::config::{Project, PythonTarget, SparkApp, SparkMode, TaskKind, spark_mode};
@@ -40,6 +46,143 @@ pub async fn start_connect_if_used(
     spark.connect_server(events).await.map(Some)
 }
 
+/// The variables of the contract every task gets, and the caller's variables that must not
+/// reach tasks (the contract's come from this run only, never from the caller's shell).
+fn contract_env(
+    plan: &ScenarioPlan<'_>,
+    env: &Environment,
+    work_dir: &Path,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let mut base_env: Vec<(String, String)> = vec![
+        ("HARNESS_SCENARIO".into(), plan.scenario.name.0.clone()),
+        ("HARNESS_WORK_DIR".into(), work_dir.display().to_string()),
+        ("PYTHONUNBUFFERED".into(), "1".into()),
+    ];
+    base_env.extend(env.task_env());
+    let env_remove: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.starts_with("HARNESS_") || k.starts_with("AIRFLOW_CONN_"))
+        .collect();
+    (base_env, env_remove)
+}
+
+/// A scenario's DagRun through Airflow: the driver's command line and environment, and what
+/// the DagRun is asked to do.
+pub struct AirflowRun {
+    /// The driver process.
+    pub spec: ProcessSpec,
+    /// The selected tasks.
+    pub tasks: Vec<DagTaskRef>,
+    /// Per-task time limits, in seconds.
+    pub timeouts: BTreeMap<String, f64>,
+    /// Limit of the whole run.
+    pub limit: Duration,
+}
+
+/// Prepares the DagRun of a scenario whose pipeline is an Airflow DAG: the environment's
+/// Airflow home (`<environment>/airflow`, its database migrated once and copied fresh for each
+/// scenario), the driver and its spec file, and the variables tasks see: the contract's, the
+/// pipeline's and the scenario's, the scenario's Airflow Variables, and a `PATH` that starts
+/// with the managed Python's and Spark's `bin` folders, so that `python` and `spark-submit` in a
+/// DAG are the harness's.
+pub fn airflow_run(
+    project: &Project,
+    plan: &ScenarioPlan<'_>,
+    dag: &AirflowDag,
+    env: &Environment,
+    work_dir: &Path,
+    task_jobs: usize,
+) -> std::io::Result<AirflowRun> {
+    let (scenario, pipeline) = (plan.scenario, plan.pipeline);
+    let home = env.dir.join("airflow");
+    let driver = airflow::write_driver(&home)?;
+    let (mut vars, mut env_remove) = contract_env(plan, env, work_dir);
+    env_remove.extend(airflow::foreign_env());
+    vars.extend(
+        pipeline
+            .env
+            .iter()
+            .chain(&scenario.env)
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    vars.extend(airflow::base_env(&home, &dag.file));
+    for (k, v) in &scenario.airflow.variables {
+        vars.push((format!("AIRFLOW_VAR_{}", k.to_uppercase()), v.clone()));
+    }
+    let mut path: Vec<PathBuf> = Vec::new();
+    if let Some(bin) = project.settings.python.parent() {
+        path.push(bin.to_path_buf());
+    }
+    if let Some(spark) = env.get::<SparkRunning>() {
+        path.push(spark.install.spark_home.join("bin"));
+    }
+    path.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    if let Ok(joined) = std::env::join_paths(path) {
+        vars.push(("PATH".into(), joined.to_string_lossy().into_owned()));
+    }
+
+    let selected: Vec<&crate::config::Task> = plan.tasks.iter().map(|t| t.task).collect();
+    let timeouts: BTreeMap<String, f64> = selected
+        .iter()
+        .map(|t| (t.id.0.clone(), t.timeout.as_secs_f64()))
+        .collect();
+    let spec = RunSpec {
+        tasks: scenario
+            .tasks
+            .as_ref()
+            .map(|ids| ids.iter().map(|t| t.0.clone()).collect()),
+        logical_date: scenario.airflow.logical_date.clone(),
+        conf: scenario.airflow.conf.clone(),
+        mark_success: scenario.airflow.mark_success.clone(),
+        timeouts: timeouts.clone(),
+        task_env: selected
+            .iter()
+            .filter(|t| !t.env.is_empty())
+            .map(|t| (t.id.0.clone(), t.env.clone()))
+            .collect(),
+        parallel: task_jobs,
+        db_template: home.join("template.db"),
+    };
+    let spec_path = home.join(format!("{}.run.json", scenario.name));
+    std::fs::write(
+        &spec_path,
+        serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other)?,
+    )?;
+    // The whole run: every attempt of every task at its limit, one after the other, plus
+    // Airflow's own start (a first migration included).
+    let limit = selected
+        .iter()
+        .map(|t| t.timeout * (t.retries + 1))
+        .sum::<Duration>()
+        + Duration::from_secs(180);
+    Ok(AirflowRun {
+        spec: ProcessSpec {
+            program: dag.python.clone().into(),
+            args: vec![
+                driver.into(),
+                "run".into(),
+                dag.file.clone().into(),
+                dag.dag_id.clone().into(),
+                spec_path.into(),
+            ],
+            cwd: pipeline.dir.clone(),
+            env: vars,
+            env_remove,
+        },
+        tasks: selected
+            .iter()
+            .map(|t| DagTaskRef {
+                id: t.id.clone(),
+                upstream: t.depends_on.clone(),
+            })
+            .collect(),
+        timeouts,
+        limit,
+    })
+}
+
 /// The tasks the scenario runs, with their environment, in the pipeline's order.
 pub fn exec_tasks(
     project: &Project,
@@ -50,17 +193,7 @@ pub fn exec_tasks(
 ) -> Vec<ExecTask> {
     let (scenario, pipeline) = (plan.scenario, plan.pipeline);
     let spark = env.get::<SparkRunning>();
-    let mut base_env: Vec<(String, String)> = vec![
-        ("HARNESS_SCENARIO".into(), scenario.name.0.clone()),
-        ("HARNESS_WORK_DIR".into(), work_dir.display().to_string()),
-        ("PYTHONUNBUFFERED".into(), "1".into()),
-    ];
-    base_env.extend(env.task_env());
-    // Variables of the contract come from this run only, never from the caller's shell.
-    let env_remove: Vec<String> = std::env::vars_os()
-        .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| k.starts_with("HARNESS_") || k.starts_with("AIRFLOW_CONN_"))
-        .collect();
+    let (base_env, env_remove) = contract_env(plan, env, work_dir);
     plan.tasks
         .iter()
         .map(|planned| {
@@ -152,6 +285,9 @@ pub fn exec_tasks(
                     // Planning starts spark for every spark task; this cannot be reached.
                     None => process("false".into(), vec![]),
                 },
+                // The runner hands the tasks of an Airflow DAG to Airflow; this cannot be
+                // reached.
+                TaskKind::Airflow { .. } => process("false".into(), vec![]),
                 TaskKind::Sql { source, service } => {
                     match env.started.of(*service).and_then(|r| r.sql()) {
                         Some(run) => Action::Sql {

@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("signals", 1),
     ("exit", 1),
     ("config", 2),
+    ("airflow", 2),
     ("snapshot", 2),
     ("services", 3),
     ("dag", 3),

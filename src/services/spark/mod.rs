@@ -177,6 +177,20 @@ pub fn spark_env(install: &SparkInstall) -> Vec<(String, String)> {
     ]
 }
 
+/// `text` with every byte other than a letter, digit, `-`, `.`, `_` and `~` percent-encoded, as a
+/// URI's host may hold it.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// True when the Java installation has the compiler module (`jdk.compiler`).
 fn has_compiler(java_home: &Path) -> bool {
     std::process::Command::new(java_home.join("bin/java"))
@@ -408,10 +422,18 @@ impl Running for SparkRunning {
     }
 
     fn task_env(&self) -> Vec<(String, String)> {
-        let mut vars = vec![(
-            "SPARK_CONF_DIR".to_string(),
-            self.conf_dir.display().to_string(),
-        )];
+        let mut vars = vec![
+            (
+                "SPARK_CONF_DIR".to_string(),
+                self.conf_dir.display().to_string(),
+            ),
+            // Airflow's SparkSubmitHook makes `--master` of the host (`spark://local%5B2%5D`
+            // is master `local[2]`); the rest comes from SPARK_CONF_DIR.
+            (
+                "AIRFLOW_CONN_SPARK_DEFAULT".to_string(),
+                format!("spark://{}", percent_encode(&self.master)),
+            ),
+        ];
         vars.extend(spark_env(&self.install));
         vars
     }

@@ -1,0 +1,427 @@
+"""The harness's driver of Airflow, run with the interpreter of the managed Airflow.
+
+    harness_airflow.py describe DAG_FILE DAG_ID
+        Parses only DAG_FILE and prints one JSON object: the DAG's tasks (id, operator,
+        upstream ids, retries, execution timeout, trigger rule), or the import error with the
+        file and line it points at.
+
+    harness_airflow.py run DAG_FILE DAG_ID SPEC_FILE
+        Prepares the metadata database (a copy of a migrated template; the template is made
+        by `airflow db migrate` the first time), loads Airflow and the DAG, prints
+        {"event": "ready"} and waits for a line `go` on standard input. Then it runs one DagRun of the DAG the way `airflow dags test` does (Airflow's own scheduling
+        decisions: trigger rules, branching, retries), except that ready task instances run
+        side by side, each in a child process of its own. Prints one JSON line per event on
+        standard output: every task state change, every line a task writes, and the DagRun's
+        end. Airflow's own messages go to standard error.
+
+The metadata database is the one AIRFLOW_HOME's configuration names; it must be migrated.
+"""
+
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import traceback
+
+OUT_LOCK = threading.Lock()
+OUT = None
+
+
+# Airflow's console lines: `<time>Z [<level> ] <message> [<logger>] key=value ... loc=<file:line>`.
+CONSOLE_LINE = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z \[(\w+)\s*\] (.*?)\s*\[([\w.]+)\](.*)$")
+
+
+def readable(line):
+    """An Airflow console line without its time stamp, logger name and source location (the
+    message and its key=value fields stay); other lines as they are."""
+    m = CONSOLE_LINE.match(line)
+    if not m:
+        return line
+    level, message, _logger, fields = m.groups()
+    fields = re.sub(r"\s*\bloc=\S+", "", fields).strip()
+    text = f"{message} {fields}" if fields else message
+    return text if level in ("info", "debug") else f"{level.upper()}: {text}"
+
+
+def emit(**event):
+    line = json.dumps(event, default=str)
+    with OUT_LOCK:
+        OUT.write(line + "\n")
+        OUT.flush()
+
+
+def import_error_location(dag_file, text):
+    """The last frame of a traceback that is in DAG_FILE: (line, the message)."""
+    line = None
+    real = os.path.realpath(dag_file)
+    for m in re.finditer(r'File "([^"]+)", line (\d+)', text):
+        if os.path.realpath(m.group(1)) == real:
+            line = int(m.group(2))
+    lines = [x for x in text.strip().splitlines() if x.strip()]
+    return line, (lines[-1].strip() if lines else text.strip())
+
+
+def load_dag(dag_file, dag_id):
+    """The DAG, or a dict describing why it cannot be had."""
+    try:
+        with open(dag_file, "rb") as f:
+            source = f.read()
+        compile(source, dag_file, "exec")
+    except SyntaxError as e:
+        return None, {
+            "error": f"{type(e).__name__}: {e.msg}",
+            "line": e.lineno,
+            "column": e.offset,
+        }
+    except OSError as e:
+        return None, {"error": str(e), "line": None}
+    os.environ.setdefault("AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACK_DEPTH", "50")
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError as e:
+        return None, {"missing": f"{type(e).__name__}: {e}", "line": None}
+
+    bag = DagBag(dag_folder=dag_file, safe_mode=False)
+    if bag.import_errors:
+        text = next(iter(bag.import_errors.values()))
+        line, message = import_error_location(dag_file, text)
+        return None, {"error": message, "line": line, "traceback": text}
+    dag = bag.dags.get(dag_id)
+    if dag is None:
+        return None, {
+            "error": f"the file defines no DAG `{dag_id}`",
+            "line": None,
+            "dag_ids": sorted(bag.dags),
+        }
+    return dag, None
+
+
+def seconds(delta):
+    return None if delta is None else delta.total_seconds()
+
+
+def describe(dag_file, dag_id):
+    dag, error = load_dag(dag_file, dag_id)
+    if error:
+        OUT.write(json.dumps({"ok": False, **error}) + "\n")
+        return 0
+    tasks = []
+    for task in dag.tasks:
+        tasks.append(
+            {
+                "id": task.task_id,
+                "operator": type(task).__name__,
+                "upstream": sorted(task.upstream_task_ids),
+                "retries": int(task.retries or 0),
+                "timeout": seconds(task.execution_timeout),
+                "trigger_rule": str(getattr(task.trigger_rule, "value", task.trigger_rule)),
+            }
+        )
+    OUT.write(json.dumps({"ok": True, "dag_id": dag.dag_id, "tasks": tasks}) + "\n")
+    return 0
+
+
+class Child:
+    """One task instance running in a child process."""
+
+    def __init__(self, ti, task, deadline, env):
+        self.ti_key = (ti.task_id, ti.map_index)
+        self.task_id = ti.task_id
+        self.try_number = ti.try_number
+        self.deadline = deadline
+        self.timed_out = False
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            os.dup2(write, 1)
+            os.dup2(write, 2)
+            os.close(write)
+            os.environ.update(env or {})
+            code = 0
+            try:
+                from airflow import settings
+
+                settings.engine.dispose(close=False)
+                from airflow.sdk.definitions.dag import _run_task
+
+                sys.stdout = os.fdopen(1, "w", buffering=1)
+                sys.stderr = os.fdopen(2, "w", buffering=1)
+                _run_task(ti=ti, task=task, run_triggerer=True)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        os.close(write)
+        self.pid = pid
+        self.relay = threading.Thread(target=self._relay, args=(read,), daemon=True)
+        self.relay.start()
+
+    def _relay(self, fd):
+        with os.fdopen(fd, "rb") as pipe:
+            for raw in pipe:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                emit(event="log", task=self.task_id, line=readable(line))
+
+    def kill_tree(self):
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+            procs = root.children(recursive=True) + [root]
+        except psutil.NoSuchProcess:
+            return
+        for p in procs:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+
+def prepare_execution_api():
+    """Builds Airflow's in-process execution API once, before any child is forked: each task
+    would otherwise build it anew (seconds each). Its transport starts a thread, which a fork
+    does not carry over, so each child still makes its own."""
+    from airflow.api_fastapi.execution_api.app import InProcessExecutionAPI
+    from airflow.sdk.execution_time import supervisor, task_runner  # noqa: F401
+
+    import asyncio
+    from contextlib import AsyncExitStack
+
+    import httpx
+    from a2wsgi import ASGIMiddleware
+
+    api = InProcessExecutionAPI()
+    app = api.app
+    # The first request an app serves costs seconds (its routes are built then); serve one
+    # here, on a loop thread of our own that is stopped before any fork.
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    stack = AsyncExitStack()
+
+    async def start():
+        await stack.enter_async_context(app.router.lifespan_context(app))
+
+    asyncio.run_coroutine_threadsafe(start(), loop).result()
+    client = httpx.Client(
+        transport=httpx.WSGITransport(app=ASGIMiddleware(app, loop=loop)),
+        base_url="http://in-process.invalid./",
+    )
+    client.get("/execution/health")
+    client.close()
+    asyncio.run_coroutine_threadsafe(stack.aclose(), loop).result()
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
+    supervisor.in_process_api_server = lambda: api
+
+
+def prepare_database(template):
+    """Starts from a fresh copy of the migrated template database; makes the template first."""
+    import shutil
+    import subprocess
+
+    home = os.environ["AIRFLOW_HOME"]
+    db = os.path.join(home, "airflow.db")
+    os.makedirs(home, exist_ok=True)
+    os.makedirs(os.environ.get("TMPDIR") or home, exist_ok=True)
+    if not os.path.exists(template):
+        if os.path.exists(db):
+            os.remove(db)
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            check=True,
+            stdout=sys.stderr,
+            stderr=sys.stderr,
+        )
+        shutil.copyfile(db, template + ".part")
+        os.replace(template + ".part", template)
+    else:
+        shutil.copyfile(template, db)
+
+
+def run(dag_file, dag_id, spec_file):
+    with open(spec_file) as f:
+        spec = json.load(f)
+    prepare_database(spec["db_template"])
+    dag, error = load_dag(dag_file, dag_id)
+    if error:
+        emit(event="import_error", error=error.get("error") or error.get("missing"), line=error.get("line"))
+        return 2
+
+    from datetime import timedelta
+
+    from airflow import settings
+    from airflow.models.dagrun import DagRun, get_or_create_dagrun
+    from airflow.sdk import DagRunState, timezone
+    from airflow.serialization.definitions.dag import SerializedDAG
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.utils.state import State, TaskInstanceState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    selected = spec.get("tasks")
+    if selected:
+        dag = dag.partial_subset(task_ids=selected, include_upstream=False, include_downstream=False)
+    if spec.get("retry_delay") is not None:
+        for task in dag.tasks:
+            task.retry_delay = timedelta(seconds=spec["retry_delay"])
+    # `*` matches any run of characters; everything else matches itself.
+    patterns = [
+        re.compile(".*".join(re.escape(part) for part in p.split("*")))
+        for p in spec.get("mark_success") or []
+    ]
+    timeouts = spec.get("timeouts") or {}
+    parallel = max(1, int(spec.get("parallel") or 1))
+
+    prepare_execution_api()
+    task_env = spec.get("task_env") or {}
+    emit(event="ready")
+    if sys.stdin.readline().strip() != "go":
+        return 0
+    session = settings.Session()
+    scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    logical_date = timezone.parse(spec["logical_date"]) if spec.get("logical_date") else timezone.utcnow()
+    run_after = timezone.utcnow()
+    timetable = coerce_to_core_timetable(dag.timetable)
+    data_interval = timetable.infer_manual_data_interval(run_after=logical_date)
+
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+
+    manager = DagBundlesManager()
+    manager.sync_bundles_to_db(session=session)
+    session.commit()
+    # The DAG folder is the DAG file's own folder; only the DAG file itself is put in the
+    # metadata database.
+    for bundle in manager.get_all_dag_bundles():
+        if not bundle.is_initialized:
+            bundle.initialize()
+        bag = BundleDagBag(dag_folder=dag_file, bundle_path=bundle.path, bundle_name=bundle.name)
+        sync_bag_to_db(bag, bundle.name, bundle.version)
+        break
+
+    dr = get_or_create_dagrun(
+        dag=scheduler_dag,
+        start_date=logical_date,
+        logical_date=logical_date,
+        data_interval=data_interval,
+        run_after=run_after,
+        run_id=DagRun.generate_run_id(
+            run_type=DagRunType.MANUAL, logical_date=logical_date, run_after=run_after
+        ),
+        session=session,
+        conf=spec.get("conf") or {},
+        triggered_by=DagRunTriggeredByType.TEST,
+        triggering_user_name="harness",
+    )
+    emit(event="dag_run", state="running", run_id=dr.run_id, logical_date=logical_date.isoformat())
+
+    seen = {}
+    children = {}
+
+    def report_states():
+        session.expire_all()
+        for ti in dr.get_task_instances(session=session):
+            state = None if ti.state is None else str(getattr(ti.state, "value", ti.state))
+            key = (ti.task_id, ti.map_index)
+            if state is not None and seen.get(key) != (state, ti.try_number):
+                seen[key] = (state, ti.try_number)
+                emit(
+                    event="state",
+                    task=ti.task_id,
+                    map_index=ti.map_index,
+                    state=state,
+                    try_number=ti.try_number,
+                    max_tries=ti.max_tries,
+                )
+
+    def reap():
+        for key, child in list(children.items()):
+            if child.deadline is not None and not child.timed_out and time.monotonic() > child.deadline:
+                child.timed_out = True
+                emit(event="timed_out", task=child.task_id)
+                child.kill_tree()
+            try:
+                pid, status = os.waitpid(child.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status = child.pid, 0
+            if pid == 0:
+                continue
+            child.relay.join(timeout=5)
+            del children[key]
+            session.expire_all()
+            ti = dr.get_task_instance(child.task_id, session=session, map_index=key[1])
+            if ti is not None and ti.state not in State.finished and ti.state != TaskInstanceState.UP_FOR_RETRY:
+                # Killed or crashed before Airflow recorded an end: a failure, retried as
+                # Airflow retries one.
+                retry = ti.try_number <= ti.max_tries
+                ti.state = TaskInstanceState.UP_FOR_RETRY if retry else TaskInstanceState.FAILED
+                ti.end_date = timezone.utcnow()
+                session.merge(ti)
+                session.commit()
+
+    while dr.state == DagRunState.RUNNING:
+        session.expire_all()
+        schedulable, _ = dr.update_state(session=session)
+        for s in schedulable:
+            if s.state != TaskInstanceState.UP_FOR_RESCHEDULE:
+                s.try_number += 1
+            s.state = TaskInstanceState.SCHEDULED
+            s.scheduled_dttm = timezone.utcnow()
+        session.commit()
+        report_states()
+        tis = dr.get_task_instances(session=session)
+        for ti in tis:
+            key = (ti.task_id, ti.map_index)
+            if ti.state != TaskInstanceState.SCHEDULED or key in children:
+                continue
+            if any(p.fullmatch(ti.task_id) for p in patterns):
+                ti.set_state(TaskInstanceState.SUCCESS, session=session)
+                session.commit()
+                emit(event="log", task=ti.task_id, line="marked success without running (mark_success)")
+                continue
+            if len(children) >= parallel:
+                continue
+            limit = timeouts.get(ti.task_id)
+            deadline = time.monotonic() + limit if limit else None
+            children[key] = Child(ti, dag.task_dict[ti.task_id], deadline, task_env.get(ti.task_id))
+        report_states()
+        if children:
+            time.sleep(0.1)
+            reap()
+            report_states()
+        elif dr.state == DagRunState.RUNNING and not schedulable:
+            if not any(ti.state == TaskInstanceState.SCHEDULED for ti in tis):
+                time.sleep(0.2)
+        session.expire_all()
+        dr = session.merge(dr)
+        session.refresh(dr)
+    report_states()
+    emit(event="dag_run", state=str(dr.state.value if hasattr(dr.state, "value") else dr.state))
+    return 0 if dr.state == DagRunState.SUCCESS else 1
+
+
+def main(argv):
+    global OUT
+    OUT = os.fdopen(os.dup(1), "w")
+    # Airflow's own messages must not mix with the events.
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if len(argv) >= 3 and argv[0] == "describe":
+        return describe(argv[1], argv[2])
+    if len(argv) >= 4 and argv[0] == "run":
+        return run(argv[1], argv[2], argv[3])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

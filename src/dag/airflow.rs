@@ -1,0 +1,483 @@
+//! Runs a scenario's DAG through Airflow: one driver process per scenario (see
+//! `crate::airflow`), started early so that Airflow loads while the seeds go in, then told to
+//! run one DagRun. Every task state change it reports becomes the harness's own task event as
+//! it happens, every line a task writes is streamed with the task's name and kept in the task's
+//! log, and the end of each task becomes a `TaskOutcome` like a `pipeline.toml` task's.
+//!
+//! Airflow decides what runs (trigger rules, branches, retries); the harness only watches, and
+//! kills: a task past its time limit loses its whole process tree (the driver does that, and
+//! Airflow then retries or fails it), and the whole run past its limit, or cancelled, loses the
+//! driver's whole process group.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt as _;
+
+use super::executor::ExecContext;
+use crate::airflow::DriverEvent;
+use crate::events::Event;
+use crate::names::TaskId;
+use crate::outcome::{Attempt, TaskOutcome, TaskStatus};
+use crate::process::{Exit, ProcessSpec, Spawned, Stream};
+
+/// A selected task of the DAG, as the harness knows it.
+#[derive(Debug, Clone)]
+pub struct DagTaskRef {
+    /// Its id.
+    pub id: TaskId,
+    /// Its direct upstream tasks (selected or not).
+    pub upstream: Vec<TaskId>,
+}
+
+/// How a DagRun ended, besides its tasks.
+#[derive(Debug, Clone)]
+pub struct DagRunResult {
+    /// One outcome per selected task, in the order given.
+    pub tasks: Vec<TaskOutcome>,
+    /// Why the run as a whole failed, when no task outcome says it (the DagRun failed with
+    /// every task fine, the driver died, the DAG no longer imports).
+    pub error: Option<String>,
+    /// When the first task started running.
+    pub first_task_at: Option<Instant>,
+}
+
+/// A started driver, loading Airflow and the DAG.
+#[derive(Debug)]
+pub struct Prepared {
+    spawned: Spawned,
+    started: Instant,
+}
+
+/// Starts the driver: `spec` runs `python harness_airflow.py run DAG_FILE DAG_ID SPEC_FILE`.
+pub fn prepare(spec: &ProcessSpec) -> std::io::Result<Prepared> {
+    Ok(Prepared {
+        spawned: Spawned::start(spec, true)?,
+        started: Instant::now(),
+    })
+}
+
+/// Tracks each task's attempts and status from the driver's events.
+struct Tracker<'a> {
+    ctx: &'a ExecContext,
+    tasks: &'a [DagTaskRef],
+    go: Instant,
+    first_running: Option<Instant>,
+    per_task: BTreeMap<String, TaskTrack>,
+    dag_state: Option<String>,
+    import_error: Option<String>,
+    timeouts: &'a BTreeMap<String, f64>,
+}
+
+struct TaskTrack {
+    log_path: PathBuf,
+    log: Option<std::io::BufWriter<std::fs::File>>,
+    first_start: Option<Instant>,
+    attempt_start: Option<Instant>,
+    attempts: Vec<Attempt>,
+    status: Option<TaskStatus>,
+    timed_out: bool,
+    last_error: Option<String>,
+    end: Option<Instant>,
+}
+
+impl Tracker<'_> {
+    fn track(&mut self, task: &str) -> Option<&mut TaskTrack> {
+        if !self.per_task.contains_key(task) && self.tasks.iter().any(|t| t.id.0 == task) {
+            let log_path = self.ctx.log_dir.join(format!("{task}.log"));
+            let log = std::fs::create_dir_all(&self.ctx.log_dir)
+                .and_then(|()| std::fs::File::create(&log_path))
+                .ok()
+                .map(std::io::BufWriter::new);
+            self.per_task.insert(
+                task.to_string(),
+                TaskTrack {
+                    log_path,
+                    log,
+                    first_start: None,
+                    attempt_start: None,
+                    attempts: vec![],
+                    status: None,
+                    timed_out: false,
+                    last_error: None,
+                    end: None,
+                },
+            );
+        }
+        self.per_task.get_mut(task)
+    }
+
+    fn on_event(&mut self, event: DriverEvent) {
+        let scenario = self.ctx.scenario.clone();
+        match event {
+            DriverEvent::Ready => {}
+            DriverEvent::DagRun { state } => self.dag_state = Some(state),
+            DriverEvent::ImportError { error, line } => {
+                self.import_error = Some(match line {
+                    Some(l) => format!("the DAG file no longer imports (line {l}): {error}"),
+                    None => format!("the DAG file no longer imports: {error}"),
+                });
+            }
+            DriverEvent::Log { task, line } => {
+                if let Some(t) = self.track(&task) {
+                    if let Some(l) = t.log.as_mut() {
+                        let _ = writeln!(l, "{line}");
+                    }
+                    if looks_like_error(&line) {
+                        t.last_error = Some(line.trim().to_string());
+                    }
+                    self.ctx.events.emit(Event::TaskOutput {
+                        scenario,
+                        task: TaskId(task),
+                        stream: Stream::Stdout,
+                        line,
+                    });
+                }
+            }
+            DriverEvent::TimedOut { task } => {
+                let limit = self.timeouts.get(&task).copied().unwrap_or(0.0);
+                if let Some(t) = self.track(&task) {
+                    t.timed_out = true;
+                    if let Some(l) = t.log.as_mut() {
+                        let _ = writeln!(
+                            l,
+                            "--- harness: over its time limit ({limit}s): its processes were killed ---"
+                        );
+                    }
+                }
+            }
+            DriverEvent::State {
+                task,
+                state,
+                try_number,
+                max_tries,
+            } => self.on_state(&task, &state, try_number, max_tries),
+        }
+    }
+
+    fn on_state(&mut self, task: &str, state: &str, try_number: u32, max_tries: u32) {
+        let scenario = self.ctx.scenario.clone();
+        let id = TaskId(task.to_string());
+        let now = Instant::now();
+        let attempts = max_tries + 1;
+        let timeout = self.timeouts.get(task).copied();
+        if self.track(task).is_none() {
+            return;
+        }
+        let first_running = &mut self.first_running;
+        let Some(t) = self.per_task.get_mut(task) else {
+            return;
+        };
+        let attempt_result = |t: &mut TaskTrack, result: String| {
+            let elapsed = t.attempt_start.take().map(|s| now - s).unwrap_or_default();
+            t.attempts.push(Attempt { result, elapsed });
+        };
+        let finish = |t: &mut TaskTrack, status: TaskStatus| {
+            t.end = Some(now);
+            t.status = Some(status);
+        };
+        match state {
+            "running" => {
+                first_running.get_or_insert(now);
+                t.first_start.get_or_insert(now);
+                t.attempt_start = Some(now);
+                if attempts > 1
+                    && let Some(l) = t.log.as_mut()
+                {
+                    let _ = writeln!(l, "--- attempt {try_number}/{attempts} ---");
+                }
+                self.ctx.events.emit(Event::TaskStarted {
+                    scenario,
+                    task: id,
+                    attempt: try_number,
+                    attempts,
+                });
+                return;
+            }
+            "success" => {
+                if t.attempt_start.is_some() {
+                    attempt_result(t, "succeeded".into());
+                }
+                finish(t, TaskStatus::Succeeded);
+            }
+            "failed" => {
+                let status = if t.timed_out {
+                    TaskStatus::TimedOut(Duration::from_secs_f64(timeout.unwrap_or(0.0)))
+                } else {
+                    TaskStatus::Failed(
+                        t.last_error
+                            .clone()
+                            .unwrap_or_else(|| "Airflow marked it failed".into()),
+                    )
+                };
+                attempt_result(t, status.to_string());
+                finish(t, status);
+            }
+            "up_for_retry" => {
+                let result = if std::mem::take(&mut t.timed_out) {
+                    format!("timed out after {}s", timeout.unwrap_or(0.0))
+                } else {
+                    t.last_error.take().unwrap_or_else(|| "failed".into())
+                };
+                attempt_result(t, result);
+                self.ctx.events.emit(Event::TaskState {
+                    scenario,
+                    task: id,
+                    state: state.to_string(),
+                    attempt: try_number,
+                });
+                return;
+            }
+            "skipped" => finish(t, TaskStatus::SkippedByDag),
+            "upstream_failed" => {
+                let upstream = self.failed_upstream(task);
+                if let Some(t) = self.per_task.get_mut(task) {
+                    finish(t, TaskStatus::Skipped { upstream });
+                }
+            }
+            other => {
+                self.ctx.events.emit(Event::TaskState {
+                    scenario,
+                    task: id,
+                    state: other.to_string(),
+                    attempt: try_number,
+                });
+                return;
+            }
+        }
+        let t = &self.per_task[task];
+        let elapsed = match (t.first_start, t.end) {
+            (Some(s), Some(e)) => e - s,
+            _ => Duration::ZERO,
+        };
+        self.ctx.events.emit(Event::TaskFinished {
+            scenario,
+            task: id,
+            status: t.status.clone().unwrap_or(TaskStatus::Cancelled),
+            elapsed,
+        });
+    }
+
+    /// The failed task behind an `upstream_failed` one: the first upstream that failed, or
+    /// whatever an upstream that was itself cut off names.
+    fn failed_upstream(&self, task: &str) -> TaskId {
+        let Some(me) = self.tasks.iter().find(|t| t.id.0 == task) else {
+            return TaskId(task.to_string());
+        };
+        for up in &me.upstream {
+            match self.per_task.get(&up.0).and_then(|t| t.status.as_ref()) {
+                Some(TaskStatus::Failed(_) | TaskStatus::TimedOut(_)) => return up.clone(),
+                Some(TaskStatus::Skipped { upstream }) => return upstream.clone(),
+                _ => {}
+            }
+        }
+        me.upstream
+            .first()
+            .cloned()
+            .unwrap_or_else(|| TaskId(task.to_string()))
+    }
+
+    fn into_result(mut self, exit: std::io::Result<Exit>, stderr_tail: &[String]) -> DagRunResult {
+        let dag_started = self.go;
+        let mut outcomes = Vec::new();
+        for task in self.tasks {
+            let tracked = self.per_task.remove(&task.id.0);
+            let (status, attempts, started, elapsed, log) = match tracked {
+                Some(mut t) => {
+                    if let Some(mut l) = t.log.take() {
+                        let _ = l.flush();
+                    }
+                    let status = t.status.clone();
+                    if status.is_none() {
+                        self.ctx.events.emit(Event::TaskFinished {
+                            scenario: self.ctx.scenario.clone(),
+                            task: task.id.clone(),
+                            status: TaskStatus::Cancelled,
+                            elapsed: Duration::ZERO,
+                        });
+                    }
+                    let started = t.first_start.map(|s| s - dag_started).unwrap_or_default();
+                    let elapsed = match (t.first_start, t.end) {
+                        (Some(s), Some(e)) => e - s,
+                        (Some(s), None) => s.elapsed(),
+                        _ => Duration::ZERO,
+                    };
+                    (
+                        status.unwrap_or(TaskStatus::Cancelled),
+                        t.attempts,
+                        started,
+                        elapsed,
+                        Some(t.log_path),
+                    )
+                }
+                None => {
+                    self.ctx.events.emit(Event::TaskFinished {
+                        scenario: self.ctx.scenario.clone(),
+                        task: task.id.clone(),
+                        status: TaskStatus::Cancelled,
+                        elapsed: Duration::ZERO,
+                    });
+                    (
+                        TaskStatus::Cancelled,
+                        vec![],
+                        Duration::ZERO,
+                        Duration::ZERO,
+                        None,
+                    )
+                }
+            };
+            outcomes.push(TaskOutcome {
+                id: task.id.clone(),
+                status,
+                attempts,
+                started,
+                elapsed,
+                log,
+            });
+        }
+        let tail = || {
+            if stderr_tail.is_empty() {
+                String::new()
+            } else {
+                format!("; Airflow's last lines:\n{}", stderr_tail.join("\n"))
+            }
+        };
+        let error = if let Some(e) = self.import_error {
+            Some(e)
+        } else {
+            match (&exit, self.dag_state.as_deref()) {
+                (Ok(Exit::Cancelled), _) => None,
+                (Ok(Exit::TimedOut), _) => Some(
+                    "the DagRun ran past the time limit of the whole run and was killed".into(),
+                ),
+                (_, Some("success")) => None,
+                (_, Some("failed")) => {
+                    (!outcomes.iter().any(|o| !o.status.ok())).then(|| "the DagRun failed".into())
+                }
+                (Ok(exit), _) => Some(format!(
+                    "the Airflow driver ended ({exit}) before the DagRun did{}",
+                    tail()
+                )),
+                (Err(e), _) => Some(format!("the Airflow driver failed: {e}")),
+            }
+        };
+        DagRunResult {
+            tasks: outcomes,
+            error,
+            first_task_at: self.first_running,
+        }
+    }
+}
+
+/// True for a line that states an exception (`airflow.sdk.exceptions.AirflowException: ...`).
+fn looks_like_error(line: &str) -> bool {
+    let head = line.split(':').next().unwrap_or("");
+    !head.is_empty()
+        && !head.contains(' ')
+        && line.contains(": ")
+        && (head.ends_with("Error") || head.ends_with("Exception") || head.ends_with("Timeout"))
+}
+
+/// Waits until the driver is ready, tells it to go, and follows the DagRun to its end.
+/// `limit` bounds the whole run; `timeouts` are the per-task limits the driver enforces.
+pub async fn run(
+    prepared: Prepared,
+    tasks: &[DagTaskRef],
+    timeouts: &BTreeMap<String, f64>,
+    limit: Duration,
+    ctx: &ExecContext,
+) -> DagRunResult {
+    let Prepared {
+        mut spawned,
+        started,
+    } = prepared;
+    let driver_log_path = ctx.log_dir.join("airflow.log");
+    let _ = std::fs::create_dir_all(&ctx.log_dir);
+    let mut driver_log = std::fs::File::create(&driver_log_path)
+        .ok()
+        .map(std::io::BufWriter::new);
+    let mut stderr_tail: Vec<String> = Vec::new();
+    let mut keep = |line: &str, tail: &mut Vec<String>| {
+        if let Some(l) = driver_log.as_mut() {
+            let _ = writeln!(l, "{line}");
+        }
+        tail.push(line.to_string());
+        if tail.len() > 20 {
+            tail.remove(0);
+        }
+    };
+    let mut tracker = Tracker {
+        ctx,
+        tasks,
+        go: Instant::now(),
+        first_running: None,
+        per_task: BTreeMap::new(),
+        dag_state: None,
+        import_error: None,
+        timeouts,
+    };
+
+    // Until ready: Airflow's own lines, or an import error.
+    let ready = loop {
+        tokio::select! {
+            line = spawned.next_line() => match line {
+                None => break false,
+                Some((Stream::Stdout, text)) => match DriverEvent::parse(&text) {
+                    Some(DriverEvent::Ready) => break true,
+                    Some(e) => tracker.on_event(e),
+                    None => keep(&text, &mut stderr_tail),
+                },
+                Some((Stream::Stderr, text)) => keep(&text, &mut stderr_tail),
+            },
+            () = ctx.cancel.cancelled() => break false,
+            () = tokio::time::sleep(limit.saturating_sub(started.elapsed())) => break false,
+        }
+    };
+    if ready && let Some(stdin) = spawned.stdin.as_mut() {
+        let _ = stdin.write_all(b"go\n").await;
+        let _ = stdin.flush().await;
+    }
+    tracker.go = Instant::now();
+    let remaining = if ready {
+        limit.saturating_sub(started.elapsed())
+    } else {
+        Duration::ZERO
+    };
+    let exit = spawned
+        .finish(remaining, &ctx.cancel, |stream, text| match stream {
+            Stream::Stdout => match DriverEvent::parse(&text) {
+                Some(e) => tracker.on_event(e),
+                None => keep(&text, &mut stderr_tail),
+            },
+            Stream::Stderr => keep(&text, &mut stderr_tail),
+        })
+        .await;
+    let exit = if ctx.cancel.is_cancelled() {
+        Ok(Exit::Cancelled)
+    } else {
+        exit
+    };
+    if let Some(mut l) = driver_log {
+        let _ = l.flush();
+    }
+    tracker.into_result(exit, &stderr_tail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exception_lines_are_told_from_log_lines() {
+        assert!(looks_like_error(
+            "airflow.sdk.exceptions.AirflowException: Bash command failed. The command returned a non-zero exit code 3."
+        ));
+        assert!(looks_like_error("ValueError: bad value"));
+        assert!(!looks_like_error(
+            "2026-12-02T09:45:06Z [info     ] Output: something"
+        ));
+        assert!(!looks_like_error("Traceback (most recent call last):"));
+    }
+}
