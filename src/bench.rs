@@ -28,6 +28,8 @@ use crate::snapshot::golden::{self, WritePolicy};
 use crate::snapshot::{diff, table};
 
 /// Rows of the data-size benches unless `--rows` says otherwise.
+mod airflow;
+
 pub const DEFAULT_ROWS: usize = 1_000_000;
 /// Scenarios of the overhead bench.
 const SCENARIOS: usize = 5;
@@ -47,6 +49,8 @@ pub struct Options {
     pub json: Option<PathBuf>,
     /// Project settings (Python with PySpark, server locations).
     pub settings: Settings,
+    /// The project root (bench 7 runs the example pipeline found there).
+    pub root: PathBuf,
 }
 
 /// What a figure counts.
@@ -184,6 +188,11 @@ pub const BENCHES: &[Bench] = &[
         name: "-j2 versus -j1 over 10 scenarios",
         method: Method::Measure(parallel),
     },
+    Bench {
+        id: 7,
+        name: "the example DAG through Airflow versus the same tasks in pipeline.toml",
+        method: Method::Measure(airflow::dag_versus_declared),
+    },
 ];
 
 /// What the benches share: settings, an async runtime and a scratch folder.
@@ -191,6 +200,7 @@ pub const BENCHES: &[Bench] = &[
 pub struct Ctx {
     rows: usize,
     settings: Settings,
+    root: PathBuf,
     rt: tokio::runtime::Runtime,
     scratch: tempfile::TempDir,
 }
@@ -235,6 +245,7 @@ pub fn run(opts: &Options) -> Result<Vec<(Bench, Outcome)>, String> {
     let ctx = Ctx {
         rows: opts.rows,
         settings: opts.settings.clone(),
+        root: opts.root.clone(),
         rt,
         scratch,
     };

@@ -267,7 +267,7 @@ pub fn main() -> i32 {
     if let Command::Bench(args) = &cli.command {
         let mut ignored = Vec::new();
         let settings = config::settings::load(&root, &mut ignored);
-        return bench(args, settings);
+        return bench(args, settings, root);
     }
     if let Command::Doctor = cli.command {
         // Doctor must work on a project whose files do not load.
@@ -353,7 +353,7 @@ pub fn main() -> i32 {
     }
 }
 
-fn bench(args: &BenchArgs, settings: config::Settings) -> i32 {
+fn bench(args: &BenchArgs, settings: config::Settings, root: PathBuf) -> i32 {
     let unknown = crate::bench::unknown(&args.only);
     if !unknown.is_empty() {
         let known: Vec<String> = crate::bench::BENCHES
@@ -375,6 +375,7 @@ fn bench(args: &BenchArgs, settings: config::Settings) -> i32 {
         rows: args.rows,
         json: args.json.clone(),
         settings,
+        root,
     };
     match crate::bench::run(&opts) {
         Ok(_) => exit::OK,

@@ -391,6 +391,16 @@ def run(dag_file, dag_id, spec_file):
                 continue
             limit = timeouts.get(ti.task_id)
             deadline = time.monotonic() + limit if limit else None
+            # Queued is a state the child passes through too fast to be seen by polling.
+            seen[key] = ("queued", ti.try_number)
+            emit(
+                event="state",
+                task=ti.task_id,
+                map_index=ti.map_index,
+                state="queued",
+                try_number=ti.try_number,
+                max_tries=ti.max_tries,
+            )
             children[key] = Child(ti, dag.task_dict[ti.task_id], deadline, task_env.get(ti.task_id))
         report_states()
         if children:

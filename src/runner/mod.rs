@@ -418,6 +418,17 @@ async fn run_scenario(
     if cancel.is_cancelled() {
         return finish(out, ScenarioStatus::Cancelled, None, started, events);
     }
+    // The DagRun's own failure (the DAG no longer imports, the driver died) is the news when no
+    // task failed by itself.
+    if let Some(e) = &dag_error
+        && !out
+            .tasks
+            .iter()
+            .any(|t| matches!(t.status, TaskStatus::Failed(_) | TaskStatus::TimedOut(_)))
+    {
+        let e = e.clone();
+        return finish(out, ScenarioStatus::Failed, Some(e), started, events);
+    }
     let failed = out.tasks.iter().find(|t| {
         !matches!(
             t.status,
@@ -427,9 +438,6 @@ async fn run_scenario(
     if let Some(failed) = failed.or_else(|| out.tasks.iter().find(|t| !t.status.ok())) {
         let msg = format!("task `{}` {}", failed.id, failed.status);
         return finish(out, ScenarioStatus::Failed, Some(msg), started, events);
-    }
-    if let Some(e) = dag_error {
-        return finish(out, ScenarioStatus::Failed, Some(e), started, events);
     }
 
     // A scenario that must fail compares against goldens that are wrong on purpose: never

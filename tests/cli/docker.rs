@@ -53,13 +53,14 @@ fn require_docker() {
 
 const HARNESS_TOML: &str = "backend = \"docker\"\n[images]\nbase = \"harness-base:bookworm\"\n";
 
+/// Through the example's Airflow DAG: Airflow runs here, its tasks talk to the containers.
 #[test]
-fn the_example_suite_passes_on_docker_with_the_local_goldens() {
+fn the_example_suite_passes_on_docker_through_its_airflow_dag_with_the_local_goldens() {
     require_docker();
     let p = Project::example();
     p.file("harness.toml", HARNESS_TOML);
     let before = p.goldens();
-    let mut cmd = p.command(&["run"]);
+    let mut cmd = p.command(&["run", "--pipeline", "hydramatrices_airflow"]);
     let out = cmd.output().expect("run");
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),

@@ -1,18 +1,36 @@
 //! The repository's example suite, run on a copy: it passes, is deterministic, and its gate
 //! bites when an input changes. The whole suite runs once per way of running it (here through
-//! spark-submit and on Spark Connect, in docker.rs on the docker backend): every run must give
-//! the same committed goldens byte for byte, which is also the determinism check.
+//! its Airflow DAG, whose Spark jobs are spark-submitted by Airflow, and as the tasks of
+//! pipeline.toml on Spark Connect; in docker.rs through the DAG on the docker backend): every
+//! run must give the same committed goldens byte for byte, which is also the determinism check,
+//! and proves the DAG and pipeline.toml do the same work.
 
 use crate::support::{Project, require_servers};
 
 #[test]
-fn example_suite_passes_and_leaves_goldens_untouched() {
+fn example_suite_passes_through_its_airflow_dag_and_leaves_goldens_untouched() {
     require_servers();
     let p = Project::example();
     let before = p.goldens();
     assert!(!before.is_empty(), "the example suite has goldens");
-    let r = p.run(&["run"]);
+    let r = p.run(&["run", "--pipeline", "hydramatrices_airflow"]);
     assert_eq!(r.code, 0, "{}", r.all());
+    // Every task ran in Airflow: the sensor was marked successful, the SQL check ran.
+    assert!(
+        r.stderr.contains("✔ full_pipeline/check_dictionaries"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        p.read(".harness/report/full_pipeline/tasks/wait_for_views_ingest.log")
+            .contains("marked success"),
+        "the sensor is stubbed"
+    );
+    assert!(
+        p.leftover_processes().is_empty(),
+        "{:?}",
+        p.leftover_processes()
+    );
     assert_eq!(
         p.goldens(),
         before,

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod airflow;
 mod bench;
 mod clickhouse;
 mod compare;

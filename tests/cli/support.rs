@@ -103,6 +103,7 @@ impl Project {
             "the managed Python environment .venv is missing: run scripts/setup.sh"
         );
         std::os::unix::fs::symlink(&venv, p.path().join(".venv")).expect("symlink .venv");
+        p.link_airflow();
         for entry in walk(&p.path().join("scenarios")) {
             if entry.to_string_lossy().ends_with(".snap.new") {
                 std::fs::remove_file(entry).expect("remove pending");
@@ -121,6 +122,24 @@ impl Project {
         );
         std::os::unix::fs::symlink(&venv, p.path().join(".venv")).expect("symlink .venv");
         p
+    }
+
+    /// An empty project using the repository's managed Python and managed Airflow.
+    pub fn with_airflow() -> Self {
+        let p = Project::example_venv();
+        p.link_airflow();
+        p
+    }
+
+    /// Links the repository's managed Airflow (.venv-airflow) into the project.
+    fn link_airflow(&self) {
+        let venv = repo().join(".venv-airflow");
+        assert!(
+            venv.join("bin/python").exists(),
+            "the managed Airflow .venv-airflow is missing: run scripts/setup.sh"
+        );
+        std::os::unix::fs::symlink(&venv, self.path().join(".venv-airflow"))
+            .expect("symlink .venv-airflow");
     }
 
     /// The project folder.

@@ -1,0 +1,324 @@
+//! Pipelines that are Airflow DAGs, run by the managed Airflow against real services: exit
+//! codes that never lie (a failed task is exit 1 even when Airflow calls the DagRun a success,
+//! a DAG that does not import is exit 2 at its line, Airflow missing is exit 3), unmodified
+//! operators and hooks on the connections the harness provides, branching and trigger rules as
+//! Airflow decides them, and time limits that kill a task's processes.
+
+use crate::support::{Project, require_servers, wait_exit, wait_for};
+
+const PIPELINE: &str = r#"services = ["postgres", "redis"]
+[airflow]
+dag_file = "dags/flow.py"
+dag_id = "flow"
+"#;
+
+const REDIS_SINK: &str = r#"
+[[sink]]
+name = "keys"
+service = "redis"
+keys = "out:*"
+"#;
+
+fn dag_project(dag: &str, pipeline_extra: &str, scenario: &str) -> Project {
+    require_servers();
+    let p = Project::with_airflow();
+    p.file("pipelines/p/dags/flow.py", dag);
+    p.file(
+        "pipelines/p/pipeline.toml",
+        &format!("{PIPELINE}{pipeline_extra}"),
+    );
+    p.file("scenarios/s/scenario.toml", scenario);
+    p
+}
+
+const HEADER: &str = r#"import datetime as dt
+from airflow.sdk import DAG
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.operators.python import BranchPythonOperator, PythonOperator
+"#;
+
+#[test]
+fn a_failed_task_is_exit_1_with_its_log_tail_even_when_airflow_calls_the_dagrun_a_success() {
+    // `cleanup` runs whatever happened (trigger rule all_done) and is the only leaf: Airflow
+    // marks this DagRun successful, which is how `airflow dags test` once exited 0 on a failure.
+    let dag = format!(
+        r#"{HEADER}
+with DAG("flow", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
+    explode = BashOperator(task_id="explode", bash_command="echo boom-marker-41; exit 3")
+    cleanup = BashOperator(task_id="cleanup", bash_command="echo tidy", trigger_rule="all_done")
+    explode >> cleanup
+"#
+    );
+    let p = dag_project(&dag, "", &format!("pipeline = \"p\"\n{REDIS_SINK}"));
+    let r = p.run(&["run", "--format", "json"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout.contains(r#""event":"task_finished""#) && r.stdout.contains(r#""task":"explode""#),
+        "{}",
+        r.stdout
+    );
+    let results = p.read(".harness/report/results.json");
+    assert!(results.contains("Bash command failed"), "{results}");
+    let log = p.read(".harness/report/s/tasks/explode.log");
+    assert!(log.contains("boom-marker-41"), "{log}");
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("task `explode` failed: airflow.sdk.exceptions.AirflowException"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("boom-marker-41"),
+        "the log tail: {}",
+        r.stderr
+    );
+    assert!(r.all().contains("✔ s/cleanup"), "{}", r.all());
+    assert!(
+        p.leftover_processes().is_empty(),
+        "{:?}",
+        p.leftover_processes()
+    );
+}
+
+#[test]
+fn a_dag_that_does_not_import_is_exit_2_naming_the_file_and_line() {
+    require_servers();
+    let p = Project::with_airflow();
+    p.file("pipelines/p/pipeline.toml", PIPELINE);
+    p.file(
+        "scenarios/s/scenario.toml",
+        &format!("pipeline = \"p\"\n{REDIS_SINK}"),
+    );
+    p.file(
+        "pipelines/p/dags/flow.py",
+        &format!("{HEADER}\nwith DAG(\"flow\", schedule=None) as dag:\n    BashOperator(task_id=\"a\", bash_command=\"true\"\n"),
+    );
+    let r = p.run(&["check"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("pipelines/p/dags/flow.py:7:"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("SyntaxError"), "{}", r.stderr);
+
+    // An exception while the file runs points at the raising line of the DAG file.
+    p.file(
+        "pipelines/p/dags/flow.py",
+        &format!("{HEADER}\nlimit = int(\"ten\")\n"),
+    );
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("pipelines/p/dags/flow.py:6:"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("ValueError: invalid literal for int()"),
+        "{}",
+        r.stderr
+    );
+
+    // A DAG id the file does not define, and task tables that say what to run.
+    p.file(
+        "pipelines/p/dags/flow.py",
+        &format!("{HEADER}\nwith DAG(\"flows\", schedule=None) as dag:\n    BashOperator(task_id=\"a\", bash_command=\"true\")\n"),
+    );
+    p.file(
+        "pipelines/p/pipeline.toml",
+        &format!("{PIPELINE}[tasks.a]\nkind = \"command\"\nargv = [\"true\"]\n"),
+    );
+    let r = p.run(&["check"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("defines no DAG `flow`"), "{}", r.stderr);
+    assert!(r.stderr.contains("did you mean `flows`?"), "{}", r.stderr);
+}
+
+#[test]
+fn airflow_missing_is_exit_3_saying_how_to_install_it() {
+    let p = Project::new();
+    p.file(
+        "harness.toml",
+        "backend = \"local\"\n[airflow]\npython = \"no-airflow/bin/python\"\n",
+    );
+    p.file("pipelines/p/pipeline.toml", PIPELINE);
+    p.file("pipelines/p/dags/flow.py", "raise SystemExit(1)\n");
+    p.file(
+        "scenarios/s/scenario.toml",
+        &format!("pipeline = \"p\"\n{REDIS_SINK}"),
+    );
+    for cmd in ["check", "run"] {
+        let r = p.run(&[cmd]);
+        assert_eq!(r.code, 3, "{cmd}: {}", r.all());
+        assert!(
+            r.stderr.contains("Airflow is not installed"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("scripts/setup.sh"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn an_unmodified_dag_runs_on_the_provided_connections_and_branches_as_airflow_decides() {
+    // Hooks and operators by conn_id, a Variable, dag_run.conf, a branch, a skipped task, a
+    // sensor marked successful, and a per-task environment.
+    let dag = format!(
+        r#"{HEADER}
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.providers.redis.hooks.redis import RedisHook
+from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
+from airflow.sdk import Variable
+import os
+
+def publish(**context):
+    conn = RedisHook(redis_conn_id="redis_default").get_conn()
+    conn.set("out:region", context["dag_run"].conf["region"])
+    conn.set("out:threshold", Variable.get("threshold"))
+    conn.set("out:ds", context["ds"])
+
+with DAG("flow", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
+    wait = ExternalTaskSensor(task_id="wait_upstream", external_dag_id="elsewhere", poke_interval=60)
+    create = SQLExecuteQueryOperator(
+        task_id="create",
+        conn_id="postgres_default",
+        sql="CREATE TABLE public.counts (n INT); INSERT INTO public.counts VALUES (7)",
+    )
+    pick = BranchPythonOperator(task_id="pick", python_callable=lambda **c: "publish" if c["dag_run"].conf["go"] else "never")
+    publish_task = PythonOperator(task_id="publish", python_callable=publish)
+    never = BashOperator(task_id="never", bash_command="exit 1")
+    stamp = PythonOperator(
+        task_id="stamp",
+        python_callable=lambda: RedisHook(redis_conn_id="redis_default").get_conn().set("out:stamp", os.environ["STAMP"]),
+    )
+    wait >> create >> pick >> [publish_task, never]
+"#
+    );
+    let scenario = format!(
+        r#"pipeline = "p"
+[airflow]
+logical_date = "2024-05-01"
+conf = {{ region = "eu", go = true }}
+variables = {{ threshold = "0.5" }}
+mark_success = ["wait_*"]
+{REDIS_SINK}
+[[sink]]
+name = "counts"
+service = "postgres"
+table = "public.counts"
+key = ["n"]
+"#
+    );
+    let p = dag_project(
+        &dag,
+        "[tasks.stamp]\nenv = { STAMP = \"per-task\" }\noutputs = [\"redis:out:stamp\"]\n",
+        &scenario,
+    );
+    let r = p.run(&["run", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let keys = p.read("scenarios/s/golden/keys.snap");
+    for expected in ["\"eu\"", "\"0.5\"", "\"2024-05-01\"", "\"per-task\""] {
+        assert!(keys.contains(expected), "{expected} in {keys}");
+    }
+    assert!(p.read("scenarios/s/golden/counts.snap").contains("n=7"));
+    assert!(
+        r.all()
+            .contains("s/never skipped by the DAG (branch, short-circuit or trigger rule)"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        p.read(".harness/report/s/tasks/wait_upstream.log")
+            .contains("marked success")
+    );
+
+    // The same run as JSON events: Airflow's states arrive as the harness's task events.
+    let r = p.run(&["run", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for state in [r#""state":"queued""#, r#""state":"scheduled""#] {
+        assert!(r.stdout.contains(state), "{state}: {}", r.stdout);
+    }
+    assert!(
+        r.stdout.contains(r#""event":"task_started""#),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        p.leftover_processes().is_empty(),
+        "{:?}",
+        p.leftover_processes()
+    );
+}
+
+#[test]
+fn a_dag_task_past_its_time_limit_loses_its_processes_and_ctrl_c_leaves_nothing() {
+    let dag = format!(
+        r#"{HEADER}
+with DAG("flow", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
+    BashOperator(task_id="sleeper", bash_command="sleep 300 & echo $! > $HARNESS_WORK_DIR/../../sleeper.pid; touch $HARNESS_WORK_DIR/../../started; wait")
+"#
+    );
+    let p = dag_project(
+        &dag,
+        "[tasks.sleeper]\ntimeout = \"4s\"\n",
+        &format!("pipeline = \"p\"\n{REDIS_SINK}"),
+    );
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr.contains("task `sleeper` timed out after 4s"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        p.leftover_processes().is_empty(),
+        "{:?}",
+        p.leftover_processes()
+    );
+
+    // Ctrl-C while the task runs: Airflow, the task and its children are gone.
+    p.file(
+        "pipelines/p/pipeline.toml",
+        &format!("{PIPELINE}[tasks.sleeper]\ntimeout = \"5m\"\n"),
+    );
+    let mut child = p
+        .command(&["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn harness");
+    let marker = find_started(&p);
+    assert!(wait_for(&marker, 90), "the sleeper never started");
+    // SAFETY: kill with a valid pid and signal.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    assert_eq!(wait_exit(&mut child, 30).code(), Some(130));
+    let left = p.leftover_processes();
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+/// Where the sleeper of the example above leaves its marker: the environment folder, two
+/// levels above the scenario's work folder (`<env>/work/<scenario>`).
+fn find_started(p: &Project) -> std::path::PathBuf {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(env) = std::fs::read_dir(p.tmp())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|e| e.join("work").is_dir())
+        {
+            return env.join("started");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no environment folder appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
