@@ -226,6 +226,11 @@ impl Spawned {
         })
     }
 
+    /// Stops it: SIGTERM to its group, SIGKILL after [`KILL_GRACE`].
+    pub async fn terminate(mut self) {
+        terminate(&mut self.child, &self.guard).await;
+    }
+
     /// The next line it prints; `None` once both streams are closed.
     pub async fn next_line(&mut self) -> Option<(Stream, String)> {
         self.rx.recv().await

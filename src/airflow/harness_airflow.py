@@ -5,14 +5,17 @@
         upstream ids, retries, execution timeout, trigger rule), or the import error with the
         file and line it points at.
 
-    harness_airflow.py run DAG_FILE DAG_ID SPEC_FILE
-        Prepares the metadata database (a copy of a migrated template; the template is made
-        by `airflow db migrate` the first time), loads Airflow and the DAG, prints
-        {"event": "ready"} and waits for a line `go` on standard input. Then it runs one DagRun of the DAG the way `airflow dags test` does (Airflow's own scheduling
+    harness_airflow.py serve DAG_FILE DAG_ID TEMPLATE_DB
+        Makes the migrated template database when it is missing (`airflow db migrate`), loads
+        Airflow and the DAG once, prints {"event": "ready"}, and then reads requests on standard
+        input, one JSON line each: {"spec": SPEC_FILE, "env": {...}}. For each it forks a child
+        that sets the variables, starts from a fresh copy of the template database, and runs
+        one DagRun of the DAG the way `airflow dags test` does (Airflow's own scheduling
         decisions: trigger rules, branching, retries), except that ready task instances run
         side by side, each in a child process of its own. Prints one JSON line per event on
         standard output: every task state change, every line a task writes, and the DagRun's
-        end. Airflow's own messages go to standard error.
+        end; then the server prints {"event": "exited", "code": N}. Airflow's own messages go
+        to standard error.
 
 The metadata database is the one AIRFLOW_HOME's configuration names; it must be migrated.
 """
@@ -246,21 +249,79 @@ def prepare_database(template):
         shutil.copyfile(template, db)
 
 
-def run(dag_file, dag_id, spec_file):
-    with open(spec_file) as f:
-        spec = json.load(f)
-    prepare_database(spec["db_template"])
+def sync_dag(dag_file):
+    """Writes the DAG bundle and the DAG (only DAG_FILE, from the DAG folder that is its own
+    folder) into the metadata database, as `airflow dags test` does before a run."""
+    from airflow import settings
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+
+    session = settings.Session()
+    manager = DagBundlesManager()
+    manager.sync_bundles_to_db(session=session)
+    session.commit()
+    for bundle in manager.get_all_dag_bundles():
+        if not bundle.is_initialized:
+            bundle.initialize()
+        bag = BundleDagBag(dag_folder=dag_file, bundle_path=bundle.path, bundle_name=bundle.name)
+        sync_bag_to_db(bag, bundle.name, bundle.version)
+        break
+    session.close()
+
+
+def serve(dag_file, dag_id, template):
+    """Loads once, then runs one DagRun per request line, each in a forked child."""
+    prepare_database(template)
     dag, error = load_dag(dag_file, dag_id)
     if error:
         emit(event="import_error", error=error.get("error") or error.get("missing"), line=error.get("line"))
         return 2
+    import shutil
 
-    from datetime import timedelta
+    from airflow import settings
 
+    prepare_execution_api()
+    # The DAG goes into the database once; every DagRun starts from a copy of that.
+    sync_dag(dag.fileloc)
+    # No connection of the metadata database crosses a fork.
+    settings.engine.dispose()
+    home = os.environ["AIRFLOW_HOME"]
+    db = os.path.join(home, "airflow.db")
+    synced = os.path.join(home, "synced.db")
+    shutil.copyfile(db, synced)
+    emit(event="ready")
+    base_env = dict(os.environ)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.environ.clear()
+                os.environ.update(base_env)
+                os.environ.update(request.get("env") or {})
+                with open(request["spec"]) as f:
+                    spec = json.load(f)
+                shutil.copyfile(synced, db)
+                settings.engine.dispose(close=False)
+                code = run(dag, spec)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                OUT.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        emit(event="exited", code=os.waitstatus_to_exitcode(status))
+    return 0
+
+
+def run(dag, spec):
     from airflow import settings
     from airflow.models.dagrun import DagRun, get_or_create_dagrun
     from airflow.sdk import DagRunState, timezone
-    from airflow.serialization.definitions.dag import SerializedDAG
     from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.serialization.serialized_objects import DagSerialization
     from airflow.utils.state import State, TaskInstanceState
@@ -269,9 +330,6 @@ def run(dag_file, dag_id, spec_file):
     selected = spec.get("tasks")
     if selected:
         dag = dag.partial_subset(task_ids=selected, include_upstream=False, include_downstream=False)
-    if spec.get("retry_delay") is not None:
-        for task in dag.tasks:
-            task.retry_delay = timedelta(seconds=spec["retry_delay"])
     # `*` matches any run of characters; everything else matches itself.
     patterns = [
         re.compile(".*".join(re.escape(part) for part in p.split("*")))
@@ -279,12 +337,7 @@ def run(dag_file, dag_id, spec_file):
     ]
     timeouts = spec.get("timeouts") or {}
     parallel = max(1, int(spec.get("parallel") or 1))
-
-    prepare_execution_api()
     task_env = spec.get("task_env") or {}
-    emit(event="ready")
-    if sys.stdin.readline().strip() != "go":
-        return 0
     session = settings.Session()
     scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
     logical_date = timezone.parse(spec["logical_date"]) if spec.get("logical_date") else timezone.utcnow()
@@ -292,20 +345,6 @@ def run(dag_file, dag_id, spec_file):
     timetable = coerce_to_core_timetable(dag.timetable)
     data_interval = timetable.infer_manual_data_interval(run_after=logical_date)
 
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
-
-    manager = DagBundlesManager()
-    manager.sync_bundles_to_db(session=session)
-    session.commit()
-    # The DAG folder is the DAG file's own folder; only the DAG file itself is put in the
-    # metadata database.
-    for bundle in manager.get_all_dag_bundles():
-        if not bundle.is_initialized:
-            bundle.initialize()
-        bag = BundleDagBag(dag_folder=dag_file, bundle_path=bundle.path, bundle_name=bundle.name)
-        sync_bag_to_db(bag, bundle.name, bundle.version)
-        break
 
     dr = get_or_create_dagrun(
         dag=scheduler_dag,
@@ -418,17 +457,32 @@ def run(dag_file, dag_id, spec_file):
     return 0 if dr.state == DagRunState.SUCCESS else 1
 
 
+def terminated(*_):
+    """SIGTERM: every process this one started goes first, also those that left the process
+    group (a BashOperator's command runs in a session of its own)."""
+    try:
+        import psutil
+
+        for p in psutil.Process().children(recursive=True):
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+    finally:
+        os._exit(143)
+
+
 def main(argv):
     global OUT
     OUT = os.fdopen(os.dup(1), "w")
     # Airflow's own messages must not mix with the events.
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, terminated)
     if len(argv) >= 3 and argv[0] == "describe":
         return describe(argv[1], argv[2])
-    if len(argv) >= 4 and argv[0] == "run":
-        return run(argv[1], argv[2], argv[3])
+    if len(argv) >= 4 and argv[0] == "serve":
+        return serve(argv[1], argv[2], argv[3])
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -275,15 +275,13 @@ pub struct RunSpec {
     pub task_env: BTreeMap<String, BTreeMap<String, String>>,
     /// Task instances running at once, at most.
     pub parallel: usize,
-    /// The migrated metadata database every run starts from (copied over `airflow.db`).
-    pub db_template: PathBuf,
 }
 
 /// One line the driver prints while it runs a DagRun.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum DriverEvent {
-    /// Airflow is loaded, the DAG parsed and the database ready; waiting for `go`.
+    /// Airflow is loaded, the DAG parsed and the database ready; waiting for requests.
     Ready,
     /// The DagRun changed state (`running`, `success`, `failed`).
     DagRun {
@@ -307,6 +305,11 @@ pub enum DriverEvent {
         task: String,
         /// The line.
         line: String,
+    },
+    /// The child that ran a DagRun ended, with this exit code.
+    Exited {
+        /// Its exit code.
+        code: i32,
     },
     /// A task ran past its time limit and its processes were killed.
     TimedOut {

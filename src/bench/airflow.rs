@@ -1,9 +1,11 @@
 //! 7. The example pipeline's Airflow DAG against the same tasks declared in pipeline.toml: the
-//! example's `full_pipeline` scenario run once on `hydramatrices` (pipeline.toml) and once on
-//! `hydramatrices_airflow` (its DAG), each in a fresh environment started the same way, same
-//! seeds, same jobs, same sinks, the same number of tasks at once. Measured: the scenario's
-//! wall time (reset to compare), and the time from the scenario's start to its first task
-//! running (Airflow loads while the seeds go in).
+//! example's `full_pipeline` scenario run twice in a row on `hydramatrices` (pipeline.toml) and
+//! twice on `hydramatrices_airflow` (its DAG), each pair in a fresh environment started the same
+//! way: same seeds, same jobs, same sinks, the same number of tasks at once. Measured on the
+//! second run of each pair (an environment that ran a scenario before, as every scenario but
+//! the first of a run finds it): the scenario's wall time (reset to compare) and the time from
+//! its start to its first task running; and on the first run, that time again, which for the DAG
+//! includes migrating Airflow's database and loading Airflow (while the seeds go in).
 
 use super::{Bench, Ctx, Figure, Goal, Unit, bench_options, load_project, run_all};
 use crate::config;
@@ -26,9 +28,12 @@ pub(super) fn dag_versus_declared(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure
     let one = |pipeline: &str| -> Result<config::Project, String> {
         let mut p = config::retarget(&project, pipeline, &[SCENARIO.to_string()])?;
         p.scenarios.retain(|s| s.name.0 == SCENARIO);
-        if p.scenarios.is_empty() {
+        let Some(first) = p.scenarios.first().cloned() else {
             return Err(format!("the example project has no scenario `{SCENARIO}`"));
-        }
+        };
+        let mut again = first;
+        again.name = crate::names::ScenarioName(format!("{SCENARIO}_again"));
+        p.scenarios.push(again);
         Ok(p)
     };
     let declared = one(DECLARED)?;
@@ -39,14 +44,16 @@ pub(super) fn dag_versus_declared(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure
     opts.task_jobs = ctx.settings.task_jobs;
     let declared_run = run_all(ctx, &declared, &opts)?;
     let dag_run = run_all(ctx, &dag, &opts)?;
-    let (d, a) = (&declared_run.scenarios[0], &dag_run.scenarios[0]);
+    let (d, a) = (&declared_run.scenarios[1], &dag_run.scenarios[1]);
     // A declared DAG's first task starts once reset and seeds are done.
-    let declared_first = (d.timings.reset + d.timings.seed).as_secs_f64();
-    let airflow_first = a
-        .timings
-        .first_airflow_task
-        .ok_or("no Airflow task ran")?
-        .as_secs_f64();
+    let first_declared =
+        |s: &crate::outcome::ScenarioOutcome| (s.timings.reset + s.timings.seed).as_secs_f64();
+    let first_airflow = |s: &crate::outcome::ScenarioOutcome| {
+        s.timings
+            .first_airflow_task
+            .map(|d| d.as_secs_f64())
+            .ok_or("no Airflow task ran")
+    };
     Ok(vec![
         Figure {
             id: format!("{}.wall", bench.id),
@@ -55,7 +62,7 @@ pub(super) fn dag_versus_declared(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure
             value: a.elapsed.as_secs_f64(),
             baseline: d.elapsed.as_secs_f64(),
             baseline_what: format!(
-                "the same scenario on the tasks of pipeline.toml (`{DECLARED}`), same services, seeds, jobs and task_jobs"
+                "the same scenario on the tasks of pipeline.toml (`{DECLARED}`), same services, seeds, jobs and task_jobs; the second run of each in its environment"
             ),
             goal: Goal::RatioAtMost(1.15),
         },
@@ -63,11 +70,22 @@ pub(super) fn dag_versus_declared(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure
             id: format!("{}.first_task", bench.id),
             name: format!("from the start of `{SCENARIO}` to its first Airflow task running"),
             unit: Unit::Seconds,
-            value: airflow_first,
-            baseline: declared_first,
+            value: first_airflow(a)?,
+            baseline: first_declared(d),
             baseline_what: "the same for the first task of pipeline.toml (reset and seeds done)"
                 .into(),
             goal: Goal::RatioAtMost(1.2),
+        },
+        Figure {
+            id: format!("{}.first_task_cold", bench.id),
+            name: format!(
+                "the same in a new environment (Airflow's database migrated, Airflow loaded)"
+            ),
+            unit: Unit::Seconds,
+            value: first_airflow(&dag_run.scenarios[0])?,
+            baseline: first_declared(&declared_run.scenarios[0]),
+            baseline_what: "the same for pipeline.toml in a new environment".into(),
+            goal: Goal::RatioAtMost(1.5),
         },
     ])
 }

@@ -1,13 +1,14 @@
-//! Runs a scenario's DAG through Airflow: one driver process per scenario (see
-//! `crate::airflow`), started early so that Airflow loads while the seeds go in, then told to
-//! run one DagRun. Every task state change it reports becomes the harness's own task event as
-//! it happens, every line a task writes is streamed with the task's name and kept in the task's
-//! log, and the end of each task becomes a `TaskOutcome` like a `pipeline.toml` task's.
+//! Runs a scenario's DAG through Airflow: one driver process per environment and DAG (see
+//! `crate::airflow`), started when the first scenario that needs it starts so that Airflow loads
+//! while the seeds go in, then asked to run one DagRun per scenario (each in a child it forks).
+//! Every task state change it reports becomes the harness's own task event as it happens, every
+//! line a task writes is streamed with the task's name and kept in the task's log, and the end
+//! of each task becomes a `TaskOutcome` like a `pipeline.toml` task's.
 //!
 //! Airflow decides what runs (trigger rules, branches, retries); the harness only watches, and
 //! kills: a task past its time limit loses its whole process tree (the driver does that, and
-//! Airflow then retries or fails it), and the whole run past its limit, or cancelled, loses the
-//! driver's whole process group.
+//! Airflow then retries or fails it), and a DagRun past its limit, or a cancelled run, loses the
+//! driver's whole process group (a later scenario starts a new driver).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -44,19 +45,61 @@ pub struct DagRunResult {
     pub first_task_at: Option<Instant>,
 }
 
-/// A started driver, loading Airflow and the DAG.
-#[derive(Debug)]
-pub struct Prepared {
-    spawned: Spawned,
-    started: Instant,
+/// The drivers of one environment, by DAG file and id; each is killed with its process group
+/// when dropped.
+#[derive(Debug, Default)]
+pub struct Drivers {
+    running: tokio::sync::Mutex<BTreeMap<(PathBuf, String), Driver>>,
 }
 
-/// Starts the driver: `spec` runs `python harness_airflow.py run DAG_FILE DAG_ID SPEC_FILE`.
-pub fn prepare(spec: &ProcessSpec) -> std::io::Result<Prepared> {
-    Ok(Prepared {
-        spawned: Spawned::start(spec, true)?,
-        started: Instant::now(),
-    })
+/// A driver process, and whether it said it is ready.
+#[derive(Debug)]
+struct Driver {
+    spawned: Spawned,
+    ready: bool,
+}
+
+impl Drivers {
+    /// Starts the driver of `key` with `spec` (`python harness_airflow.py serve ...`) unless it
+    /// runs already.
+    pub async fn start(&self, key: &(PathBuf, String), spec: &ProcessSpec) -> std::io::Result<()> {
+        let mut running = self.running.lock().await;
+        if !running.contains_key(key) {
+            running.insert(
+                key.clone(),
+                Driver {
+                    spawned: Spawned::start(spec, true)?,
+                    ready: false,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Stops every driver (SIGTERM, then SIGKILL).
+    pub async fn stop(&self) {
+        let drivers = std::mem::take(&mut *self.running.lock().await);
+        for (_, d) in drivers {
+            d.spawned.terminate().await;
+        }
+    }
+}
+
+/// One DagRun to ask a driver for.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// The driver (DAG file, DAG id).
+    pub key: &'a (PathBuf, String),
+    /// The run's spec file.
+    pub spec_file: &'a std::path::Path,
+    /// Variables of this scenario only.
+    pub env: &'a [(String, String)],
+    /// The selected tasks.
+    pub tasks: &'a [DagTaskRef],
+    /// Per-task time limits, in seconds.
+    pub timeouts: &'a BTreeMap<String, f64>,
+    /// Limit of the whole DagRun.
+    pub limit: Duration,
 }
 
 /// Tracks each task's attempts and status from the driver's events.
@@ -112,7 +155,7 @@ impl Tracker<'_> {
     fn on_event(&mut self, event: DriverEvent) {
         let scenario = self.ctx.scenario.clone();
         match event {
-            DriverEvent::Ready => {}
+            DriverEvent::Ready | DriverEvent::Exited { .. } => {}
             DriverEvent::DagRun { state } => self.dag_state = Some(state),
             DriverEvent::ImportError { error, line } => {
                 self.import_error = Some(match line {
@@ -380,19 +423,9 @@ fn looks_like_error(line: &str) -> bool {
         && (head.ends_with("Error") || head.ends_with("Exception") || head.ends_with("Timeout"))
 }
 
-/// Waits until the driver is ready, tells it to go, and follows the DagRun to its end.
-/// `limit` bounds the whole run; `timeouts` are the per-task limits the driver enforces.
-pub async fn run(
-    prepared: Prepared,
-    tasks: &[DagTaskRef],
-    timeouts: &BTreeMap<String, f64>,
-    limit: Duration,
-    ctx: &ExecContext,
-) -> DagRunResult {
-    let Prepared {
-        mut spawned,
-        started,
-    } = prepared;
+/// Asks the driver for one DagRun (waiting for it to be ready first) and follows it to its
+/// end. A driver that dies, runs past the limit or is cancelled is killed and forgotten.
+pub async fn run(drivers: &Drivers, request: &Request<'_>, ctx: &ExecContext) -> DagRunResult {
     let driver_log_path = ctx.log_dir.join("airflow.log");
     let _ = std::fs::create_dir_all(&ctx.log_dir);
     let mut driver_log = std::fs::File::create(&driver_log_path)
@@ -410,55 +443,68 @@ pub async fn run(
     };
     let mut tracker = Tracker {
         ctx,
-        tasks,
+        tasks: request.tasks,
         go: Instant::now(),
         first_running: None,
         per_task: BTreeMap::new(),
         dag_state: None,
         import_error: None,
-        timeouts,
+        timeouts: request.timeouts,
     };
-
-    // Until ready: Airflow's own lines, or an import error.
-    let ready = loop {
+    let mut running = drivers.running.lock().await;
+    let Some(mut driver) = running.remove(request.key) else {
+        return tracker.into_result(
+            Err(std::io::Error::other("the Airflow driver was not started")),
+            &stderr_tail,
+        );
+    };
+    let deadline = tokio::time::sleep(request.limit);
+    tokio::pin!(deadline);
+    let mut asked = false;
+    let exit: std::io::Result<Exit> = loop {
+        if !asked && driver.ready {
+            asked = true;
+            let line = serde_json::json!({
+                "spec": request.spec_file,
+                "env": request.env.iter().cloned().collect::<BTreeMap<String, String>>(),
+            })
+            .to_string()
+                + "\n";
+            tracker.go = Instant::now();
+            let sent = match driver.spawned.stdin.as_mut() {
+                Some(stdin) => stdin
+                    .write_all(line.as_bytes())
+                    .await
+                    .and(stdin.flush().await),
+                None => Err(std::io::Error::other("no standard input")),
+            };
+            if let Err(e) = sent {
+                break Err(e);
+            }
+        }
         tokio::select! {
-            line = spawned.next_line() => match line {
-                None => break false,
+            line = driver.spawned.next_line() => match line {
+                None => break Ok(Exit::Code(-1)),
                 Some((Stream::Stdout, text)) => match DriverEvent::parse(&text) {
-                    Some(DriverEvent::Ready) => break true,
+                    Some(DriverEvent::Ready) => driver.ready = true,
+                    Some(DriverEvent::Exited { code }) if asked => break Ok(Exit::Code(code)),
                     Some(e) => tracker.on_event(e),
                     None => keep(&text, &mut stderr_tail),
                 },
                 Some((Stream::Stderr, text)) => keep(&text, &mut stderr_tail),
             },
-            () = ctx.cancel.cancelled() => break false,
-            () = tokio::time::sleep(limit.saturating_sub(started.elapsed())) => break false,
+            () = ctx.cancel.cancelled() => break Ok(Exit::Cancelled),
+            () = &mut deadline => break Ok(Exit::TimedOut),
         }
     };
-    if ready && let Some(stdin) = spawned.stdin.as_mut() {
-        let _ = stdin.write_all(b"go\n").await;
-        let _ = stdin.flush().await;
+    // A driver that finished its DagRun serves the next scenario; any other is killed here.
+    let healthy = matches!(exit, Ok(Exit::Code(_))) && tracker.import_error.is_none() && asked;
+    if healthy {
+        running.insert(request.key.clone(), driver);
+    } else {
+        driver.spawned.terminate().await;
     }
-    tracker.go = Instant::now();
-    let remaining = if ready {
-        limit.saturating_sub(started.elapsed())
-    } else {
-        Duration::ZERO
-    };
-    let exit = spawned
-        .finish(remaining, &ctx.cancel, |stream, text| match stream {
-            Stream::Stdout => match DriverEvent::parse(&text) {
-                Some(e) => tracker.on_event(e),
-                None => keep(&text, &mut stderr_tail),
-            },
-            Stream::Stderr => keep(&text, &mut stderr_tail),
-        })
-        .await;
-    let exit = if ctx.cancel.is_cancelled() {
-        Ok(Exit::Cancelled)
-    } else {
-        exit
-    };
+    drop(running);
     if let Some(mut l) = driver_log {
         let _ = l.flush();
     }

@@ -129,6 +129,10 @@ impl Timings {
         self.tasks += o.tasks;
         self.read += o.read;
         self.compare += o.compare;
+        // Not a sum: the latest scenario's (or attempt's) figure.
+        if o.first_airflow_task.is_some() {
+            self.first_airflow_task = o.first_airflow_task;
+        }
     }
 
     /// Everything but the tasks: the harness's own share.

@@ -181,13 +181,16 @@ async fn worker(
             return result;
         }
     };
+    // The Airflow drivers of this environment, one per DAG, started by the first scenario that
+    // needs each.
+    let drivers = dag::airflow::Drivers::default();
     loop {
         if cancel.is_cancelled() {
             break;
         }
         let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
         let Some((i, s)) = next else { break };
-        let outcome = run_with_retries(project, s, &env, opts, events, cancel).await;
+        let outcome = run_with_retries(project, s, &env, &drivers, opts, events, cancel).await;
         events.emit(Event::ScenarioFinished {
             scenario: outcome.name.clone(),
             passed: outcome.status == ScenarioStatus::Passed,
@@ -199,6 +202,7 @@ async fn worker(
         result.outcomes.push((i, outcome));
     }
     let t0 = Instant::now();
+    drivers.stop().await;
     env.stop().await;
     result.timings.services += t0.elapsed();
     result
@@ -234,6 +238,7 @@ async fn run_with_retries(
     project: &Project,
     plan: &ScenarioPlan<'_>,
     env: &Environment,
+    drivers: &dag::airflow::Drivers,
     opts: &RunOptions,
     events: &Events,
     cancel: &CancellationToken,
@@ -243,7 +248,7 @@ async fn run_with_retries(
     let mut timings = Timings::default();
     let mut elapsed = Duration::ZERO;
     loop {
-        let outcome = run_scenario(project, plan, env, opts, events, cancel).await;
+        let outcome = run_scenario(project, plan, env, drivers, opts, events, cancel).await;
         let mut outcome = apply_expectation(outcome, scenario.expect_failure.as_ref());
         timings.add(&outcome.timings);
         elapsed += outcome.elapsed;
@@ -278,6 +283,7 @@ async fn run_scenario(
     project: &Project,
     plan: &ScenarioPlan<'_>,
     env: &Environment,
+    drivers: &dag::airflow::Drivers,
     opts: &RunOptions,
     events: &Events,
     cancel: &CancellationToken,
@@ -326,14 +332,18 @@ async fn run_scenario(
             events,
         );
     }
-    // A DAG run through Airflow: the driver loads Airflow and the DAG while the seeds go in.
+    // A DAG run through Airflow: the environment's driver of this DAG loads Airflow and the
+    // DAG while the seeds go in (the first time; later scenarios find it ready).
     let airflow = match &plan.pipeline.airflow {
         None => None,
         Some(dag) => {
-            let prepared = tasks::airflow_run(project, plan, dag, env, &work_dir, opts.task_jobs)
-                .and_then(|run| dag::airflow::prepare(&run.spec).map(|p| (run, p)));
+            let prepared =
+                match tasks::airflow_run(project, plan, dag, env, &work_dir, opts.task_jobs) {
+                    Ok(run) => drivers.start(&run.key, &run.driver).await.map(|()| run),
+                    Err(e) => Err(e),
+                };
             match prepared {
-                Ok(p) => Some(p),
+                Ok(run) => Some(run),
                 Err(e) => {
                     return finish(
                         out,
@@ -404,8 +414,16 @@ async fn run_scenario(
     };
     let t0 = Instant::now();
     let mut dag_error = None;
-    if let Some((run, prepared)) = airflow {
-        let result = dag::airflow::run(prepared, &run.tasks, &run.timeouts, run.limit, &ctx).await;
+    if let Some(run) = airflow {
+        let request = dag::airflow::Request {
+            key: &run.key,
+            spec_file: &run.spec_file,
+            env: &run.env,
+            tasks: &run.tasks,
+            timeouts: &run.timeouts,
+            limit: run.limit,
+        };
+        let result = dag::airflow::run(drivers, &request, &ctx).await;
         out.tasks = result.tasks;
         out.timings.first_airflow_task = result.first_task_at.map(|at| at - started);
         dag_error = result.error;

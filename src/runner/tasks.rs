@@ -66,25 +66,31 @@ fn contract_env(
     (base_env, env_remove)
 }
 
-/// A scenario's DagRun through Airflow: the driver's command line and environment, and what
-/// the DagRun is asked to do.
+/// A scenario's DagRun through Airflow: the environment's driver of the DAG (its command line
+/// and the variables every scenario shares), and this scenario's request.
 pub struct AirflowRun {
-    /// The driver process.
-    pub spec: ProcessSpec,
+    /// The driver's key: DAG file and DAG id.
+    pub key: (PathBuf, String),
+    /// The driver process, for when it is not running yet.
+    pub driver: ProcessSpec,
+    /// The spec of this DagRun.
+    pub spec_file: PathBuf,
+    /// Variables of this scenario: `HARNESS_SCENARIO`, `HARNESS_WORK_DIR`, the pipeline's and the
+    /// scenario's `[env]`, and the scenario's Airflow Variables.
+    pub env: Vec<(String, String)>,
     /// The selected tasks.
     pub tasks: Vec<DagTaskRef>,
     /// Per-task time limits, in seconds.
     pub timeouts: BTreeMap<String, f64>,
-    /// Limit of the whole run.
+    /// Limit of the whole DagRun.
     pub limit: Duration,
 }
 
-/// Prepares the DagRun of a scenario whose pipeline is an Airflow DAG: the environment's
-/// Airflow home (`<environment>/airflow`, its database migrated once and copied fresh for each
-/// scenario), the driver and its spec file, and the variables tasks see: the contract's, the
-/// pipeline's and the scenario's, the scenario's Airflow Variables, and a `PATH` that starts
-/// with the managed Python's and Spark's `bin` folders, so that `python` and `spark-submit` in a
-/// DAG are the harness's.
+/// Prepares the DagRun of a scenario whose pipeline is an Airflow DAG. The driver runs from the
+/// environment's Airflow home (`<environment>/airflow`, its database migrated once and copied
+/// fresh for each DagRun) with the contract's variables of the environment's services and a
+/// `PATH` that starts with the managed Python's and Spark's `bin` folders, so that `python` and
+/// `spark-submit` in a DAG are the harness's.
 pub fn airflow_run(
     project: &Project,
     plan: &ScenarioPlan<'_>,
@@ -96,19 +102,11 @@ pub fn airflow_run(
     let (scenario, pipeline) = (plan.scenario, plan.pipeline);
     let home = env.dir.join("airflow");
     let driver = airflow::write_driver(&home)?;
-    let (mut vars, mut env_remove) = contract_env(plan, env, work_dir);
+    let (_, mut env_remove) = contract_env(plan, env, work_dir);
     env_remove.extend(airflow::foreign_env());
-    vars.extend(
-        pipeline
-            .env
-            .iter()
-            .chain(&scenario.env)
-            .map(|(k, v)| (k.clone(), v.clone())),
-    );
-    vars.extend(airflow::base_env(&home, &dag.file));
-    for (k, v) in &scenario.airflow.variables {
-        vars.push((format!("AIRFLOW_VAR_{}", k.to_uppercase()), v.clone()));
-    }
+    let mut shared: Vec<(String, String)> = vec![("PYTHONUNBUFFERED".into(), "1".into())];
+    shared.extend(env.task_env());
+    shared.extend(airflow::base_env(&home, &dag.file));
     let mut path: Vec<PathBuf> = Vec::new();
     if let Some(bin) = project.settings.python.parent() {
         path.push(bin.to_path_buf());
@@ -120,7 +118,21 @@ pub fn airflow_run(
         &std::env::var_os("PATH").unwrap_or_default(),
     ));
     if let Ok(joined) = std::env::join_paths(path) {
-        vars.push(("PATH".into(), joined.to_string_lossy().into_owned()));
+        shared.push(("PATH".into(), joined.to_string_lossy().into_owned()));
+    }
+    let mut own: Vec<(String, String)> = vec![
+        ("HARNESS_SCENARIO".into(), scenario.name.0.clone()),
+        ("HARNESS_WORK_DIR".into(), work_dir.display().to_string()),
+    ];
+    own.extend(
+        pipeline
+            .env
+            .iter()
+            .chain(&scenario.env)
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    for (k, v) in &scenario.airflow.variables {
+        own.push((format!("AIRFLOW_VAR_{}", k.to_uppercase()), v.clone()));
     }
 
     let selected: Vec<&crate::config::Task> = plan.tasks.iter().map(|t| t.task).collect();
@@ -143,14 +155,13 @@ pub fn airflow_run(
             .map(|t| (t.id.0.clone(), t.env.clone()))
             .collect(),
         parallel: task_jobs,
-        db_template: home.join("template.db"),
     };
-    let spec_path = home.join(format!("{}.run.json", scenario.name));
+    let spec_file = home.join(format!("{}.run.json", scenario.name));
     std::fs::write(
-        &spec_path,
+        &spec_file,
         serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other)?,
     )?;
-    // The whole run: every attempt of every task at its limit, one after the other, plus
+    // The whole DagRun: every attempt of every task at its limit, one after the other, plus
     // Airflow's own start (a first migration included).
     let limit = selected
         .iter()
@@ -158,19 +169,22 @@ pub fn airflow_run(
         .sum::<Duration>()
         + Duration::from_secs(180);
     Ok(AirflowRun {
-        spec: ProcessSpec {
+        key: (dag.file.clone(), dag.dag_id.clone()),
+        driver: ProcessSpec {
             program: dag.python.clone().into(),
             args: vec![
                 driver.into(),
-                "run".into(),
+                "serve".into(),
                 dag.file.clone().into(),
                 dag.dag_id.clone().into(),
-                spec_path.into(),
+                home.join("template.db").into(),
             ],
             cwd: pipeline.dir.clone(),
-            env: vars,
+            env: shared,
             env_remove,
         },
+        spec_file,
+        env: own,
         tasks: selected
             .iter()
             .map(|t| DagTaskRef {
