@@ -78,9 +78,8 @@ pub(super) fn dag_versus_declared(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure
         },
         Figure {
             id: format!("{}.first_task_cold", bench.id),
-            name: format!(
-                "the same in a new environment (Airflow's database migrated, Airflow loaded)"
-            ),
+            name: "the same in a new environment (Airflow's database migrated, Airflow loaded)"
+                .into(),
             unit: Unit::Seconds,
             value: first_airflow(&dag_run.scenarios[0])?,
             baseline: first_declared(&declared_run.scenarios[0]),
