@@ -1,6 +1,6 @@
 //! `harness doctor`: every prerequisite, found or missing, with how to get it: the managed
 //! Python environment, what each kind of service needs (from its description in
-//! `crate::services`), and Docker.
+//! `crate::services`), the managed Airflow, and Docker.
 
 use std::process::Command;
 
@@ -23,6 +23,27 @@ pub fn checks(settings: &Settings) -> Vec<Check> {
     for service in services::REGISTRY {
         out.extend(service.prerequisites(settings));
     }
+    let python = &settings.airflow_python;
+    let airflow = python
+        .exists()
+        .then(|| {
+            first_line(
+                python,
+                &[
+                    "-c",
+                    "import importlib.metadata as m; print(m.version('apache-airflow'))",
+                ],
+            )
+        })
+        .flatten()
+        .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+        .map(|v| format!("apache-airflow {v} ({})", python.display()));
+    out.push(Prerequisite {
+        name: "airflow",
+        found: airflow,
+        how: "the managed Airflow of pipelines that are Airflow DAGs: scripts/setup.sh creates .venv-airflow",
+        required: false,
+    });
     let docker = which("docker").and_then(|d| {
         let out = Command::new(&d)
             .args(["version", "--format", "{{.Server.Version}}"])

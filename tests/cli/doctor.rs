@@ -5,7 +5,7 @@ use crate::support::{Project, require_servers};
 #[test]
 fn doctor_finds_everything_the_setup_installs() {
     require_servers();
-    let p = Project::example_venv();
+    let p = Project::with_airflow();
     let r = p.run(&["doctor"]);
     assert_eq!(r.code, 0, "{}", r.all());
     for name in [
@@ -16,6 +16,7 @@ fn doctor_finds_everything_the_setup_installs() {
         "postgres",
         "redis-server",
         "clickhouse-server",
+        "airflow",
         "docker",
     ] {
         assert!(
@@ -61,6 +62,11 @@ fn doctor_names_what_is_missing_and_how_to_get_it() {
     );
     assert!(
         line("python").starts_with("MISSING") && line("python").contains("scripts/setup.sh"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !line("airflow").starts_with("found") && line("airflow").contains("creates .venv-airflow"),
         "{}",
         r.stdout
     );
