@@ -153,6 +153,15 @@ class Child:
 
                 sys.stdout = os.fdopen(1, "w", buffering=1)
                 sys.stderr = os.fdopen(2, "w", buffering=1)
+                # Running from now on: a quick task may end before a poll sees it running.
+                emit(
+                    event="state",
+                    task=ti.task_id,
+                    map_index=ti.map_index,
+                    state="running",
+                    try_number=ti.try_number,
+                    max_tries=ti.max_tries,
+                )
                 _run_task(ti=ti, task=task, run_triggerer=True)
             except BaseException:
                 traceback.print_exc()
@@ -370,6 +379,9 @@ def run(dag, spec):
         for ti in dr.get_task_instances(session=session):
             state = None if ti.state is None else str(getattr(ti.state, "value", ti.state))
             key = (ti.task_id, ti.map_index)
+            if key in children and state in ("scheduled", "queued", "running"):
+                # Said already, when its child started.
+                continue
             if state is not None and seen.get(key) != (state, ti.try_number):
                 seen[key] = (state, ti.try_number)
                 emit(
@@ -397,7 +409,13 @@ def run(dag, spec):
             del children[key]
             session.expire_all()
             ti = dr.get_task_instance(child.task_id, session=session, map_index=key[1])
-            if ti is not None and ti.state not in State.finished and ti.state != TaskInstanceState.UP_FOR_RETRY:
+            waiting = (
+                TaskInstanceState.UP_FOR_RETRY,
+                TaskInstanceState.UP_FOR_RESCHEDULE,
+                TaskInstanceState.DEFERRED,
+                TaskInstanceState.SCHEDULED,
+            )
+            if ti is not None and ti.state not in State.finished and ti.state not in waiting:
                 # Killed or crashed before Airflow recorded an end: a failure, retried as
                 # Airflow retries one.
                 retry = ti.try_number <= ti.max_tries

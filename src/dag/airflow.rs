@@ -222,6 +222,8 @@ impl Tracker<'_> {
             t.status = Some(status);
         };
         match state {
+            // Said once per attempt (the driver says it when the attempt's process starts).
+            "running" if t.attempt_start.is_some() => return,
             "running" => {
                 first_running.get_or_insert(now);
                 t.first_start.get_or_insert(now);

@@ -38,7 +38,7 @@ from airflow.providers.standard.operators.python import BranchPythonOperator, Py
 "#;
 
 #[test]
-fn a_failed_task_is_exit_1_with_its_log_tail_even_when_airflow_calls_the_dagrun_a_success() {
+fn failed_retried_and_cut_off_dag_tasks_are_exit_1_even_when_airflow_calls_the_dagrun_a_success() {
     // `cleanup` runs whatever happened (trigger rule all_done) and is the only leaf: Airflow
     // marks this DagRun successful, which is how `airflow dags test` once exited 0 on a failure.
     let dag = format!(
@@ -75,6 +75,42 @@ with DAG("flow", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
         r.stderr
     );
     assert!(r.all().contains("✔ s/cleanup"), "{}", r.all());
+    // `list` shows the tasks the DAG file gives.
+    let r = p.run(&["list"]);
+    assert!(
+        r.stdout
+            .contains("  cleanup (BashOperator) after explode, trigger rule all_done, timeout 10m"),
+        "{}",
+        r.stdout
+    );
+
+    // A retried task, and a task cut off by its failure: Airflow's up_for_retry and
+    // upstream_failed, as the harness reports them.
+    p.file(
+        "pipelines/p/dags/flow.py",
+        &format!(
+            r#"{HEADER}
+with DAG("flow", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
+    explode = BashOperator(task_id="explode", bash_command="exit 3", retries=1, retry_delay=dt.timedelta(0))
+    after = BashOperator(task_id="after", bash_command="echo never")
+    explode >> after
+"#
+        ),
+    );
+    let r = p.run(&["run", "--format", "json"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout.contains(r#""state":"up_for_retry""#),
+        "{}",
+        r.stdout
+    );
+    let results = p.read(".harness/report/results.json");
+    assert!(
+        results.contains("skipped (upstream `explode` failed)"),
+        "{results}"
+    );
+    let log = p.read(".harness/report/s/tasks/explode.log");
+    assert!(log.contains("--- attempt 2/2 ---"), "{log}");
     assert!(
         p.leftover_processes().is_empty(),
         "{:?}",
@@ -174,6 +210,15 @@ from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import Variable
 import os
 
+from airflow.providers.standard.sensors.python import PythonSensor
+
+def second_poke():
+    marker = os.path.join(os.environ["HARNESS_WORK_DIR"], "poked")
+    if os.path.exists(marker):
+        return True
+    open(marker, "w").close()
+    return False
+
 def publish(**context):
     conn = RedisHook(redis_conn_id="redis_default").get_conn()
     conn.set("out:region", context["dag_run"].conf["region"])
@@ -194,7 +239,9 @@ with DAG("flow", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
         task_id="stamp",
         python_callable=lambda: RedisHook(redis_conn_id="redis_default").get_conn().set("out:stamp", os.environ["STAMP"]),
     )
-    wait >> create >> pick >> [publish_task, never]
+    # A sensor that gives its slot back between pokes (up_for_reschedule), ready on its second.
+    poke = PythonSensor(task_id="poke", python_callable=second_poke, mode="reschedule", poke_interval=1)
+    wait >> poke >> create >> pick >> [publish_task, never]
 "#
     );
     let scenario = format!(
@@ -238,7 +285,11 @@ key = ["n"]
     // The same run as JSON events: Airflow's states arrive as the harness's task events.
     let r = p.run(&["run", "--format", "json"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    for state in [r#""state":"queued""#, r#""state":"scheduled""#] {
+    for state in [
+        r#""state":"queued""#,
+        r#""state":"scheduled""#,
+        r#""state":"up_for_reschedule""#,
+    ] {
         assert!(r.stdout.contains(state), "{state}: {}", r.stdout);
     }
     assert!(
