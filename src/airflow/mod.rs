@@ -90,7 +90,8 @@ pub fn base_env(home: &Path, dag_file: &Path) -> Vec<(String, String)> {
         ),
         (
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN".into(),
-            format!("sqlite:///{}", home.join("airflow.db").display()),
+            // Parallel tasks write to one SQLite file: wait for its lock rather than fail.
+            format!("sqlite:///{}?timeout=60", home.join("airflow.db").display()),
         ),
         ("AIRFLOW__CORE__UNIT_TEST_MODE".into(), "False".into()),
         (
