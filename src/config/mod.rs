@@ -80,6 +80,19 @@ pub fn retarget(project: &Project, name: &str, scenarios: &[String]) -> Result<P
                 ));
             }
         }
+        // The tasks whose outputs cover a sink, in the new pipeline; a sink no output covers
+        // keeps its `written_by` when those tasks are there too.
+        for sink in s.sinks.iter_mut() {
+            let writers: Vec<TaskId> = pipeline
+                .tasks
+                .iter()
+                .filter(|t| t.outputs.iter().any(|o| sink.written_by(o)))
+                .map(|t| t.id.clone())
+                .collect();
+            if !writers.is_empty() || sink.writers.iter().any(|w| pipeline.task(&w.0).is_none()) {
+                sink.writers = writers;
+            }
+        }
         s.pipeline = name.to_string();
     }
     if problems.is_empty() {

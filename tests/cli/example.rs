@@ -59,6 +59,20 @@ fn changed_dictionary_row_fails_the_example_with_a_diff() {
         "{}",
         r.stdout
     );
+    // Through the DAG the same diff names the same task, from the DAG pipeline's `outputs`.
+    let r = p.run(&[
+        "run",
+        "monetization_to_redis",
+        "--pipeline",
+        "hydramatrices_airflow",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.all()
+            .contains("`export_monetization` changed redis keys monetization:*"),
+        "{}",
+        r.all()
+    );
     let r = p.run(&["run", "monetization_to_redis", "--update"]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
