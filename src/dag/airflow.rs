@@ -328,58 +328,37 @@ impl Tracker<'_> {
         let dag_started = self.go;
         let mut outcomes = Vec::new();
         for task in self.tasks {
-            let tracked = self.per_task.remove(&task.id.0);
-            let (status, attempts, started, elapsed, log) = match tracked {
-                Some(mut t) => {
-                    if let Some(mut l) = t.log.take() {
-                        let _ = l.flush();
-                    }
-                    let status = t.status.clone();
-                    if status.is_none() {
-                        self.ctx.events.emit(Event::TaskFinished {
-                            scenario: self.ctx.scenario.clone(),
-                            task: task.id.clone(),
-                            status: TaskStatus::Cancelled,
-                            elapsed: Duration::ZERO,
-                        });
-                    }
-                    let started = t.first_start.map(|s| s - dag_started).unwrap_or_default();
-                    let elapsed = match (t.first_start, t.end) {
-                        (Some(s), Some(e)) => e - s,
-                        (Some(s), None) => s.elapsed(),
-                        _ => Duration::ZERO,
-                    };
-                    (
-                        status.unwrap_or(TaskStatus::Cancelled),
-                        t.attempts,
-                        started,
-                        elapsed,
-                        Some(t.log_path),
-                    )
-                }
-                None => {
-                    self.ctx.events.emit(Event::TaskFinished {
-                        scenario: self.ctx.scenario.clone(),
-                        task: task.id.clone(),
-                        status: TaskStatus::Cancelled,
-                        elapsed: Duration::ZERO,
-                    });
-                    (
-                        TaskStatus::Cancelled,
-                        vec![],
-                        Duration::ZERO,
-                        Duration::ZERO,
-                        None,
-                    )
-                }
-            };
+            let mut tracked = self.per_task.remove(&task.id.0);
+            if let Some(mut l) = tracked.as_mut().and_then(|t| t.log.take()) {
+                let _ = l.flush();
+            }
+            // A task Airflow never ended was cut off (cancelled, or the run died).
+            let status = tracked.as_ref().and_then(|t| t.status.clone());
+            if status.is_none() {
+                self.ctx.events.emit(Event::TaskFinished {
+                    scenario: self.ctx.scenario.clone(),
+                    task: task.id.clone(),
+                    status: TaskStatus::Cancelled,
+                    elapsed: Duration::ZERO,
+                });
+            }
+            let (first, end) = tracked
+                .as_ref()
+                .map_or((None, None), |t| (t.first_start, t.end));
             outcomes.push(TaskOutcome {
                 id: task.id.clone(),
-                status,
-                attempts,
-                started,
-                elapsed,
-                log,
+                status: status.unwrap_or(TaskStatus::Cancelled),
+                started: first.map(|s| s - dag_started).unwrap_or_default(),
+                elapsed: match (first, end) {
+                    (Some(s), Some(e)) => e - s,
+                    (Some(s), None) => s.elapsed(),
+                    _ => Duration::ZERO,
+                },
+                attempts: tracked
+                    .as_mut()
+                    .map(|t| std::mem::take(&mut t.attempts))
+                    .unwrap_or_default(),
+                log: tracked.map(|t| t.log_path),
             });
         }
         let tail = || {

@@ -102,10 +102,9 @@ pub fn airflow_run(
     let (scenario, pipeline) = (plan.scenario, plan.pipeline);
     let home = env.dir.join("airflow");
     let driver = airflow::write_driver(&home)?;
-    let (_, mut env_remove) = contract_env(plan, env, work_dir);
-    env_remove.extend(airflow::foreign_env());
-    let mut shared: Vec<(String, String)> = vec![("PYTHONUNBUFFERED".into(), "1".into())];
-    shared.extend(env.task_env());
+    // Every `HARNESS_*` and `AIRFLOW*` variable of the caller: the run sets its own.
+    let env_remove = airflow::foreign_env();
+    let mut shared: Vec<(String, String)> = env.task_env();
     shared.extend(airflow::base_env(&home, &dag.file));
     let mut path: Vec<PathBuf> = Vec::new();
     if let Some(bin) = project.settings.python.parent() {
