@@ -56,6 +56,18 @@ def emit(**event):
         OUT.flush()
 
 
+def emit_state(ti, state):
+    """A task instance's state change, as the harness reads it."""
+    emit(
+        event="state",
+        task=ti.task_id,
+        map_index=ti.map_index,
+        state=state,
+        try_number=ti.try_number,
+        max_tries=ti.max_tries,
+    )
+
+
 def import_error_location(dag_file, text):
     """The last frame of a traceback that is in DAG_FILE: (line, the message)."""
     line = None
@@ -154,14 +166,7 @@ class Child:
                 sys.stdout = os.fdopen(1, "w", buffering=1)
                 sys.stderr = os.fdopen(2, "w", buffering=1)
                 # Running from now on: a quick task may end before a poll sees it running.
-                emit(
-                    event="state",
-                    task=ti.task_id,
-                    map_index=ti.map_index,
-                    state="running",
-                    try_number=ti.try_number,
-                    max_tries=ti.max_tries,
-                )
+                emit_state(ti, "running")
                 _run_task(ti=ti, task=task, run_triggerer=True)
             except BaseException:
                 traceback.print_exc()
@@ -384,14 +389,7 @@ def run(dag, spec):
                 continue
             if state is not None and seen.get(key) != (state, ti.try_number):
                 seen[key] = (state, ti.try_number)
-                emit(
-                    event="state",
-                    task=ti.task_id,
-                    map_index=ti.map_index,
-                    state=state,
-                    try_number=ti.try_number,
-                    max_tries=ti.max_tries,
-                )
+                emit_state(ti, state)
 
     def reap():
         for key, child in list(children.items()):
@@ -450,14 +448,7 @@ def run(dag, spec):
             deadline = time.monotonic() + limit if limit else None
             # Queued is a state the child passes through too fast to be seen by polling.
             seen[key] = ("queued", ti.try_number)
-            emit(
-                event="state",
-                task=ti.task_id,
-                map_index=ti.map_index,
-                state="queued",
-                try_number=ti.try_number,
-                max_tries=ti.max_tries,
-            )
+            emit_state(ti, "queued")
             children[key] = Child(ti, dag.task_dict[ti.task_id], deadline, task_env.get(ti.task_id))
         report_states()
         if children:
