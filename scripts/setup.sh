@@ -29,7 +29,6 @@ clickhouse_server() {
 VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/pipelines/hydramatrices/requirements.txt"
 DEV_REQUIREMENTS="$ROOT/scripts/requirements-dev.txt"
-STAMP="$VENV/.requirements.sha256"
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -142,20 +141,31 @@ say "chromium: $(command -v chromium); tesseract: $(command -v tesseract)"
 [[ -f "$REQUIREMENTS" ]] || die "missing $REQUIREMENTS"
 [[ -f "$DEV_REQUIREMENTS" ]] || die "missing $DEV_REQUIREMENTS"
 
-if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
-    say "creating .venv ($(python3 --version 2>&1))"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-fi
+# Creates the virtualenv DIR when it has no working python, and runs `pip install ARGS` in it
+# whenever the files FILES changed since its last install (their hash is kept in DIR).
+#   managed_venv DIR WHAT FILES... -- ARGS...
+managed_venv() {
+    local dir=$1 what=$2 files=() want have
+    shift 2
+    while [[ $1 != -- ]]; do files+=("$1"); shift; done
+    shift
+    local name=${dir#"$ROOT"/} stamp="$dir/.requirements.sha256"
+    if ! "$dir/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        say "creating $name ($(python3 --version 2>&1))"
+        rm -rf "$dir"
+        python3 -m venv "$dir"
+    fi
+    want=$(cat "${files[@]}" | sha256sum | cut -d' ' -f1)
+    have=$(cat "$stamp" 2>/dev/null || true)
+    if [[ "$want" != "$have" ]]; then
+        say "installing $what into $name (pip)"
+        "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+        printf '%s\n' "$want" >"$stamp"
+    fi
+}
 
-want=$(cat "$REQUIREMENTS" "$DEV_REQUIREMENTS" | sha256sum | cut -d' ' -f1)
-have=$(cat "$STAMP" 2>/dev/null || true)
-if [[ "$want" != "$have" ]]; then
-    say "installing ${REQUIREMENTS#"$ROOT"/} and ${DEV_REQUIREMENTS#"$ROOT"/} into .venv (pip)"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        -r "$REQUIREMENTS" -r "$DEV_REQUIREMENTS"
-    printf '%s\n' "$want" >"$STAMP"
-fi
+managed_venv "$VENV" "${REQUIREMENTS#"$ROOT"/} and ${DEV_REQUIREMENTS#"$ROOT"/}" \
+    "$REQUIREMENTS" "$DEV_REQUIREMENTS" -- -r "$REQUIREMENTS" -r "$DEV_REQUIREMENTS"
 say "python: .venv ($("$VENV/bin/python" --version 2>&1)), requirements up to date"
 
 # --- managed Airflow ----------------------------------------------------------
@@ -166,20 +176,9 @@ say "python: .venv ($("$VENV/bin/python" --version 2>&1)), requirements up to da
 AIRFLOW_VENV="$ROOT/.venv-airflow"
 AIRFLOW_REQUIREMENTS="$ROOT/scripts/requirements-airflow.txt"
 AIRFLOW_CONSTRAINTS="$ROOT/scripts/constraints-airflow.txt"
-AIRFLOW_STAMP="$AIRFLOW_VENV/.requirements.sha256"
-if ! "$AIRFLOW_VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
-    say "creating .venv-airflow"
-    rm -rf "$AIRFLOW_VENV"
-    python3 -m venv "$AIRFLOW_VENV"
-fi
-want=$(cat "$AIRFLOW_REQUIREMENTS" "$AIRFLOW_CONSTRAINTS" | sha256sum | cut -d' ' -f1)
-have=$(cat "$AIRFLOW_STAMP" 2>/dev/null || true)
-if [[ "$want" != "$have" ]]; then
-    say "installing ${AIRFLOW_REQUIREMENTS#"$ROOT"/} into .venv-airflow (pip, about a minute)"
-    "$AIRFLOW_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        -r "$AIRFLOW_REQUIREMENTS" -c "$AIRFLOW_CONSTRAINTS"
-    printf '%s\n' "$want" >"$AIRFLOW_STAMP"
-fi
+managed_venv "$AIRFLOW_VENV" "${AIRFLOW_REQUIREMENTS#"$ROOT"/} (about a minute)" \
+    "$AIRFLOW_REQUIREMENTS" "$AIRFLOW_CONSTRAINTS" -- \
+    -r "$AIRFLOW_REQUIREMENTS" -c "$AIRFLOW_CONSTRAINTS"
 say "airflow: .venv-airflow ($("$AIRFLOW_VENV/bin/python" -c 'import importlib.metadata as m; print("apache-airflow", m.version("apache-airflow"))'))"
 
 # --- offline base image of the docker backend -----------------------------------
