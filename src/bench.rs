@@ -202,7 +202,7 @@ pub struct Ctx {
     settings: Settings,
     root: PathBuf,
     rt: tokio::runtime::Runtime,
-    scratch: tempfile::TempDir,
+    scratch: crate::ledger::OwnedDir,
 }
 
 impl Ctx {
@@ -237,10 +237,10 @@ pub fn run(opts: &Options) -> Result<Vec<(Bench, Outcome)>, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let scratch = tempfile::Builder::new()
-        .prefix("harness-bench-")
-        .tempdir()
+    let scratch = crate::ledger::OwnedDir::new(&std::env::temp_dir(), "harness-bench-")
         .map_err(|e| format!("cannot create a scratch folder: {e}"))?;
+    rt.block_on(async { crate::signals::install_abort() })
+        .map_err(|e| format!("cannot handle signals: {e}"))?;
     open_up(scratch.path())?;
     let ctx = Ctx {
         rows: opts.rows,
@@ -815,11 +815,8 @@ fn cold_start(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
         ServiceKind::Spark,
     ];
     let start = |services: &[ServiceKind], name: &str| -> Result<f64, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("harness-env-")
-            .tempdir()
-            .map_err(|e| format!("cannot create a temporary folder: {e}"))?
-            .keep();
+        let dir = crate::ledger::make_dir(&std::env::temp_dir(), "harness-env-")
+            .map_err(|e| format!("cannot create a temporary folder: {e}"))?;
         let (events, _rx) = Events::channel();
         ctx.rt.block_on(async {
             let t0 = Instant::now();
@@ -1273,11 +1270,8 @@ fn seeding(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
     let resp_path = dir.join("keys.resp");
     std::fs::write(&resp_path, resp).map_err(|e| e.to_string())?;
 
-    let env_dir = tempfile::Builder::new()
-        .prefix("harness-env-")
-        .tempdir()
-        .map_err(|e| format!("cannot create a temporary folder: {e}"))?
-        .keep();
+    let env_dir = crate::ledger::make_dir(&std::env::temp_dir(), "harness-env-")
+        .map_err(|e| format!("cannot create a temporary folder: {e}"))?;
     let (events, _rx) = Events::channel();
     let env = ctx
         .rt

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{self, BackendChoice, Project, Scenario};
 use crate::events::Events;
 use crate::exit;
+use crate::ledger;
 use crate::outcome::ScenarioStatus;
 use crate::report::{self, Style, diagnostics};
 use crate::runner::{self, RunOptions};
@@ -70,6 +71,9 @@ pub enum Command {
     },
     /// List every prerequisite (java, pyspark, postgres, redis-server, docker), found or missing.
     Doctor,
+    /// Remove what harness runs that died (SIGKILL, a crash) left: processes, folders and
+    /// containers; every command also does it quietly when it starts.
+    Clean,
     /// Review pending snapshots (`.snap.new`): accept, reject or skip each, with its diff.
     Review(ReviewArgs),
     /// Docker images of the docker backend.
@@ -222,7 +226,9 @@ fn parse_partition(text: &str) -> Result<Partition, String> {
     Ok(Partition { k, n })
 }
 
-/// Parses the process's arguments, runs, and returns the exit code.
+/// Parses the process's arguments, runs, and returns the exit code. Every command first sweeps
+/// what dead harness runs left on the machine (`harness clean` does it out loud), keeps a ledger
+/// of what it starts itself, and removes whatever of that is still there when it ends.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -235,6 +241,123 @@ pub fn main() -> i32 {
             };
         }
     };
+    // Still one thread: the ledger marks the process's own environment.
+    let ledger = ledger::open();
+    if let Err(e) = &ledger {
+        eprintln!("warning: {e}");
+    }
+    let code = if matches!(cli.command, Command::Clean) {
+        clean()
+    } else {
+        sweep_dead_runs();
+        dispatch(cli)
+    };
+    if let Ok(l) = ledger {
+        let left = l.close();
+        if !left.processes.is_empty() || !left.folders.is_empty() {
+            eprintln!("harness: removed what this run left: {}", left.describe());
+        }
+        if !left.containers.is_empty() {
+            remove_containers(&[left]);
+        }
+    }
+    code
+}
+
+/// Sweeps the runs that died without cleaning up, saying what was removed; returns how many
+/// things went.
+fn sweep_dead_runs() -> usize {
+    let swept = ledger::sweep_dead();
+    let mut n = 0;
+    for s in swept
+        .iter()
+        .filter(|s| !s.processes.is_empty() || !s.folders.is_empty())
+    {
+        n += s.processes.len() + s.folders.len();
+        eprintln!(
+            "harness: run {} (`{}`) ended without cleaning up; {}",
+            s.run,
+            s.command,
+            s.describe()
+        );
+    }
+    let with_containers: Vec<ledger::Swept> = swept
+        .into_iter()
+        .filter(|s| !s.containers.is_empty())
+        .collect();
+    if !with_containers.is_empty() {
+        n += remove_containers(&with_containers);
+    }
+    n
+}
+
+/// Removes the containers of `runs` (their ledgers are forgotten once that worked), and returns
+/// how many were removed.
+fn remove_containers(runs: &[ledger::Swept]) -> usize {
+    let Some(rt) = runtime() else { return 0 };
+    rt.block_on(async {
+        let docker = match crate::backend::docker::connect().await {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!(
+                    "harness: the containers of {} stay until Docker answers (`harness clean`): {e}",
+                    runs.iter().map(|r| r.run.as_str()).collect::<Vec<_>>().join(", ")
+                );
+                return 0;
+            }
+        };
+        let (events, mut rx) = Events::channel();
+        let mut removed = 0;
+        for run in runs {
+            match crate::backend::docker::remove_run(&docker, &events, &run.run).await {
+                Ok(n) => {
+                    removed += n;
+                    ledger::forget(run);
+                }
+                Err(e) => eprintln!("harness: cannot remove the containers of {}: {e}", run.run),
+            }
+        }
+        drop(events);
+        while let Some(e) = rx.recv().await {
+            if let crate::events::Event::Notice { message } = e {
+                eprintln!("harness: {message}");
+            }
+        }
+        removed
+    })
+}
+
+/// `harness clean`: sweeps dead runs and the containers of dead runs, and says what went.
+fn clean() -> i32 {
+    let mut n = sweep_dead_runs();
+    if let Some(rt) = runtime() {
+        n += rt.block_on(async {
+            let Ok(docker) = crate::backend::docker::connect().await else {
+                return 0;
+            };
+            let (events, mut rx) = Events::channel();
+            let removed = crate::backend::docker::remove_orphans(&docker, &events)
+                .await
+                .unwrap_or_else(|e| {
+                    eprintln!("harness: cannot list containers: {e}");
+                    0
+                });
+            drop(events);
+            while let Some(e) = rx.recv().await {
+                if let crate::events::Event::Notice { message } = e {
+                    eprintln!("harness: {message}");
+                }
+            }
+            removed
+        });
+    }
+    if n == 0 {
+        println!("nothing to clean: no harness run left anything behind");
+    }
+    exit::OK
+}
+
+fn dispatch(cli: Cli) -> i32 {
     let style = Style::detect(match cli.color {
         ColorChoice::Auto => None,
         ColorChoice::Always => Some(true),
@@ -349,7 +472,7 @@ pub fn main() -> i32 {
         Command::Images(ImagesCommand::Build { base }) => {
             build_images(&project.settings, base.as_deref(), style)
         }
-        Command::Bench(_) | Command::BenchWorker { .. } => exit::OK,
+        Command::Bench(_) | Command::BenchWorker { .. } | Command::Clean => exit::OK,
     }
 }
 

@@ -25,6 +25,7 @@ pub mod diagnostic;
 pub mod doctor;
 pub mod events;
 pub mod exit;
+pub mod ledger;
 pub mod names;
 pub mod outcome;
 pub mod process;

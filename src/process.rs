@@ -55,27 +55,39 @@ pub fn signal_group(pgid: u32, signal: i32) {
 static LIVE_GROUPS: std::sync::Mutex<std::collections::BTreeSet<u32>> =
     std::sync::Mutex::new(std::collections::BTreeSet::new());
 
-/// Kills every process group owned by a live `GroupGuard`.
+/// Kills every process group owned by a live `GroupGuard`, and every process the run marked.
 pub fn kill_all_groups() {
     let groups = LIVE_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
     for pgid in groups {
         signal_group(pgid, libc::SIGKILL);
     }
+    if let Some(l) = crate::ledger::current() {
+        l.kill_own();
+    }
 }
 
-/// Kills a process group (SIGKILL) when dropped.
+/// Kills a process group (SIGKILL) when dropped, and the processes that carry the group's owner
+/// mark but left it (`setsid`, a daemon's double fork).
 #[derive(Debug)]
 pub struct GroupGuard {
     pgid: Option<u32>,
+    mark: Option<String>,
 }
 
 impl GroupGuard {
-    /// Guards the group led by `pid`.
+    /// Guards the group led by `pid`, just started (so its environment holds its owner mark),
+    /// and records the process in the run's ledger.
     pub fn new(pid: Option<u32>) -> Self {
         if let (Some(p), Ok(mut live)) = (pid, LIVE_GROUPS.lock()) {
             live.insert(p);
         }
-        GroupGuard { pgid: pid }
+        if let Some(p) = pid {
+            crate::ledger::process(p);
+        }
+        let mark = pid
+            .and_then(crate::ledger::mark_of)
+            .filter(|m| !m.ends_with(".0"));
+        GroupGuard { pgid: pid, mark }
     }
 
     /// The group id.
@@ -92,12 +104,18 @@ impl Drop for GroupGuard {
                 live.remove(&pgid);
             }
         }
+        if let Some(mark) = self.mark.take() {
+            crate::ledger::kill_group_mark(&mark);
+        }
     }
 }
 
 /// Prepares a command to run as the leader of a new process group that dies with the harness.
 pub fn isolate(cmd: &mut Command) {
     cmd.process_group(0);
+    if let Some(mark) = crate::ledger::group_mark() {
+        cmd.env(crate::ledger::OWNER_VAR, mark);
+    }
     // SAFETY: prctl and getppid are async-signal-safe; the closure allocates nothing.
     unsafe {
         cmd.pre_exec(|| {
@@ -371,6 +389,13 @@ impl ServiceProcess {
         &mut self.child
     }
 
+    /// Why the server is no longer running, once its process has exited (without waiting for
+    /// it: a dead server stays a zombie of ours until it is stopped, so its PID is not reused).
+    pub fn exit_note(&self) -> Option<String> {
+        let pid = self.child.id()?;
+        (!crate::ledger::alive(pid)).then(|| format!("its process {pid} ({}) exited", self.name))
+    }
+
     /// True while the server process has not exited.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -505,6 +530,7 @@ where
     Fut: std::future::Future<Output = bool>,
 {
     let fail = |m: String, with_log: bool| InfraError {
+        stopped: false,
         service: how.service.into(),
         message: m,
         log_tail: if with_log {
@@ -632,22 +658,42 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn cancellation_kills_the_group() {
+    async fn cancellation_kills_the_whole_group_also_what_ignores_sigterm() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pids = dir.path().join("pids");
         let cancel = CancellationToken::new();
         let c = cancel.clone();
+        let file = pids.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            while std::fs::read_to_string(&file).map_or(0, |s| s.lines().count()) < 2 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             c.cancel();
         });
-        let exit = run(
-            &sh("sleep 300"),
-            Duration::from_secs(60),
-            &cancel,
-            |_, _| {},
-        )
-        .await
-        .expect("runs");
+        // The shell and its child both ignore SIGTERM: only the SIGKILL after the grace ends them.
+        let script = format!(
+            "trap '' TERM; sleep 300 & echo $! >> {0}; echo $$ >> {0}; wait",
+            pids.display()
+        );
+        let exit = run(&sh(&script), Duration::from_secs(60), &cancel, |_, _| {})
+            .await
+            .expect("runs");
         assert_eq!(exit, Exit::Cancelled);
+        let pids: Vec<i32> = std::fs::read_to_string(&pids)
+            .expect("pids")
+            .lines()
+            .map(|l| l.trim().parse().expect("number"))
+            .collect();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while pids.iter().any(|p| alive(*p)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for pid in pids {
+            assert!(
+                !alive(pid),
+                "process {pid} of the group survived the cancellation"
+            );
+        }
     }
 
     /// True when the process exists and is not a zombie.

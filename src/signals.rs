@@ -25,10 +25,36 @@ pub fn install(cancel: CancellationToken) -> std::io::Result<()> {
                 );
                 cancel.cancel();
             } else {
-                crate::process::kill_all_groups();
-                std::process::exit(crate::exit::INTERRUPTED);
+                abort();
             }
         }
     });
     Ok(())
+}
+
+/// For commands that have no clean stop of their own (`bench`): the first SIGINT or SIGTERM
+/// kills everything the command started, removes its folders, and exits. Call from within a
+/// Tokio runtime.
+pub fn install_abort() -> std::io::Result<()> {
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("harness: interrupted; removing what this command started");
+        abort();
+    });
+    Ok(())
+}
+
+/// Kills every process group and marked process of the run, removes its folders (the ledger
+/// keeps its containers for the next start to remove), and exits.
+fn abort() -> ! {
+    crate::process::kill_all_groups();
+    if let Some(l) = crate::ledger::current() {
+        l.close();
+    }
+    std::process::exit(crate::exit::INTERRUPTED);
 }

@@ -119,6 +119,8 @@ pub fn foreign_env() -> Vec<String> {
     std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
         .filter(|k| k.starts_with("AIRFLOW") || k.starts_with("HARNESS_"))
+        // The owner mark stays: what the DAG starts belongs to the run.
+        .filter(|k| k != crate::ledger::OWNER_VAR)
         .collect()
 }
 
@@ -149,9 +151,7 @@ pub fn describe(
     dag_id: &str,
 ) -> Result<Vec<DagTask>, DescribeError> {
     check_python(python).map_err(DescribeError::Missing)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("harness-airflow-")
-        .tempdir()
+    let scratch = crate::ledger::OwnedDir::new(&std::env::temp_dir(), "harness-airflow-")
         .map_err(|e| DescribeError::Failed(format!("cannot create a scratch folder: {e}")))?;
     let driver = write_driver(scratch.path())
         .map_err(|e| DescribeError::Failed(format!("cannot write the driver: {e}")))?;

@@ -30,6 +30,8 @@ pub const LABEL_OWNER: &str = "org.harness.owner";
 pub const LABEL_RUN: &str = "org.harness.run";
 /// Label holding the pid of the harness process that started the container.
 pub const LABEL_PID: &str = "org.harness.pid";
+/// Label: the ledger file of the run; the run is alive while the file's lock is held.
+pub const LABEL_LEDGER: &str = "org.harness.ledger";
 
 /// The base image when none is configured.
 pub const DEFAULT_BASE: &str = "debian:bookworm-slim";
@@ -89,6 +91,7 @@ pub async fn ensure_image(
     events: &Events,
 ) -> Result<String, InfraError> {
     let fail = |m: String, tail: Vec<String>| InfraError {
+        stopped: false,
         service: spec.service.into(),
         message: m,
         log_tail: tail,
@@ -163,8 +166,23 @@ fn build_context(spec: &ImageSpec, jars: Option<&Path>) -> std::io::Result<Vec<u
     tar.into_inner()
 }
 
-/// Finds containers of harness runs whose process is gone and removes them.
+/// Finds containers of harness runs that are dead (their ledger's lock is free, or the ledger is
+/// gone: `crate::ledger`) and removes them.
 pub async fn remove_orphans(docker: &Docker, events: &Events) -> Result<usize, String> {
+    remove_where(docker, events, None).await
+}
+
+/// Removes the containers labelled with run `run` (a run that died, or this one at its end).
+pub async fn remove_run(docker: &Docker, events: &Events, run: &str) -> Result<usize, String> {
+    remove_where(docker, events, Some(run)).await
+}
+
+/// Removes the harness's containers of run `run`, or, when `None`, of every dead run.
+async fn remove_where(
+    docker: &Docker,
+    events: &Events,
+    run: Option<&str>,
+) -> Result<usize, String> {
     let filters: HashMap<&str, Vec<&str>> = HashMap::from([("label", vec![LABEL_OWNER])]);
     let list = docker
         .list_containers(Some(
@@ -179,8 +197,15 @@ pub async fn remove_orphans(docker: &Docker, events: &Events) -> Result<usize, S
     for c in list {
         let labels = c.labels.unwrap_or_default();
         let pid: Option<i32> = labels.get(LABEL_PID).and_then(|p| p.parse().ok());
-        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-        if alive {
+        let selected = match run {
+            Some(run) => labels.get(LABEL_RUN).is_some_and(|r| r == run),
+            None => match labels.get(LABEL_LEDGER) {
+                Some(ledger) => !crate::ledger::is_alive(Path::new(ledger)),
+                // A container of a version without ledgers: its harness's PID is all there is.
+                None => !pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists()),
+            },
+        };
+        if !selected {
             continue;
         }
         if let Some(id) = c.id {
@@ -197,7 +222,7 @@ pub async fn remove_orphans(docker: &Docker, events: &Events) -> Result<usize, S
                 )
                 .await;
             events.notice(format!(
-                "removed container {} left by run {run} (harness pid {}), which died",
+                "removed container {} of run {run} (harness pid {}), which ended",
                 &id[..12.min(id.len())],
                 pid.map_or("?".into(), |p| p.to_string())
             ));
@@ -239,6 +264,25 @@ impl std::fmt::Debug for ServiceContainer {
 }
 
 impl ServiceContainer {
+    /// Why the container no longer runs, once it has stopped.
+    pub async fn exit_note(&self) -> Option<String> {
+        match self.container.is_running().await {
+            Ok(true) => None,
+            Ok(false) => Some(format!(
+                "its container {} stopped{}",
+                &self.container.id()[..12.min(self.container.id().len())],
+                match self.container.exit_code().await {
+                    Ok(Some(code)) => format!(" (exit code {code})"),
+                    _ => String::new(),
+                }
+            )),
+            Err(e) => Some(format!(
+                "its container {} cannot be inspected: {e}",
+                self.container.id()
+            )),
+        }
+    }
+
     /// Removes the container.
     pub async fn stop(self) {
         let _ = self.container.rm().await;
@@ -262,6 +306,7 @@ where
 {
     let service = plan.image.service;
     let fail = |m: String, tail: Vec<String>| InfraError {
+        stopped: false,
         service: service.into(),
         message: m,
         log_tail: tail,
@@ -274,7 +319,14 @@ where
     let req = image_ports
         .with_label(LABEL_OWNER, "harness")
         .with_label(LABEL_RUN, run_id)
-        .with_label(LABEL_PID, std::process::id().to_string());
+        .with_label(LABEL_PID, std::process::id().to_string())
+        .with_label(
+            LABEL_LEDGER,
+            crate::ledger::current()
+                .map(|l| l.path().display().to_string())
+                .unwrap_or_default(),
+        );
+    crate::ledger::container(&format!("{service} ({image})"));
     let ports = plan.ports.clone();
     let mut req = req.with_host_config_modifier(move |hc| {
         // Published on loopback only, never on every interface.

@@ -150,6 +150,7 @@ impl Environment {
             for running in env.started.iter() {
                 if let Err(e) = running.settle().await {
                     first_error = Some(InfraError {
+                        stopped: false,
                         service: running.kind().name().into(),
                         message: e.to_string(),
                         log_tail: vec![],
@@ -192,6 +193,32 @@ impl Environment {
         Ok(())
     }
 
+    /// The first service of the environment found stopped (its process exited, its container
+    /// stopped), now.
+    pub async fn dead_service(&self) -> Option<InfraError> {
+        for running in self.started.iter() {
+            if let Some(why) = running.exited() {
+                return Some(stopped(running.kind().name(), why));
+            }
+        }
+        for c in &self.containers {
+            if let Some(why) = c.exit_note().await {
+                return Some(stopped(c.service, why));
+            }
+        }
+        None
+    }
+
+    /// Resolves when a service of the environment has stopped, looking every [`WATCH_EVERY`].
+    pub async fn died(&self) -> InfraError {
+        loop {
+            tokio::time::sleep(WATCH_EVERY).await;
+            if let Some(e) = self.dead_service().await {
+                return e;
+            }
+        }
+    }
+
     /// The environment variables of the contract with pipeline code, for the services started.
     pub fn task_env(&self) -> Vec<(String, String)> {
         self.started.iter().flat_map(|r| r.task_env()).collect()
@@ -215,6 +242,7 @@ async fn connect_docker<'a>(
     events: &Events,
 ) -> Result<Docker<'a>, InfraError> {
     let docker_err = |m: String| InfraError {
+        stopped: false,
         service: "docker".into(),
         message: m,
         log_tail: vec![],
@@ -223,14 +251,17 @@ async fn connect_docker<'a>(
     docker::remove_orphans(&client, events)
         .await
         .map_err(docker_err)?;
-    let run_id = format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    );
+    let run_id = match crate::ledger::current() {
+        Some(l) => l.id().to_string(),
+        None => format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0)
+        ),
+    };
     Ok(Docker {
         client,
         run_id,
@@ -272,6 +303,18 @@ async fn start_one(
             let running = service.start_local(ctx).await?;
             Ok((running, None, t0.elapsed()))
         }
+    }
+}
+
+/// How often a running environment's services are looked at.
+pub const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+fn stopped(service: &str, why: String) -> InfraError {
+    InfraError {
+        stopped: true,
+        service: service.into(),
+        message: why,
+        log_tail: vec![],
     }
 }
 

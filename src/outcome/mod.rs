@@ -11,10 +11,12 @@ use crate::diagnostic::{ConfigError, Origin};
 use crate::names::{ScenarioName, TaskId};
 pub use table_diff::TableDiff;
 
-/// A service that did not come up.
+/// A service that did not come up, or stopped while scenarios ran.
 #[derive(Debug, thiserror::Error)]
-#[error("{service} did not start: {message}{}", tail(.log_tail))]
+#[error("{service} {}: {message}{}", if *.stopped { "stopped during the run" } else { "did not start" }, tail(.log_tail))]
 pub struct InfraError {
+    /// True for a service that was up and then stopped; false for one that did not start.
+    pub stopped: bool,
     /// Which service.
     pub service: String,
     /// What went wrong.

@@ -97,7 +97,15 @@ pub async fn run(
             o.unwrap_or_else(|| match &infra_error {
                 Some(e) if !cancel.is_cancelled() => ScenarioOutcome {
                     status: ScenarioStatus::InfraError,
-                    error: Some(format!("not run: {} did not start", e.service)),
+                    error: Some(format!(
+                        "not run: {} {}",
+                        e.service,
+                        if e.stopped {
+                            "stopped"
+                        } else {
+                            "did not start"
+                        }
+                    )),
                     ..not_run(s, opts)
                 },
                 _ => not_run(s, opts),
@@ -154,10 +162,11 @@ async fn worker(
         timings: Timings::default(),
         infra_error: None,
     };
-    let env_dir = match tempfile::Builder::new().prefix("harness-env-").tempdir() {
-        Ok(d) => d.keep(),
+    let env_dir = match crate::ledger::make_dir(&std::env::temp_dir(), "harness-env-") {
+        Ok(d) => d,
         Err(e) => {
             result.infra_error = Some(InfraError {
+                stopped: false,
                 service: "environment".into(),
                 message: format!("cannot create a temporary folder: {e}"),
                 log_tail: vec![],
@@ -169,6 +178,11 @@ async fn worker(
     let env = tokio::select! {
         env = Environment::start(services, &project.settings, opts.backend.kind, &env_dir, events) => env,
         () = cancel.cancelled() => {
+            // The services half up were killed with their groups when their starts were
+            // dropped; what they started must be gone before their folder goes.
+            if let Some(l) = crate::ledger::current() {
+                l.kill_own();
+            }
             let _ = std::fs::remove_dir_all(&env_dir);
             return result;
         }
@@ -190,7 +204,33 @@ async fn worker(
         }
         let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
         let Some((i, s)) = next else { break };
-        let outcome = run_with_retries(project, s, &env, &drivers, opts, events, cancel).await;
+        // A service that stops while the scenario runs ends the scenario (its tasks are killed
+        // with their groups as the scenario is dropped) and the environment.
+        let outcome = tokio::select! {
+            outcome = run_with_retries(project, s, &env, &drivers, opts, events, cancel) => outcome,
+            died = env.died() => {
+                let outcome = ScenarioOutcome {
+                    status: ScenarioStatus::InfraError,
+                    error: Some(died.to_string()),
+                    ..not_run(s.scenario, opts)
+                };
+                result.infra_error = Some(died);
+                outcome
+            }
+        };
+        // A task that failed because a service died is the service's failure, not the task's.
+        let outcome = match env.dead_service().await {
+            Some(died) if result.infra_error.is_none() => {
+                let outcome = ScenarioOutcome {
+                    status: ScenarioStatus::InfraError,
+                    error: Some(died.to_string()),
+                    ..outcome
+                };
+                result.infra_error = Some(died);
+                outcome
+            }
+            _ => outcome,
+        };
         events.emit(Event::ScenarioFinished {
             scenario: outcome.name.clone(),
             passed: outcome.status == ScenarioStatus::Passed,
@@ -200,6 +240,9 @@ async fn worker(
         });
         result.timings.add(&outcome.timings);
         result.outcomes.push((i, outcome));
+        if result.infra_error.is_some() {
+            break;
+        }
     }
     let t0 = Instant::now();
     drivers.stop().await;

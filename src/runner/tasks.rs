@@ -39,6 +39,7 @@ pub async fn start_connect_if_used(
         events.notice(note);
     }
     let spark = env.get::<SparkRunning>().ok_or_else(|| InfraError {
+        stopped: false,
         service: "spark-connect".into(),
         message: "spark is not part of this environment".into(),
         log_tail: vec![],

@@ -879,6 +879,10 @@ impl Running for ClickHouseRunning {
         ServiceKind::ClickHouse
     }
 
+    fn exited(&self) -> Option<String> {
+        self.process.as_ref()?.exit_note()
+    }
+
     fn endpoint(&self) -> String {
         format!(
             "http://{USER}@{}:{} (native port {})",

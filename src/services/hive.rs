@@ -140,6 +140,7 @@ async fn start_metastore(
 ) -> Result<(ServiceProcess, HiveEndpoint), InfraError> {
     let dir = env_dir.join("hive");
     let fail = |m: String, log: Option<&Path>| InfraError {
+        stopped: false,
         service: "hive".into(),
         message: m,
         log_tail: log.map(|l| log_tail(l, 20)).unwrap_or_default(),
@@ -458,6 +459,10 @@ impl Service for Hive {
 impl Running for HiveRunning {
     fn kind(&self) -> ServiceKind {
         ServiceKind::Hive
+    }
+
+    fn exited(&self) -> Option<String> {
+        self.process.as_ref()?.exit_note()
     }
 
     fn endpoint(&self) -> String {

@@ -248,6 +248,13 @@ pub trait Running: Send + Sync + Any {
         None
     }
 
+    /// Why it no longer runs, when its process has exited; asked while scenarios run, so that a
+    /// service that died is reported as such rather than as the next task's failure. A kind
+    /// with no process of its own, or in a container (the backend watches those), says `None`.
+    fn exited(&self) -> Option<String> {
+        None
+    }
+
     /// Stops it and removes what it wrote outside the environment's folder.
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async {})
@@ -321,6 +328,7 @@ impl StartContext<'_> {
     /// An error of service `kind` that did not start.
     pub fn fail(&self, kind: ServiceKind, message: impl Into<String>) -> InfraError {
         InfraError {
+            stopped: false,
             service: kind.name().into(),
             message: message.into(),
             log_tail: vec![],

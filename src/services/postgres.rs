@@ -427,6 +427,7 @@ async fn start_postgres(
     env_dir: &Path,
 ) -> Result<(ServiceProcess, PostgresEndpoint), InfraError> {
     let fail = |m: String| InfraError {
+        stopped: false,
         service: "postgres".into(),
         message: m,
         log_tail: vec![],
@@ -442,11 +443,8 @@ async fn start_postgres(
     let (dir, owned_dir) = if user.is_none() || reachable {
         (env_dir.join("postgres"), None)
     } else {
-        let d = tempfile::Builder::new()
-            .prefix("harness-pg-")
-            .tempdir_in("/tmp")
-            .map_err(|e| fail(format!("cannot create a folder in /tmp: {e}")))?
-            .keep();
+        let d = crate::ledger::make_dir(Path::new("/tmp"), "harness-pg-")
+            .map_err(|e| fail(format!("cannot create a folder in /tmp: {e}")))?;
         (d.clone(), Some(d))
     };
     let data = dir.join("data");
@@ -506,6 +504,7 @@ async fn start_postgres(
             String::from_utf8_lossy(&out.stderr)
         );
         return Err(InfraError {
+            stopped: false,
             service: "postgres".into(),
             message: format!("initdb failed ({})", out.status),
             log_tail: {
@@ -559,6 +558,7 @@ async fn start_postgres(
     if let Err(e) = ep.reset(None).await {
         proc.stop().await;
         return Err(InfraError {
+            stopped: false,
             service: "postgres".into(),
             message: e.to_string(),
             log_tail: log_tail(&log, 15),
@@ -733,6 +733,10 @@ impl Service for Postgres {
 impl Running for PostgresRunning {
     fn kind(&self) -> ServiceKind {
         ServiceKind::Postgres
+    }
+
+    fn exited(&self) -> Option<String> {
+        self.process.as_ref()?.exit_note()
     }
 
     fn endpoint(&self) -> String {

@@ -402,6 +402,10 @@ impl Running for RedisRunning {
         ServiceKind::Redis
     }
 
+    fn exited(&self) -> Option<String> {
+        self.process.as_ref()?.exit_note()
+    }
+
     fn endpoint(&self) -> String {
         self.endpoint.url()
     }

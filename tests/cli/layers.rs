@@ -8,6 +8,7 @@ use crate::support::repo;
 /// The layer of each top-level module of the library.
 const LAYERS: &[(&str, u8)] = &[
     ("names", 1),
+    ("ledger", 1),
     ("diagnostic", 1),
     ("events", 1),
     ("outcome", 1),

@@ -65,6 +65,7 @@ pub async fn start_server(
     let dir = env_dir.join("spark-connect");
     let log = dir.join("server.log");
     let fail = |m: String, with_log: bool| InfraError {
+        stopped: false,
         service: "spark-connect".into(),
         message: m,
         log_tail: if with_log { log_tail(&log, 25) } else { vec![] },

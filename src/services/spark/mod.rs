@@ -372,6 +372,7 @@ impl SparkRunning {
             slot.session = Some(session);
         }
         MutexGuard::try_map(slot, |s| s.session.as_mut()).map_err(|_| InfraError {
+            stopped: false,
             service: "spark".into(),
             message: "the Spark session is gone".into(),
             log_tail: vec![],
@@ -411,6 +412,21 @@ impl SparkRunning {
 impl Running for SparkRunning {
     fn kind(&self) -> ServiceKind {
         ServiceKind::Spark
+    }
+
+    fn exited(&self) -> Option<String> {
+        // A slot being filled right now is not looked at: its process is starting.
+        let session = self
+            .session
+            .try_lock()
+            .ok()
+            .and_then(|s| s.process.as_ref()?.exit_note());
+        session.or_else(|| {
+            self.connect
+                .try_lock()
+                .ok()
+                .and_then(|c| c.process.as_ref()?.exit_note())
+        })
     }
 
     fn endpoint(&self) -> String {

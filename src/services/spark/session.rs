@@ -236,6 +236,7 @@ pub async fn start_session(
     let dir = env_dir.join("spark-session");
     let log = dir.join("session.log");
     let fail = |m: String, with_log: bool| InfraError {
+        stopped: false,
         service: "spark".into(),
         message: m,
         log_tail: if with_log { log_tail(&log, 25) } else { vec![] },

@@ -1,0 +1,553 @@
+//! What a harness command owns on this machine, written down before it exists, so that whatever a
+//! command leaves when it dies without cleaning up (SIGKILL, a crash) is found and removed by the
+//! next harness command, or by `harness clean`.
+//!
+//! Every command keeps a ledger file, `<ledger dir>/<run id>.ledger`, holding an exclusive lock on
+//! it for as long as it lives: the kernel drops the lock when the process dies, however it dies, so
+//! "the lock is free" means "the run is dead" — a reused PID cannot fake that. The file lists, one
+//! JSON object per line, the folders the run made (recorded before they are made), the processes
+//! it started (PID and start time, so that a reused PID is never killed), and the containers it
+//! labelled with its id. Every process the run starts also carries `HARNESS_OWNER=<run id>.<n>` in
+//! its environment (`<n>` is its process group's number, `0` for the run itself): descendants
+//! inherit it, so a grandchild that left its process group or session is still found.
+
+use std::io::{BufRead as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The environment variable that marks every process a run started.
+pub const OWNER_VAR: &str = "HARNESS_OWNER";
+/// Overrides the ledger folder (by default `/tmp/harness-ledger-<uid>`).
+pub const DIR_VAR: &str = "HARNESS_LEDGER_DIR";
+/// How long killed processes get to disappear before their folders are removed anyway.
+const DEATH_WAIT: Duration = Duration::from_secs(5);
+
+/// The ledger of this process's run.
+#[derive(Debug)]
+pub struct Ledger {
+    id: String,
+    path: PathBuf,
+    /// The open, locked ledger file; appends are serialised through the mutex.
+    file: Mutex<std::fs::File>,
+    /// The number given to the next process group.
+    next_group: AtomicU64,
+}
+
+static CURRENT: OnceLock<Option<Ledger>> = OnceLock::new();
+
+/// The ledger folder of this machine and user.
+pub fn dir() -> PathBuf {
+    match std::env::var_os(DIR_VAR) {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        // SAFETY: geteuid has no preconditions.
+        _ => PathBuf::from(format!("/tmp/harness-ledger-{}", unsafe {
+            libc::geteuid()
+        })),
+    }
+}
+
+/// Opens this run's ledger and marks the process (and so every child) with the run's id. Call
+/// once, at the start of `main`, while the process has a single thread (it sets a variable of
+/// the process's environment). Returns the error when no ledger can be kept; the run goes on
+/// without one.
+pub fn open() -> Result<&'static Ledger, String> {
+    let ledger = CURRENT.get_or_init(|| Ledger::create(&dir()).ok());
+    match ledger {
+        Some(l) => {
+            // SAFETY: called from `main` before any thread starts (the contract of `open`).
+            unsafe { std::env::set_var(OWNER_VAR, format!("{}.0", l.id)) };
+            Ok(l)
+        }
+        None => Err(format!(
+            "cannot keep a ledger in {} (set {DIR_VAR} to a writable folder); what a killed run leaves will not be swept",
+            dir().display()
+        )),
+    }
+}
+
+/// This run's ledger, once opened.
+pub fn current() -> Option<&'static Ledger> {
+    CURRENT.get().and_then(|l| l.as_ref())
+}
+
+/// A new owner mark for a process group: `<run id>.<n>`.
+pub fn group_mark() -> Option<String> {
+    current().map(|l| format!("{}.{}", l.id, l.next_group.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// Records a process the run started (its PID and start time).
+pub fn process(pid: u32) {
+    if let (Some(l), Some(start)) = (current(), start_time(pid)) {
+        l.append(&Entry::Process { pid, start });
+    }
+}
+
+/// Records a container the run is about to create (its name, for people; containers are found
+/// by the run id in their labels).
+pub fn container(name: &str) {
+    if let Some(l) = current() {
+        l.append(&Entry::Container {
+            name: name.to_string(),
+        });
+    }
+}
+
+/// Makes a new private folder `<prefix><run id>-<n>` in `parent`, recorded in the ledger before
+/// it exists. `prefix` must start with `harness-`: the sweep removes no folder of any other name.
+pub fn make_dir(parent: &Path, prefix: &str) -> std::io::Result<PathBuf> {
+    debug_assert!(prefix.starts_with("harness-"));
+    let (run, n) = match current() {
+        Some(l) => (l.id.clone(), l.next_group.fetch_add(1, Ordering::Relaxed)),
+        None => (format!("{}", std::process::id()), nanos()),
+    };
+    let path = parent.join(format!("{prefix}{run}-{n}"));
+    if let Some(l) = current() {
+        l.append(&Entry::Folder { path: path.clone() });
+    }
+    std::fs::create_dir_all(parent)?;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&path)
+        .map(|()| path)
+}
+
+use std::os::unix::fs::DirBuilderExt as _;
+
+/// A folder made by [`make_dir`], removed when dropped.
+#[derive(Debug)]
+pub struct OwnedDir(PathBuf);
+
+impl OwnedDir {
+    /// Makes it: see [`make_dir`].
+    pub fn new(parent: &Path, prefix: &str) -> std::io::Result<OwnedDir> {
+        make_dir(parent, prefix).map(OwnedDir)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for OwnedDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Ledger {
+    /// This run's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The ledger file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn create(dir: &Path) -> std::io::Result<Ledger> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let id = format!("{}-{:x}", std::process::id(), nanos());
+        let path = dir.join(format!("{id}.ledger"));
+        // Locked under another name first: a sweep must never see the ledger unlocked.
+        let opening = dir.join(format!("{id}.opening"));
+        let file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&opening)?;
+        file.try_lock().map_err(std::io::Error::other)?;
+        std::fs::rename(&opening, &path)?;
+        let ledger = Ledger {
+            id,
+            path,
+            file: Mutex::new(file),
+            next_group: AtomicU64::new(1),
+        };
+        ledger.append(&Entry::Run {
+            pid: std::process::id(),
+            start: start_time(std::process::id()).unwrap_or(0),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+        });
+        Ok(ledger)
+    }
+
+    fn append(&self, entry: &Entry) {
+        let Ok(mut line) = serde_json::to_vec(entry) else {
+            return;
+        };
+        line.push(b'\n');
+        if let Ok(mut f) = self.file.lock() {
+            // One write per line on an O_APPEND file: a reader never sees half a line unless the
+            // disk is full, and then the sweep skips the broken line.
+            let _ = f.write_all(&line);
+        }
+    }
+
+    /// Everything this run still owns, removed: its marked processes killed (but this one), its
+    /// folders deleted; then the ledger itself. Containers are the backend's to remove (their ids
+    /// are returned in the report).
+    pub fn close(&self) -> Swept {
+        let swept = sweep_entries(&self.id, &self.path, true);
+        if swept.containers.is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        swept
+    }
+
+    /// Kills the processes of this run that are still alive (but this one), and waits for them
+    /// to go; used before removing a folder they may still write into.
+    pub fn kill_own(&self) -> Vec<(u32, String)> {
+        kill_marked(&format!("{}.", self.id))
+    }
+}
+
+/// Removes the ledger file of this run once its containers are gone too.
+pub fn forget(swept: &Swept) {
+    let _ = std::fs::remove_file(&swept.ledger);
+}
+
+/// One line of a ledger.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Entry {
+    Run {
+        pid: u32,
+        start: u64,
+        command: String,
+    },
+    Folder {
+        path: PathBuf,
+    },
+    Process {
+        pid: u32,
+        start: u64,
+    },
+    Container {
+        name: String,
+    },
+}
+
+/// What a sweep removed for one run.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// The run's id.
+    pub run: String,
+    /// Its ledger file.
+    pub ledger: PathBuf,
+    /// The command line of the run.
+    pub command: String,
+    /// Processes killed: PID and name.
+    pub processes: Vec<(u32, String)>,
+    /// Folders removed.
+    pub folders: Vec<PathBuf>,
+    /// Containers the run recorded: the backend removes those labelled with the run's id.
+    pub containers: Vec<String>,
+    /// What could not be removed.
+    pub failures: Vec<String>,
+}
+
+impl Swept {
+    /// True when nothing was left.
+    pub fn is_empty(&self) -> bool {
+        self.processes.is_empty() && self.folders.is_empty() && self.containers.is_empty()
+    }
+
+    /// One line for people: what was removed.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.processes.is_empty() {
+            let names: Vec<String> = self
+                .processes
+                .iter()
+                .map(|(pid, name)| format!("{name} ({pid})"))
+                .collect();
+            parts.push(format!(
+                "killed {} process{} [{}]",
+                names.len(),
+                if names.len() == 1 { "" } else { "es" },
+                names.join(", ")
+            ));
+        }
+        if !self.folders.is_empty() {
+            let names: Vec<String> = self
+                .folders
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            parts.push(format!("removed {}", names.join(", ")));
+        }
+        for f in &self.failures {
+            parts.push(format!("could not remove {f}"));
+        }
+        parts.join("; ")
+    }
+}
+
+/// True while the run whose ledger file is `path` is alive (holds its lock). A missing file is a
+/// run that ended or was swept.
+pub fn is_alive(path: &Path) -> bool {
+    match std::fs::File::open(path) {
+        Ok(f) => matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
+
+/// Sweeps every dead run of the ledger folder: kills what is left of its processes, removes its
+/// folders, and deletes its ledger unless it recorded containers (the caller removes those and
+/// then calls [`forget`]). Live runs, this one included, are left alone.
+pub fn sweep_dead() -> Vec<Swept> {
+    let Ok(entries) = std::fs::read_dir(dir()) else {
+        return vec![];
+    };
+    let own = current().map(|l| l.path.clone());
+    let mut swept = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "opening") {
+            // A run killed while opening its ledger owned nothing yet.
+            if std::fs::File::open(&path).is_ok_and(|f| f.try_lock().is_ok()) {
+                let _ = std::fs::remove_file(&path);
+            }
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "ledger") || Some(&path) == own.as_ref() {
+            continue;
+        }
+        let Ok(file) = std::fs::OpenOptions::new().read(true).open(&path) else {
+            continue;
+        };
+        // Held while sweeping, so two harnesses never sweep the same run at once.
+        if file.try_lock().is_err() {
+            continue;
+        }
+        let run = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let s = sweep_entries(&run, &path, false);
+        if s.containers.is_empty() {
+            let _ = std::fs::remove_file(&path);
+        }
+        swept.push(s);
+    }
+    swept
+}
+
+/// Kills the processes of run `run` (from `path`) and removes its folders. `own` is true when
+/// `run` is this process's run (which is not killed).
+fn sweep_entries(run: &str, path: &Path, own: bool) -> Swept {
+    let mut swept = Swept {
+        run: run.to_string(),
+        ledger: path.to_path_buf(),
+        ..Swept::default()
+    };
+    let mut folders = Vec::new();
+    let mut recorded = Vec::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
+            match serde_json::from_str::<Entry>(&line) {
+                Ok(Entry::Run { command, .. }) => swept.command = command,
+                Ok(Entry::Folder { path }) => folders.push(path),
+                Ok(Entry::Process { pid, start }) => recorded.push((pid, start)),
+                Ok(Entry::Container { name }) => swept.containers.push(name),
+                Err(_) => {}
+            }
+        }
+    }
+    // Recorded processes whose start time still matches (a reused PID does not), then everything
+    // that carries the run's mark.
+    let me = std::process::id();
+    for (pid, start) in recorded {
+        if pid != me && start_time(pid) == Some(start) && !is_zombie(pid) {
+            let name = comm(pid);
+            // SAFETY: kill and killpg have no memory-safety preconditions.
+            unsafe {
+                libc::killpg(pid as i32, libc::SIGKILL);
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+            swept.processes.push((pid, name));
+        }
+    }
+    for p in kill_marked(&format!("{run}.")) {
+        if !swept.processes.iter().any(|(pid, _)| *pid == p.0) {
+            swept.processes.push(p);
+        }
+    }
+    wait_gone(swept.processes.iter().map(|p| p.0).collect());
+    for folder in folders {
+        let safe = folder
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("harness-"))
+            && folder.is_absolute();
+        if !safe || std::fs::symlink_metadata(&folder).is_err() {
+            continue;
+        }
+        match std::fs::remove_dir_all(&folder) {
+            Ok(()) => swept.folders.push(folder),
+            Err(e) => swept.failures.push(format!("{}: {e}", folder.display())),
+        }
+    }
+    if own {
+        // Containers of a run that is still alive were stopped by their environments.
+        swept.containers.clear();
+    }
+    swept
+}
+
+/// Kills (SIGKILL) every process but this one whose owner mark starts with `prefix`, waits for
+/// them to go, and returns them.
+fn kill_marked(prefix: &str) -> Vec<(u32, String)> {
+    let me = std::process::id();
+    let mut killed = Vec::new();
+    // Killing a process can let its children be seen marked only now: a few rounds.
+    for _ in 0..3 {
+        let found: Vec<u32> = marked_processes(prefix)
+            .into_iter()
+            .filter(|p| *p != me && !killed.iter().any(|(k, _)| k == p))
+            .collect();
+        if found.is_empty() {
+            break;
+        }
+        for pid in found {
+            let name = comm(pid);
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+            killed.push((pid, name));
+        }
+    }
+    wait_gone(killed.iter().map(|p| p.0).collect());
+    killed
+}
+
+/// Kills every process marked exactly `mark` or as a descendant group of it (used when a process
+/// group is killed, for what left the group).
+pub fn kill_group_mark(mark: &str) {
+    let me = std::process::id();
+    for pid in marked_processes(mark) {
+        if pid != me && mark_of(pid).as_deref() == Some(mark) {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Live (not zombie) processes whose owner mark starts with `prefix`.
+pub fn marked_processes(prefix: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| mark_of(*pid).is_some_and(|m| m.starts_with(prefix)) && !is_zombie(*pid))
+        .collect()
+}
+
+/// The owner mark in a process's environment.
+pub fn mark_of(pid: u32) -> Option<String> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let key = format!("{OWNER_VAR}=");
+    env.split(|b| *b == 0)
+        .find_map(|kv| kv.strip_prefix(key.as_bytes()))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Waits (at most [`DEATH_WAIT`]) until none of `pids` is alive.
+fn wait_gone(pids: Vec<u32>) {
+    let deadline = Instant::now() + DEATH_WAIT;
+    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid)
+}
+
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name may hold spaces and parentheses: the fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+fn is_zombie(pid: u32) -> bool {
+    stat_fields(pid).is_some_and(|f| f.first().is_some_and(|s| s == "Z" || s == "X"))
+}
+
+/// A process's start time, in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
+pub fn start_time(pid: u32) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// A process's name.
+fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_tells_a_process_from_a_later_one_with_the_same_pid() {
+        let me = std::process::id();
+        let a = start_time(me).expect("own start time");
+        assert_eq!(start_time(me), Some(a));
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let pid = child.id();
+        let b = start_time(pid);
+        child.wait().expect("wait");
+        assert!(b.is_some_and(|b| b >= a));
+        assert_eq!(start_time(pid), None, "a reaped process has no start time");
+    }
+
+    #[test]
+    fn a_ledger_is_alive_while_its_lock_is_held_and_dead_after() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("x.ledger");
+        let f = std::fs::File::create(&path).expect("create");
+        f.lock().expect("lock");
+        assert!(is_alive(&path));
+        drop(f);
+        assert!(!is_alive(&path));
+        assert!(!is_alive(&dir.path().join("missing.ledger")));
+    }
+
+    #[test]
+    fn the_mark_of_a_child_is_read_from_its_environment() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .env(OWNER_VAR, "run-x.7")
+            .spawn()
+            .expect("spawn");
+        let pid = child.id();
+        assert_eq!(mark_of(pid).as_deref(), Some("run-x.7"));
+        assert!(marked_processes("run-x.").contains(&pid));
+        assert!(!marked_processes("run-y.").contains(&pid));
+        let killed = kill_marked("run-x.");
+        assert_eq!(killed.iter().map(|k| k.0).collect::<Vec<_>>(), vec![pid]);
+        let status = child.wait().expect("wait");
+        assert!(!status.success());
+    }
+}
