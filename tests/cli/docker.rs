@@ -39,7 +39,7 @@ fn containers_of_pid(pid: u32) -> usize {
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
 
-fn require_docker() {
+pub(crate) fn require_docker() {
     require_servers();
     let ok = std::process::Command::new("docker")
         .args(["image", "inspect", "harness-base:bookworm"])
