@@ -239,6 +239,8 @@ async fn start_metastore(
         cmd.arg(format!("-Xmx{}", settings.heap))
             .arg(format!("-Dderby.system.home={}", dir.display()))
             .arg("-Djava.net.preferIPv4Stack=true")
+            // Java ignores TMPDIR; what the metastore writes there goes with the environment.
+            .arg(format!("-Djava.io.tmpdir={}", dir.display()))
             .arg("-cp")
             .arg(&classpath)
             .arg(&launcher)

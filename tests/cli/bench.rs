@@ -59,3 +59,41 @@ fn bench_rejects_an_unknown_number() {
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("no bench numbered [9]"), "{}", r.stderr);
 }
+
+#[test]
+fn an_interrupted_bench_leaves_no_process_and_no_folder() {
+    require_servers();
+    let p = Project::new();
+    let mut child = p
+        .command(&["bench", "--rows", "300000", "--only", "5"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Interrupted once its servers are up and seeding is under way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !p.processes().iter().any(|l| l.contains("redis-server"))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        std::fs::read_dir(p.tmp()).expect("tmp").next().is_some(),
+        "the bench made no folder"
+    );
+    // SAFETY: kill with a valid pid and signal.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = crate::support::wait_exit(&mut child, 30);
+    assert_eq!(status.code(), Some(130));
+    let left = p.leftover_processes();
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    let folders: Vec<_> = std::fs::read_dir(p.tmp())
+        .expect("tmp")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(folders.is_empty(), "folders left behind: {folders:?}");
+}

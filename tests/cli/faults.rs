@@ -583,3 +583,59 @@ fn a_container_killed_mid_run_is_exit_3_naming_its_service() {
         }
     });
 }
+
+#[test]
+fn a_postgres_whose_initdb_fails_leaves_no_folder_in_tmp() {
+    require_servers();
+    let p = Project::new();
+    // A private TMPDIR sends the server's folder to /tmp, where the server's user can reach it.
+    let private = p.path().join("private");
+    std::fs::create_dir(&private).expect("mkdir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    for (name, body) in [
+        (
+            "initdb",
+            "echo 'initdb: cannot create the cluster' >&2; exit 1",
+        ),
+        ("postgres", "exit 1"),
+    ] {
+        p.file(&format!("fakebin/{name}"), &format!("#!/bin/sh\n{body}\n"));
+        std::fs::set_permissions(
+            p.path().join("fakebin").join(name),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .expect("chmod");
+    }
+    p.file(
+        "harness.toml",
+        &format!(
+            "backend = \"local\"\n[services.postgres]\nbin_dir = \"{}\"\n",
+            p.path().join("fakebin").display()
+        ),
+    );
+    p.file(
+        "pipelines/p/pipeline.toml",
+        "services = [\"postgres\"]\n[tasks.t]\nkind = \"command\"\nargv = [\"true\"]\n",
+    );
+    p.file(
+        "scenarios/s/scenario.toml",
+        "pipeline = \"p\"\n[[sink]]\nname = \"t\"\nservice = \"postgres\"\ntable = \"t\"\n",
+    );
+    let child = p
+        .command(&["run"])
+        .env("TMPDIR", &private)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("initdb failed"), "{stderr}");
+    let left: Vec<PathBuf> = entries(Path::new("/tmp"), |n| {
+        n.starts_with(&format!("harness-pg-{pid}-"))
+    });
+    assert!(left.is_empty(), "server folders left in /tmp: {left:?}");
+}

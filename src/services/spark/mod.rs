@@ -138,6 +138,24 @@ pub fn write_spark_conf(
         "org.apache.hadoop.hive.ql.security.authorization.DefaultHiveAuthorizationProvider".into(),
     );
     conf.insert("spark.pyspark.python".into(), python.display().to_string());
+    // Java ignores TMPDIR: without these, every JVM of the environment leaves block managers,
+    // Connect artifacts and Hive's `<session>_resources` folders in /tmp for good.
+    let tmp = dir.parent().unwrap_or(dir).join("java-tmp");
+    std::fs::create_dir_all(&tmp)?;
+    let tmp = tmp.display().to_string();
+    conf.insert("spark.local.dir".into(), tmp.clone());
+    conf.insert(
+        "spark.driver.defaultJavaOptions".into(),
+        format!("-Djava.io.tmpdir={tmp}"),
+    );
+    conf.insert(
+        "spark.hadoop.hive.downloaded.resources.dir".into(),
+        format!("{tmp}/${{hive.session.id}}_resources"),
+    );
+    conf.insert(
+        "spark.hadoop.hive.exec.local.scratchdir".into(),
+        format!("{tmp}/hive"),
+    );
     for (k, v) in super::hdfs::hadoop_fs(hdfs) {
         conf.insert(format!("spark.hadoop.{k}"), v);
     }
