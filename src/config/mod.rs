@@ -318,9 +318,25 @@ fn memory_size(v: &str) -> bool {
         && v.ends_with(['k', 'm', 'g'])
 }
 
-/// Parses a humantime duration (`"90s"`, `"5m"`), reporting at its span.
+/// The longest duration any key takes (a timeout, a start timeout): 7 days. Anything longer is a
+/// typo or a unit mistake, not a limit anyone waits for.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Parses a humantime duration (`"90s"`, `"5m"`), reporting at its span; zero and anything
+/// longer than [`MAX_DURATION`] are refused.
 fn parse_duration(value: &Spanned<String>, check: &mut Checker<'_>) -> Option<Duration> {
     match humantime::parse_duration(value.get_ref()) {
+        Ok(d) if d > MAX_DURATION => {
+            check.error_help(
+                value.span(),
+                format!(
+                    "duration `{}` is longer than the limit of 7 days",
+                    value.get_ref()
+                ),
+                "write a duration of at most \"7days\" (\"168h\")",
+            );
+            None
+        }
         Ok(d) if !d.is_zero() => Some(d),
         Ok(_) => {
             check.error(value.span(), "a duration must be longer than zero");
