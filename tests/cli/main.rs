@@ -14,6 +14,7 @@ mod example;
 mod interrupt;
 mod layers;
 mod report_html;
+mod reported_errors;
 mod run;
 mod spark;
 mod workflow;
