@@ -11,6 +11,7 @@ mod config_errors;
 mod docker;
 mod doctor;
 mod example;
+mod faults_update;
 mod interrupt;
 mod layers;
 mod report_html;
