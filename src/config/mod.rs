@@ -256,12 +256,15 @@ fn read_toml<T: DeserializeOwned>(
     errors: &mut Vec<ConfigError>,
 ) -> Option<(SourceFile, T)> {
     let display = display_path(root, path);
-    let text = match std::fs::read_to_string(path) {
+    let text = match diagnostic::read_text(path) {
         Ok(t) => t,
-        Err(e) => {
-            errors.push(ConfigError::in_file(
-                &display,
-                format!("cannot read file: {e}"),
+        Err((line_col, message)) => {
+            errors.push(ConfigError::at_origin(
+                Origin {
+                    file: display,
+                    line_col,
+                },
+                message,
             ));
             return None;
         }

@@ -731,13 +731,23 @@ fn task_kind(
                     origin: inline_origin(check, &sql.span()),
                 },
                 (None, Some(f)) => match resolve_inside(root, dir, f.get_ref()) {
-                    Ok(p) => match std::fs::read_to_string(&p) {
+                    Ok(p) => match crate::diagnostic::read_text(&p) {
                         Ok(text) => SqlSource {
                             text,
                             origin: Origin::file(display_path(root, &p)),
                         },
-                        Err(e) => {
-                            check.error(f.span(), format!("cannot read `{}`: {e}", f.get_ref()));
+                        Err((Some(line_col), message)) => {
+                            check.push(ConfigError::at_origin(
+                                Origin {
+                                    file: display_path(root, &p),
+                                    line_col: Some(line_col),
+                                },
+                                message,
+                            ));
+                            return None;
+                        }
+                        Err((None, message)) => {
+                            check.error(f.span(), format!("`{}`: {message}", f.get_ref()));
                             return None;
                         }
                     },
