@@ -8,6 +8,7 @@ mod bench;
 mod clickhouse;
 mod compare;
 mod config_errors;
+mod config_fuzz;
 mod docker;
 mod doctor;
 mod example;
