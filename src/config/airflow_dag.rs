@@ -175,7 +175,7 @@ pub(super) fn load(
             .map(|(_, v)| v.get_ref());
         let timeout = extra
             .and_then(|e| e.timeout.as_ref())
-            .and_then(|x| parse_duration(x, check))
+            .and_then(|x| parse_duration("timeout", x, check))
             // The DAG's own execution_timeout, held to the same ceiling as a written duration.
             .or_else(|| {
                 d.timeout

@@ -296,7 +296,7 @@ pub fn load(
         .defaults
         .timeout
         .as_ref()
-        .and_then(|t| parse_duration(t, &mut check))
+        .and_then(|t| parse_duration("timeout", t, &mut check))
         .unwrap_or(DEFAULT_TIMEOUT);
     let default_retries = raw
         .defaults
@@ -367,7 +367,7 @@ pub fn load(
         let timeout = t
             .timeout
             .as_ref()
-            .and_then(|x| parse_duration(x, &mut check))
+            .and_then(|x| parse_duration("timeout", x, &mut check))
             .unwrap_or(default_timeout);
         let retries = t
             .retries

@@ -191,7 +191,10 @@ fn invalid_duration() {
     );
     expect_error(
         &p,
-        &["pipelines/p/pipeline.toml:10:11", "invalid duration `soon`"],
+        &[
+            "pipelines/p/pipeline.toml:10:11",
+            "`timeout`: invalid duration `soon`",
+        ],
     );
 }
 
@@ -603,7 +606,7 @@ fn malformed_cases() -> Vec<Case> {
             )],
             needles: vec![
                 "harness.toml:3:17",
-                "duration `500000000 years` is longer than the limit of 7 days",
+                "`start_timeout`: duration `500000000 years` is longer than the limit of 7 days",
             ],
         },
         Case {
@@ -614,7 +617,7 @@ fn malformed_cases() -> Vec<Case> {
             )],
             needles: vec![
                 "pipelines/p/pipeline.toml:11:11",
-                "longer than the limit of 7 days",
+                "`timeout`: duration `8days` is longer than the limit of 7 days",
             ],
         },
         Case {
@@ -629,7 +632,7 @@ fn malformed_cases() -> Vec<Case> {
             )],
             needles: vec![
                 "pipelines/p/pipeline.toml:4:11",
-                "longer than the limit of 7 days",
+                "`timeout`: duration `1000000h` is longer than the limit of 7 days",
             ],
         },
         Case {
@@ -638,7 +641,7 @@ fn malformed_cases() -> Vec<Case> {
                 "harness.toml",
                 text("[services.spark]\nstart_timeout = \"99999999999999999999999s\"\n"),
             )],
-            needles: vec!["harness.toml:2:17", "invalid duration"],
+            needles: vec!["harness.toml:2:17", "`start_timeout`: invalid duration"],
         },
         Case {
             what: "an integer past 64 bits",

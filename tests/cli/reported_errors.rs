@@ -29,7 +29,7 @@ fn bench_doctor_and_images_build_refuse_a_broken_harness_toml_as_run_does() {
         "harness.toml:2:13",
         "`task_jobs` must be a positive number",
         "harness.toml:4:17",
-        "longer than the limit of 7 days",
+        "`start_timeout`: duration `9days` is longer than the limit of 7 days",
         "2 problems found",
     ] {
         assert!(
