@@ -374,9 +374,10 @@ fn dispatch(cli: Cli) -> i32 {
     }
     let root = config::find_root(&start);
     if let Command::Images(ImagesCommand::Build { base }) = &cli.command {
-        let mut ignored = Vec::new();
-        let settings = config::settings::load(&root, &mut ignored);
-        return build_images(&settings, base.as_deref(), style);
+        return match settings_only(&root, style) {
+            Ok(settings) => build_images(&settings, base.as_deref(), style),
+            Err(code) => code,
+        };
     }
     if let Command::BenchWorker { job, rows, dir } = &cli.command {
         return match crate::bench::worker(*job, *rows, dir) {
@@ -388,27 +389,22 @@ fn dispatch(cli: Cli) -> i32 {
         };
     }
     if let Command::Bench(args) = &cli.command {
-        let mut ignored = Vec::new();
-        let settings = config::settings::load(&root, &mut ignored);
-        return bench(args, settings, root);
+        return match settings_only(&root, style) {
+            Ok(settings) => bench(args, settings, root),
+            Err(code) => code,
+        };
     }
     if let Command::Doctor = cli.command {
-        // Doctor must work on a project whose files do not load.
-        let mut ignored = Vec::new();
-        let settings = config::settings::load(&root, &mut ignored);
-        return doctor(&settings, style);
+        // Doctor must work on a project whose pipelines and scenarios do not load; it reads
+        // harness.toml only, which must be right.
+        return match settings_only(&root, style) {
+            Ok(settings) => doctor(&settings, style),
+            Err(code) => code,
+        };
     }
     let project = match config::load(&root, &crate::services::rules) {
         Ok(p) => p,
-        Err(errors) => {
-            eprint!("{}", diagnostics::render_all(&errors.0, style));
-            // Airflow missing is this machine's problem, not the user's files.
-            return if errors.0.iter().any(|e| e.missing_prerequisite) {
-                exit::INFRA
-            } else {
-                exit::BAD_INPUT
-            };
-        }
+        Err(errors) => return config_failure(&errors.0, style),
     };
     match cli.command {
         Command::Check { unreferenced } => {
@@ -473,6 +469,29 @@ fn dispatch(cli: Cli) -> i32 {
             build_images(&project.settings, base.as_deref(), style)
         }
         Command::Bench(_) | Command::BenchWorker { .. } | Command::Clean => exit::OK,
+    }
+}
+
+/// Renders configuration errors and gives the exit code they mean.
+fn config_failure(errors: &[config::ConfigError], style: Style) -> i32 {
+    eprint!("{}", diagnostics::render_all(errors, style));
+    // Airflow missing is this machine's problem, not the user's files.
+    if errors.iter().any(|e| e.missing_prerequisite) {
+        exit::INFRA
+    } else {
+        exit::BAD_INPUT
+    }
+}
+
+/// The project's settings alone (harness.toml), for the commands that need nothing else; its
+/// errors are rendered as `run` renders them, and give the exit code.
+fn settings_only(root: &std::path::Path, style: Style) -> Result<config::Settings, i32> {
+    let mut errors = Vec::new();
+    let settings = config::settings::load(root, &mut errors);
+    if errors.is_empty() {
+        Ok(settings)
+    } else {
+        Err(config_failure(&errors, style))
     }
 }
 

@@ -38,6 +38,22 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Reads a text file. On failure: the 1-based line and column of the first byte that is not
+/// UTF-8 (when that is the problem), and what is wrong.
+pub fn read_text(path: &std::path::Path) -> Result<String, (Option<(usize, usize)>, String)> {
+    let bytes = std::fs::read(path).map_err(|e| (None, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+        let bad = bytes.get(valid).copied().unwrap_or_default();
+        (
+            Some(line_col(before, before.len())),
+            format!("invalid UTF-8 (byte 0x{bad:02x}): the file must be UTF-8 text"),
+        )
+    })
+}
+
 fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
     while offset > 0 && !text.is_char_boundary(offset) {
         offset -= 1;

@@ -471,6 +471,14 @@ pub fn as_user(cmd: &mut Command, user: Option<(u32, u32)>) {
     }
 }
 
+/// `from` plus `after`, or a century from `from` when that is past what an `Instant` holds:
+/// a limit that far away is as good as none, and adding must never panic.
+pub fn deadline_after(from: Instant, after: Duration) -> Instant {
+    from.checked_add(after)
+        .or_else(|| from.checked_add(Duration::from_secs(100 * 365 * 24 * 60 * 60)))
+        .unwrap_or(from)
+}
+
 /// Polls `ready` until it answers, the process exits, or `timeout` passes.
 pub async fn wait_ready<F, Fut>(
     child: &mut Child,
@@ -481,7 +489,7 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline_after(Instant::now(), timeout);
     loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             return Err(format!("the server exited before it was ready ({status})"));

@@ -366,7 +366,7 @@ where
             }
         }
     }
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::process::deadline_after(Instant::now(), timeout);
     loop {
         let not_yet = match connect(host_ports.clone()).await {
             Ok(running) => {

@@ -175,8 +175,14 @@ pub(super) fn load(
             .map(|(_, v)| v.get_ref());
         let timeout = extra
             .and_then(|e| e.timeout.as_ref())
-            .and_then(|x| parse_duration(x, check))
-            .or_else(|| d.timeout.filter(|s| *s > 0.0).map(Duration::from_secs_f64))
+            .and_then(|x| parse_duration("timeout", x, check))
+            // The DAG's own execution_timeout, held to the same ceiling as a written duration.
+            .or_else(|| {
+                d.timeout
+                    .filter(|s| *s > 0.0)
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .map(|t| t.min(super::MAX_DURATION))
+            })
             .unwrap_or(default_timeout);
         tasks.push(Task {
             id: TaskId(d.id.clone()),

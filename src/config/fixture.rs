@@ -1,9 +1,11 @@
 //! Fixture formats that are parsed before anything runs, so `harness check` finds their errors:
-//! Redis key fixtures (JSON) and the header of CSV table fixtures.
+//! Redis key fixtures (JSON), CSV table fixtures (every record, for its field count and its
+//! encoding) and the frame of Parquet files (magic and footer, which a truncated copy lacks).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::path::Path;
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
@@ -112,6 +114,10 @@ impl<'de> Deserialize<'de> for RedisFixture {
     }
 }
 
+/// The longest time to live a key fixture may give: Redis refuses an expiry past what it can
+/// count in milliseconds from now, and no test needs more than this.
+pub const MAX_TTL: u64 = i32::MAX as u64;
+
 fn entry(raw: &serde_json::Value) -> Result<(RedisValue, Option<u64>), String> {
     use serde_json::Value as J;
     let obj = match raw {
@@ -129,7 +135,12 @@ fn entry(raw: &serde_json::Value) -> Result<(RedisValue, Option<u64>), String> {
     let ttl = match obj.get("ttl") {
         None | Some(J::Null) => None,
         Some(J::Number(n)) => match n.as_u64() {
-            Some(t) if t > 0 => Some(t),
+            Some(t) if t > 0 && t <= MAX_TTL => Some(t),
+            Some(t) if t > 0 => {
+                return Err(format!(
+                    "field \"ttl\": {t} seconds is more than the limit of {MAX_TTL} (about 68 years)"
+                ));
+            }
             _ => return Err("field \"ttl\": expected a positive whole number of seconds".into()),
         },
         Some(_) => return Err("field \"ttl\": expected a positive whole number of seconds".into()),
@@ -198,8 +209,9 @@ fn entry(raw: &serde_json::Value) -> Result<(RedisValue, Option<u64>), String> {
     Ok((value, ttl))
 }
 
-/// Reads the header row of a CSV fixture: the column names.
-pub fn csv_header(path: &Path, delimiter: u8) -> Result<Vec<String>, FixtureError> {
+/// Reads a CSV fixture through: the column names of its header, after checking that every
+/// record is UTF-8 and has as many fields as the header.
+pub fn csv_columns(path: &Path, delimiter: u8) -> Result<Vec<String>, FixtureError> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(true)
@@ -208,11 +220,22 @@ pub fn csv_header(path: &Path, delimiter: u8) -> Result<Vec<String>, FixtureErro
             line_col: None,
             message: e.to_string(),
         })?;
-    let headers = reader.headers().map_err(|e| FixtureError {
-        line_col: Some((1, 1)),
-        message: e.to_string(),
-    })?;
-    let names: Vec<String> = headers.iter().map(str::to_string).collect();
+    let located = |e: csv::Error, line: u64| FixtureError {
+        line_col: Some((csv_line(&e).unwrap_or(line) as usize, 1)),
+        message: csv_message(&e),
+    };
+    let headers = reader.byte_headers().map_err(|e| located(e, 1))?.clone();
+    let mut names: Vec<String> = Vec::with_capacity(headers.len());
+    for field in &headers {
+        names.push(
+            std::str::from_utf8(field)
+                .map_err(|_| FixtureError {
+                    line_col: Some((1, 1)),
+                    message: "invalid UTF-8 in the header: the file must be UTF-8 text".into(),
+                })?
+                .to_string(),
+        );
+    }
     if names.is_empty() || names.iter().all(String::is_empty) {
         return Err(FixtureError {
             line_col: Some((1, 1)),
@@ -225,7 +248,108 @@ pub fn csv_header(path: &Path, delimiter: u8) -> Result<Vec<String>, FixtureErro
             message: format!("column {} of the header has no name", pos + 1),
         });
     }
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let line = reader.position().line();
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                if let Some(field) = record.iter().position(|f| std::str::from_utf8(f).is_err()) {
+                    let line = record.position().map_or(line, csv::Position::line);
+                    return Err(FixtureError {
+                        line_col: Some((line as usize, 1)),
+                        message: format!(
+                            "invalid UTF-8 in field {} (column `{}`): the file must be UTF-8 text",
+                            field + 1,
+                            names.get(field).map_or("?", String::as_str)
+                        ),
+                    });
+                }
+            }
+            Err(e) => return Err(located(e, line)),
+        }
+    }
     Ok(names)
+}
+
+/// The line a CSV error is at, when it says.
+fn csv_line(e: &csv::Error) -> Option<u64> {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths { pos: Some(p), .. } => Some(p.line()),
+        csv::ErrorKind::Utf8 { pos: Some(p), .. } => Some(p.line()),
+        csv::ErrorKind::Deserialize { pos: Some(p), .. } => Some(p.line()),
+        _ => None,
+    }
+}
+
+/// A CSV error in words, without the position (reported apart).
+fn csv_message(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("this record has {len} fields where the header has {expected_len}"),
+        _ => e.to_string(),
+    }
+}
+
+/// Checks the frame of a Parquet file, or of every `.parquet` file under a folder: the `PAR1`
+/// magic at both ends and a footer that fits in the file. A truncated or foreign file fails here
+/// rather than halfway through seeding. The error names the file.
+pub fn parquet_files(path: &Path) -> Result<(), (PathBuf, String)> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| (path.to_path_buf(), format!("cannot read folder: {e}")))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let hidden = p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(['.', '_']));
+            if p.is_dir() && !hidden {
+                parquet_files(&p)?;
+            } else if p.extension().is_some_and(|x| x == "parquet") && !hidden {
+                parquet_file(&p).map_err(|m| (p.clone(), m))?;
+            }
+        }
+        return Ok(());
+    }
+    parquet_file(path).map_err(|m| (path.to_path_buf(), m))
+}
+
+fn parquet_file(path: &Path) -> Result<(), String> {
+    const MAGIC: &[u8; 4] = b"PAR1";
+    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let len = f.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
+    let truncated = |what: &str| {
+        format!("not a complete Parquet file ({len} bytes): {what}; was it cut short while copied?")
+    };
+    if len < 12 {
+        return Err(truncated("too short to hold the magic and a footer"));
+    }
+    let mut head = [0u8; 4];
+    f.read_exact(&mut head)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if &head != MAGIC {
+        return Err(format!(
+            "not a Parquet file: it does not start with the magic bytes `PAR1` ({len} bytes)"
+        ));
+    }
+    let mut tail = [0u8; 8];
+    f.seek(SeekFrom::End(-8))
+        .and_then(|_| f.read_exact(&mut tail))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if &tail[4..] != MAGIC {
+        return Err(truncated("its last bytes are not the footer magic `PAR1`"));
+    }
+    let footer = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if footer + 12 > len {
+        return Err(truncated(&format!(
+            "its footer claims {footer} bytes, more than the file holds"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -256,12 +256,15 @@ fn read_toml<T: DeserializeOwned>(
     errors: &mut Vec<ConfigError>,
 ) -> Option<(SourceFile, T)> {
     let display = display_path(root, path);
-    let text = match std::fs::read_to_string(path) {
+    let text = match diagnostic::read_text(path) {
         Ok(t) => t,
-        Err(e) => {
-            errors.push(ConfigError::in_file(
-                &display,
-                format!("cannot read file: {e}"),
+        Err((line_col, message)) => {
+            errors.push(ConfigError::at_origin(
+                Origin {
+                    file: display,
+                    line_col,
+                },
+                message,
             ));
             return None;
         }
@@ -318,18 +321,37 @@ fn memory_size(v: &str) -> bool {
         && v.ends_with(['k', 'm', 'g'])
 }
 
-/// Parses a humantime duration (`"90s"`, `"5m"`), reporting at its span.
-fn parse_duration(value: &Spanned<String>, check: &mut Checker<'_>) -> Option<Duration> {
+/// The longest duration any key takes (a timeout, a start timeout): 7 days. Anything longer is a
+/// typo or a unit mistake, not a limit anyone waits for.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Parses the humantime duration (`"90s"`, `"5m"`) of `key`, reporting at its span; zero and
+/// anything longer than [`MAX_DURATION`] are refused.
+fn parse_duration(key: &str, value: &Spanned<String>, check: &mut Checker<'_>) -> Option<Duration> {
     match humantime::parse_duration(value.get_ref()) {
+        Ok(d) if d > MAX_DURATION => {
+            check.error_help(
+                value.span(),
+                format!(
+                    "`{key}`: duration `{}` is longer than the limit of 7 days",
+                    value.get_ref()
+                ),
+                "write a duration of at most \"7days\" (\"168h\")",
+            );
+            None
+        }
         Ok(d) if !d.is_zero() => Some(d),
         Ok(_) => {
-            check.error(value.span(), "a duration must be longer than zero");
+            check.error(
+                value.span(),
+                format!("`{key}`: a duration must be longer than zero"),
+            );
             None
         }
         Err(e) => {
             check.error_help(
                 value.span(),
-                format!("invalid duration `{}`: {e}", value.get_ref()),
+                format!("`{key}`: invalid duration `{}`: {e}", value.get_ref()),
                 "write durations like \"90s\", \"5m\" or \"1h 30m\"",
             );
             None

@@ -296,7 +296,7 @@ pub fn load(
         .defaults
         .timeout
         .as_ref()
-        .and_then(|t| parse_duration(t, &mut check))
+        .and_then(|t| parse_duration("timeout", t, &mut check))
         .unwrap_or(DEFAULT_TIMEOUT);
     let default_retries = raw
         .defaults
@@ -367,7 +367,7 @@ pub fn load(
         let timeout = t
             .timeout
             .as_ref()
-            .and_then(|x| parse_duration(x, &mut check))
+            .and_then(|x| parse_duration("timeout", x, &mut check))
             .unwrap_or(default_timeout);
         let retries = t
             .retries
@@ -731,13 +731,23 @@ fn task_kind(
                     origin: inline_origin(check, &sql.span()),
                 },
                 (None, Some(f)) => match resolve_inside(root, dir, f.get_ref()) {
-                    Ok(p) => match std::fs::read_to_string(&p) {
+                    Ok(p) => match crate::diagnostic::read_text(&p) {
                         Ok(text) => SqlSource {
                             text,
                             origin: Origin::file(display_path(root, &p)),
                         },
-                        Err(e) => {
-                            check.error(f.span(), format!("cannot read `{}`: {e}", f.get_ref()));
+                        Err((Some(line_col), message)) => {
+                            check.push(ConfigError::at_origin(
+                                Origin {
+                                    file: display_path(root, &p),
+                                    line_col: Some(line_col),
+                                },
+                                message,
+                            ));
+                            return None;
+                        }
+                        Err((None, message)) => {
+                            check.error(f.span(), format!("`{}`: {message}", f.get_ref()));
                             return None;
                         }
                     },

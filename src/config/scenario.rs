@@ -198,6 +198,25 @@ pub fn load(ctx: &LoadContext<'_>, dir: &Path, errors: &mut Vec<ConfigError>) ->
                 .with_help("name scenario folders with letters, digits, `_` and `-`"),
         );
     }
+    // `--update` writes here: a golden folder that is a link out of the project would have it
+    // write elsewhere.
+    let golden_dir = dir.join("golden");
+    if let (Ok(real), Ok(real_root)) = (
+        std::fs::canonicalize(&golden_dir),
+        std::fs::canonicalize(ctx.root),
+    ) && !real.starts_with(&real_root)
+    {
+        check.errors.push(
+            ConfigError::in_file(
+                &display_path(ctx.root, &golden_dir),
+                format!(
+                    "the golden folder leads outside the project (to {})",
+                    real.display()
+                ),
+            )
+            .with_help("make `golden` a folder of the scenario, not a link out of the project"),
+        );
+    }
 
     let pipeline = ctx.pipelines.get(raw.pipeline.get_ref());
     if pipeline.is_none() && !ctx.broken_pipelines.contains(raw.pipeline.get_ref()) {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::fixture::{RedisFixture, csv_header};
+use super::fixture::{RedisFixture, csv_columns, parquet_files};
 use super::rules::{RowSeeds, SchemaRule};
 use super::scenario::{LoadContext, TableFormat, fixture_path, hdfs_path, only, valid_table_name};
 use super::{Checker, ServiceKind, display_path};
@@ -174,7 +174,19 @@ pub(super) fn seed(
         }
         only(check, &present, &["sql"], &format!("a {service} sql seed")).then_some(())?;
         let path = fixture_path(ctx, dir, sql, false, check)?;
-        return made(display_path(ctx.root, &path), SeedKind::Sql { path });
+        let display = display_path(ctx.root, &path);
+        // Read now so that text the server would refuse is reported before anything starts.
+        if let Err((line_col, message)) = crate::diagnostic::read_text(&path) {
+            check.errors.push(ConfigError::at_origin(
+                Origin {
+                    file: display,
+                    line_col,
+                },
+                message,
+            ));
+            return None;
+        }
+        return made(display, SeedKind::Sql { path });
     }
     if let Some(json) = &r.json {
         if !rules.seed_keys {
@@ -184,12 +196,16 @@ pub(super) fn seed(
         only(check, &present, &["json"], &format!("a {service} seed")).then_some(())?;
         let path = fixture_path(ctx, dir, json, false, check)?;
         let display = display_path(ctx.root, &path);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::diagnostic::read_text(&path) {
             Ok(t) => t,
-            Err(e) => {
-                check
-                    .errors
-                    .push(ConfigError::in_file(&display, format!("cannot read: {e}")));
+            Err((line_col, message)) => {
+                check.errors.push(ConfigError::at_origin(
+                    Origin {
+                        file: display,
+                        line_col,
+                    },
+                    message,
+                ));
                 return None;
             }
         };
@@ -390,7 +406,7 @@ fn rows_seed(
     };
     let columns = match format {
         TableFormat::Csv if path.is_file() => {
-            let columns = match csv_header(&path, delimiter) {
+            let columns = match csv_columns(&path, delimiter) {
                 Ok(c) => c,
                 Err(e) => {
                     located(check, e.line_col, e.message);
@@ -403,14 +419,22 @@ fn rows_seed(
             }
             columns
         }
-        TableFormat::Jsonl if rows.columns_by_name && path.is_file() => {
-            match jsonl_columns(&path, &unknown) {
-                Ok(c) => c,
-                Err((line, message)) => {
-                    located(check, line.map(|l| (l, 1)), message);
-                    return None;
-                }
+        TableFormat::Jsonl if path.is_file() => match jsonl_columns(&path, &unknown) {
+            Ok(c) => c,
+            Err((line, message)) => {
+                located(check, line.map(|l| (l, 1)), message);
+                return None;
             }
+        },
+        TableFormat::Parquet => {
+            if let Err((file, message)) = parquet_files(&path) {
+                check.errors.push(ConfigError::at_origin(
+                    Origin::file(display_path(ctx.root, &file)),
+                    message,
+                ));
+                return None;
+            }
+            vec![]
         }
         _ => vec![],
     };
@@ -437,7 +461,7 @@ fn jsonl_columns(
     path: &Path,
     unknown: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>, (Option<usize>, String)> {
-    let text = std::fs::read_to_string(path).map_err(|e| (None, format!("cannot read: {e}")))?;
+    let text = crate::diagnostic::read_text(path).map_err(|(at, m)| (at.map(|(l, _)| l), m))?;
     let mut columns: Vec<String> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

@@ -325,7 +325,7 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
             }
         }
         if let Some(t) = pg.start_timeout
-            && let Some(d) = parse_duration(&t, &mut check)
+            && let Some(d) = parse_duration("start_timeout", &t, &mut check)
         {
             settings.postgres.start_timeout = d;
         }
@@ -339,7 +339,7 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
             };
         }
         if let Some(t) = r.start_timeout
-            && let Some(d) = parse_duration(&t, &mut check)
+            && let Some(d) = parse_duration("start_timeout", &t, &mut check)
         {
             settings.redis.start_timeout = d;
         }
@@ -353,7 +353,7 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
             };
         }
         if let Some(t) = c.start_timeout
-            && let Some(d) = parse_duration(&t, &mut check)
+            && let Some(d) = parse_duration("start_timeout", &t, &mut check)
         {
             settings.clickhouse.start_timeout = d;
         }
@@ -374,7 +374,7 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
         if let Some(d) = h
             .start_timeout
             .as_ref()
-            .and_then(|t| parse_duration(t, &mut check))
+            .and_then(|t| parse_duration("start_timeout", t, &mut check))
         {
             settings.hive.start_timeout = d;
         }
@@ -417,7 +417,7 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
         if let Some(d) = sp
             .start_timeout
             .as_ref()
-            .and_then(|t| parse_duration(t, &mut check))
+            .and_then(|t| parse_duration("start_timeout", t, &mut check))
         {
             settings.spark.start_timeout = d;
         }

@@ -164,6 +164,9 @@ pub enum SinkResult {
     },
     /// Reading it failed.
     ReadFailed(String),
+    /// Its new snapshot (a golden under `--update`, or a pending `.snap.new`) could not be
+    /// written; the message names the file.
+    WriteFailed(String),
 }
 
 /// One sink's outcome.
@@ -195,6 +198,7 @@ impl SinkOutcome {
             SinkResult::Differs { .. } => "differs from its golden",
             SinkResult::NoGolden => "has no golden file yet",
             SinkResult::ReadFailed(_) => "could not be read",
+            SinkResult::WriteFailed(_) => "has a snapshot that could not be written",
             SinkResult::Matched | SinkResult::Updated { .. } => "matches its golden",
         };
         let names: Vec<String> = self.writers.iter().map(|w| format!("`{w}`")).collect();
@@ -236,7 +240,7 @@ impl SinkOutcome {
                 None => diff.clone(),
             }),
             SinkResult::NoGolden => Some(format!("no golden file {}", self.golden.display())),
-            SinkResult::ReadFailed(e) => Some(e.clone()),
+            SinkResult::ReadFailed(e) | SinkResult::WriteFailed(e) => Some(e.clone()),
             SinkResult::Matched | SinkResult::Updated { .. } => None,
         }
     }
@@ -343,6 +347,7 @@ pub fn summary_line(o: &ScenarioOutcome) -> String {
     };
     let differ = names(|r| matches!(r, SinkResult::Differs { .. } | SinkResult::ReadFailed(_)));
     let missing = names(|r| matches!(r, SinkResult::NoGolden));
+    let unwritten = names(|r| matches!(r, SinkResult::WriteFailed(_)));
     let updated = o
         .sinks
         .iter()
@@ -351,7 +356,7 @@ pub fn summary_line(o: &ScenarioOutcome) -> String {
     let n = count;
     match o.status {
         ScenarioStatus::Cancelled => "cancelled".into(),
-        _ if !differ.is_empty() || !missing.is_empty() => {
+        _ if !differ.is_empty() || !missing.is_empty() || !unwritten.is_empty() => {
             let mut parts = Vec::new();
             if !differ.is_empty() {
                 parts.push(format!(
@@ -365,6 +370,12 @@ pub fn summary_line(o: &ScenarioOutcome) -> String {
                 parts.push(format!(
                     "sinks without a golden yet: {}",
                     missing.join(", ")
+                ));
+            }
+            if !unwritten.is_empty() {
+                parts.push(format!(
+                    "snapshots that could not be written: {}",
+                    unwritten.join(", ")
                 ));
             }
             parts.join("; ")

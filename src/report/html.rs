@@ -408,7 +408,7 @@ fn sink_block(h: &mut String, i: usize, s: &ScenarioOutcome, sink: &SinkOutcome)
         SinkResult::Updated { diff: None } => {
             h.push_str("<p class=\"meta\">A new golden file was written.</p>\n")
         }
-        SinkResult::ReadFailed(e) => {
+        SinkResult::ReadFailed(e) | SinkResult::WriteFailed(e) => {
             let _ = writeln!(h, "<pre class=\"error\">{}</pre>", escape(e));
         }
     }
@@ -680,6 +680,7 @@ fn sink_label(result: &SinkResult) -> (&'static str, &'static str) {
         SinkResult::NoGolden => ("failed", "NO GOLDEN"),
         SinkResult::Updated { .. } => ("updated", "UPDATED"),
         SinkResult::ReadFailed(_) => ("failed", "READ FAILED"),
+        SinkResult::WriteFailed(_) => ("failed", "NOT WRITTEN"),
     }
 }
 

@@ -59,6 +59,9 @@ pub fn write(outcome: &RunOutcome, report_dir: &Path, exit_code: i32) -> std::io
                         SinkResult::NoGolden => ("no-golden", None, None, None),
                         SinkResult::Updated { diff } => ("updated", diff.clone(), None, None),
                         SinkResult::ReadFailed(e) => ("read-failed", None, None, Some(e.clone())),
+                        SinkResult::WriteFailed(e) => {
+                            ("write-failed", None, None, Some(e.clone()))
+                        }
                     };
                     let written_by: Vec<&str> = k.writers.iter().map(|w| w.0.as_str()).collect();
                     json!({

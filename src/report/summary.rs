@@ -94,7 +94,7 @@ pub fn render(outcome: &RunOutcome, style: Style) -> String {
                     let _ = writeln!(out, "{}", sink.headline(&s.tasks));
                     let _ = writeln!(out, "  golden: {} (missing)", sink.golden.display());
                 }
-                SinkResult::ReadFailed(e) => {
+                SinkResult::ReadFailed(e) | SinkResult::WriteFailed(e) => {
                     let _ = writeln!(out, "sink `{}` ({}): {e}", sink.name, sink.origin);
                 }
                 _ => {}

@@ -3,7 +3,7 @@
 //! Each stage consumes the previous one's output; progress leaves as events, results as a
 //! `RunOutcome` that the reporters render.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -310,8 +310,16 @@ async fn run_with_retries(
             let kept = opts
                 .report_dir
                 .join(format!("{}.attempt-{attempt}", scenario.name));
-            let _ = std::fs::remove_dir_all(&kept);
-            let _ = std::fs::rename(&outcome.report_dir, &kept);
+            // The failed attempt's logs and diffs are the evidence of a flaky scenario: losing
+            // them is said, not hidden.
+            if let Err(e) =
+                remove_dir_if_any(&kept).and_then(|()| std::fs::rename(&outcome.report_dir, &kept))
+            {
+                events.notice(format!(
+                    "warning: cannot keep the report of attempt {attempt} as {}: {e}",
+                    kept.display()
+                ));
+            }
             failed.push(format!("attempt {attempt}: {why}"));
             continue;
         }
@@ -337,7 +345,12 @@ async fn run_scenario(
         scenario: scenario.name.clone(),
     });
     let report_dir = opts.report_dir.join(&scenario.name.0);
-    let _ = std::fs::remove_dir_all(&report_dir);
+    if let Err(e) = remove_dir_if_any(&report_dir) {
+        events.notice(format!(
+            "warning: cannot clear the previous report {}: {e}; its files may mix with this run's",
+            report_dir.display()
+        ));
+    }
     let mut out = ScenarioOutcome {
         name: scenario.name.clone(),
         status: ScenarioStatus::Passed,
@@ -365,7 +378,12 @@ async fn run_scenario(
     }
 
     let work_dir = env.dir.join("work").join(&scenario.name.0);
-    let _ = std::fs::remove_dir_all(&work_dir);
+    if let Err(e) = remove_dir_if_any(&work_dir) {
+        events.notice(format!(
+            "warning: cannot clear the work folder {}: {e}",
+            work_dir.display()
+        ));
+    }
     if let Err(e) = std::fs::create_dir_all(&work_dir) {
         return finish(
             out,
@@ -550,6 +568,14 @@ fn finish(
     out.elapsed = started.elapsed();
     let _ = events;
     out
+}
+
+/// Removes a folder and everything in it; one that is not there is not an error.
+fn remove_dir_if_any(dir: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Holds a scenario that must fail to its expectation: failing as expected passes it (with a

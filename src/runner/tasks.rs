@@ -165,9 +165,8 @@ pub fn airflow_run(
     // Airflow's own start (a first migration included).
     let limit = selected
         .iter()
-        .map(|t| t.timeout * (t.retries + 1))
-        .sum::<Duration>()
-        + Duration::from_secs(180);
+        .map(|t| t.timeout.saturating_mul(t.retries.saturating_add(1)))
+        .fold(Duration::from_secs(180), Duration::saturating_add);
     Ok(AirflowRun {
         key: (dag.file.clone(), dag.dag_id.clone()),
         driver: ProcessSpec {

@@ -1,9 +1,24 @@
 //! The golden store: committed snapshots at `scenarios/<name>/golden/<sink>.snap`, pending
 //! results beside them as `<sink>.snap.new`. Every write is atomic (a temporary file in the same
-//! folder, then a rename), so an interrupted run never leaves a half-written golden.
+//! folder, flushed to disk, renamed over the target, then the folder flushed), so an interrupted
+//! run never leaves a half-written golden: a reader sees the old file or the new one.
+//!
+//! A process killed mid-write can leave its temporary file behind. Those are named
+//! `.harness-<pid>-<random>.tmp`: every reader of a golden folder skips them ([`is_temp`]), and
+//! the next write to the folder removes those whose writing process is gone (or, for a name
+//! without a pid, that are older than a minute).
 
+use std::ffi::OsStr;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The start of a temporary file's name.
+const TEMP_PREFIX: &str = ".harness-";
+/// The end of a temporary file's name.
+const TEMP_SUFFIX: &str = ".tmp";
+/// How old a temporary file with no pid in its name must be before a write sweeps it away.
+const TEMP_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// What to do with a snapshot that differs from its golden (or has none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,16 +66,57 @@ pub fn read(golden: &Path) -> std::io::Result<Option<String>> {
     }
 }
 
-/// Writes `contents` to `path` atomically, creating the folder when needed.
+/// True for the name of a temporary file of an atomic write: never a golden nor a pending
+/// snapshot, whatever is in it.
+pub fn is_temp(name: &OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
+}
+
+/// Removes the temporary files that killed writers left in `dir`: those whose pid names no
+/// living process, and those without a pid older than [`TEMP_MAX_AGE`]. A file it cannot remove
+/// stays; readers skip it anyway.
+fn sweep_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if !is_temp(&name) {
+            continue;
+        }
+        let name = name.to_string_lossy();
+        let pid = name[TEMP_PREFIX.len()..]
+            .split_once('-')
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
+        let abandoned = match pid {
+            Some(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
+            None => e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > TEMP_MAX_AGE),
+        };
+        if abandoned {
+            // Best effort: another run may be sweeping the same file right now.
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Writes `contents` to `path` atomically, creating the folder when needed: the old file or the
+/// new one is there at every instant, even across a crash of the machine.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
+    sweep_temps(dir);
     let mut tmp = tempfile::Builder::new()
-        .prefix(".harness-")
-        .suffix(".tmp")
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)?;
     tmp.write_all(contents.as_bytes())?;
     // Keep the mode of the file replaced; a new file gets the usual 0644, not the temp file's 0600.
@@ -71,7 +127,8 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
         .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    // The rename is a change of the folder: without this, a crash can forget it.
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Golden files (`.snap` and pending `.snap.new`) in the scenarios' golden folders that no
@@ -85,6 +142,9 @@ pub fn unreferenced<'a>(
             continue;
         };
         for e in entries.flatten() {
+            if is_temp(&e.file_name()) {
+                continue;
+            }
             let path = e.path();
             let referenced = goldens
                 .iter()
@@ -139,5 +199,41 @@ mod tests {
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a.snap")]);
         assert_eq!(pending_path(&golden), dir.path().join("golden/a.snap.new"));
+    }
+
+    #[test]
+    fn a_write_sweeps_temp_files_of_dead_writers_and_keeps_live_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let golden = dir.path().join("a.snap");
+        // A pid above the kernel's maximum (4194304) names no process.
+        let dead = dir.path().join(".harness-99999999-abc.tmp");
+        let live = dir
+            .path()
+            .join(format!(".harness-{}-def.tmp", std::process::id()));
+        let unnamed_fresh = dir.path().join(".harness-xyz.tmp");
+        for f in [&dead, &live, &unnamed_fresh] {
+            std::fs::write(f, "half a golden").expect("write");
+        }
+        write_atomic(&golden, "new\n").expect("write");
+        assert!(!dead.exists(), "a dead writer's temp file is removed");
+        assert!(live.exists(), "a living writer's temp file is kept");
+        assert!(
+            unnamed_fresh.exists(),
+            "a fresh temp file without a pid is kept"
+        );
+        assert!(is_temp(dead.file_name().expect("name")));
+        assert!(!is_temp(OsStr::new("a.snap")));
+        assert!(!is_temp(OsStr::new("a.snap.new")));
+    }
+
+    #[test]
+    fn temp_files_are_never_unreferenced_goldens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let golden = dir.path().join("golden/a.snap");
+        write_atomic(&golden, "one\n").expect("write");
+        std::fs::write(dir.path().join("golden/.harness-1-x.tmp"), "partial").expect("write");
+        std::fs::write(dir.path().join("golden/old.snap"), "orphan").expect("write");
+        let found = unreferenced([(dir.path(), vec![golden.as_path()])]);
+        assert_eq!(found, vec![dir.path().join("golden/old.snap")]);
     }
 }

@@ -95,7 +95,7 @@ impl Store<'_> {
         };
         if current.is_some() && diff.is_none() {
             if self.policy != WritePolicy::Nothing {
-                let _ = golden::remove_pending(golden);
+                remove_stale_pending(golden, events);
             }
             return out;
         }
@@ -113,13 +113,14 @@ impl Store<'_> {
         out.result = match self.policy {
             WritePolicy::Update => match golden::write_atomic(golden, &actual) {
                 Ok(()) => {
-                    let _ = golden::remove_pending(golden);
+                    remove_stale_pending(golden, events);
                     events.notice(format!("wrote golden {}", golden.display()));
                     SinkResult::Updated { diff }
                 }
-                Err(e) => {
-                    SinkResult::ReadFailed(format!("cannot write golden {}: {e}", golden.display()))
-                }
+                Err(e) => SinkResult::WriteFailed(format!(
+                    "cannot write golden {}: {e}",
+                    golden.display()
+                )),
             },
             WritePolicy::Pending | WritePolicy::Nothing => {
                 let pending = match self.mirror {
@@ -130,28 +131,46 @@ impl Store<'_> {
                         .map(|rel| golden::pending_path(&dir.join(rel))),
                     None => None,
                 };
-                if let Some(pending) = pending {
-                    let written = pending
+                let written = match &pending {
+                    Some(pending) => pending
                         .parent()
                         .map_or(Ok(()), std::fs::create_dir_all)
-                        .and_then(|()| golden::write_atomic(&pending, &actual));
-                    match written {
-                        Ok(()) => out.pending = Some(pending),
-                        Err(e) => events.notice(format!(
-                            "cannot write the pending snapshot {}: {e}",
-                            pending.display()
-                        )),
+                        .and_then(|()| golden::write_atomic(pending, &actual))
+                        .map_err(|e| (pending.clone(), e)),
+                    None => Ok(()),
+                };
+                match (written, diff) {
+                    // The new snapshot is what a developer reviews: losing it fails the sink,
+                    // naming the file, whatever the comparison said (the diff stays in the
+                    // report's diffs/ folder).
+                    (Err((pending, e)), _) => SinkResult::WriteFailed(format!(
+                        "cannot write the pending snapshot {}: {e}",
+                        pending.display()
+                    )),
+                    (Ok(()), diff) => {
+                        out.pending = pending;
+                        match diff {
+                            Some(diff) => SinkResult::Differs {
+                                diff,
+                                table: table_diff,
+                            },
+                            None => SinkResult::NoGolden,
+                        }
                     }
-                }
-                match diff {
-                    Some(diff) => SinkResult::Differs {
-                        diff,
-                        table: table_diff,
-                    },
-                    None => SinkResult::NoGolden,
                 }
             }
         };
         out
+    }
+}
+
+/// Removes the pending file of a golden that is now settled; one that cannot be removed would be
+/// offered for review again, so that is said.
+fn remove_stale_pending(golden: &Path, events: &Events) {
+    if let Err(e) = golden::remove_pending(golden) {
+        events.notice(format!(
+            "warning: cannot remove the stale pending snapshot {}: {e}",
+            golden::pending_path(golden).display()
+        ));
     }
 }

@@ -107,7 +107,14 @@ pub async fn start_server(
             port,
             log: log.clone(),
         };
-        match wait_answering(&mut proc, install, &ep, started + timeout).await {
+        match wait_answering(
+            &mut proc,
+            install,
+            &ep,
+            crate::process::deadline_after(started, timeout),
+        )
+        .await
+        {
             Ok(()) => return Ok((proc, ep, started.elapsed())),
             Err(e) => {
                 proc.stop().await;
