@@ -483,9 +483,17 @@ async fn start_postgres(
         .current_dir(&dir);
     as_user(&mut initdb, user);
     isolate(&mut initdb);
-    // A dropped initdb (timeout) is killed, not left running.
-    initdb.kill_on_drop(true);
-    let out = match tokio::time::timeout(Duration::from_secs(120), initdb.output()).await {
+    // A dropped initdb (timeout, cancellation) is killed with the backend it started: its
+    // whole process group goes with the guard.
+    let child = match initdb.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            drop_dir(&owned_dir);
+            return Err(fail(format!("cannot run initdb: {e}")));
+        }
+    };
+    let _group = crate::process::GroupGuard::new(child.id());
+    let out = match tokio::time::timeout(Duration::from_secs(120), child.wait_with_output()).await {
         Ok(Ok(out)) => out,
         Ok(Err(e)) => {
             drop_dir(&owned_dir);

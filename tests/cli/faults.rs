@@ -53,6 +53,7 @@ impl Rng {
 /// ledger folder of its own, so that what a trial leaves can be counted exactly.
 struct Trials {
     p: Project,
+    backend: String,
     ledger: PathBuf,
     tag: String,
     n: usize,
@@ -77,6 +78,7 @@ impl Trials {
     fn new(p: Project) -> Trials {
         let ledger = p.path().join(".ledger");
         Trials {
+            backend: "local".into(),
             p,
             ledger,
             tag: String::new(),
@@ -250,6 +252,7 @@ fn trial_project(backend: &str) -> Trials {
         );
     }
     let mut t = Trials::new(p);
+    t.backend = backend.into();
     let out = t.after(&["run", "--update", "passes"]);
     assert!(
         out.status.success(),
@@ -344,7 +347,7 @@ fn whole_run_faults(t: &mut Trials, n: usize) -> Vec<(String, usize, usize, f64)
         figures.push((fault.to_string(), n, leftovers, worst));
     }
     for (fault, n, left, worst) in &figures {
-        eprintln!("| {fault} | {n} | {left} | {worst:.1} s |");
+        eprintln!("| {fault} ({}) | {n} | {left} | {worst:.1} s |", t.backend);
     }
     figures
 }
@@ -357,10 +360,14 @@ fn normal_failed_interrupted_and_killed_runs_leave_nothing_behind_on_the_local_b
 }
 
 #[test]
-fn a_killed_docker_run_leaves_no_container_after_the_next_command() {
+fn normal_failed_interrupted_and_killed_docker_runs_leave_no_container() {
     crate::docker::require_docker();
     let mut t = trial_project("docker");
-    for trial in 1..=trials(1) {
+    // Containers take seconds to start: a quarter of the local backend's trials.
+    let n = (trials(4) / 4).max(1);
+    whole_run_faults(&mut t, n);
+    // And once more with the kill landing for sure while the containers run.
+    for trial in 1..=n {
         let mut child = t.command(&["run", "passes"]).spawn().expect("spawn");
         // Killed once its containers are up: the task has started.
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -416,11 +423,17 @@ fn a_hung_task_and_its_grandchild_that_ignores_sigterm_are_gone_within_the_timeo
         let mut child = t.command(&["run"]).spawn().expect("spawn");
         assert!(wait_for(&started, 60), "the task never started");
         let t0 = Instant::now();
-        let sleeps = tagged_processes(&format!("FAULT_TRIAL={}", t.tag))
-            .iter()
-            .filter(|l| l.ends_with(": sleep 600 "))
-            .count();
-        assert_eq!(sleeps, 2, "the task's sleep and its grandchild");
+        let sleeps = || {
+            tagged_processes(&format!("FAULT_TRIAL={}", t.tag))
+                .iter()
+                .filter(|l| l.ends_with(": sleep 600 "))
+                .count()
+        };
+        // The marker is touched just before the task's own sleep starts.
+        while sleeps() < 2 && t0.elapsed() < Duration::from_secs(1) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(sleeps(), 2, "the task's sleep and its grandchild");
         while !trial_pids(&t, "sleep 600").is_empty() && t0.elapsed() < Duration::from_secs(30) {
             std::thread::sleep(Duration::from_millis(20));
         }
