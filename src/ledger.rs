@@ -190,10 +190,11 @@ impl Ledger {
     }
 
     /// Everything this run still owns, removed: its marked processes killed (but this one), its
-    /// folders deleted; then the ledger itself. Containers are the backend's to remove (their ids
-    /// are returned in the report).
+    /// folders deleted; then the ledger itself, unless the run made containers: those are the
+    /// backend's to remove (by the run's label), and the ledger stays until [`forget`], so that a
+    /// run that exits before that is swept by the next command.
     pub fn close(&self) -> Swept {
-        let swept = sweep_entries(&self.id, &self.path, true);
+        let swept = sweep_entries(&self.id, &self.path);
         if swept.containers.is_empty() {
             let _ = std::fs::remove_file(&self.path);
         }
@@ -330,7 +331,7 @@ pub fn sweep_dead() -> Vec<Swept> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let s = sweep_entries(&run, &path, false);
+        let s = sweep_entries(&run, &path);
         if s.containers.is_empty() {
             let _ = std::fs::remove_file(&path);
         }
@@ -339,9 +340,9 @@ pub fn sweep_dead() -> Vec<Swept> {
     swept
 }
 
-/// Kills the processes of run `run` (from `path`) and removes its folders. `own` is true when
-/// `run` is this process's run (which is not killed).
-fn sweep_entries(run: &str, path: &Path, own: bool) -> Swept {
+/// Kills the processes of run `run` (from `path`) and removes its folders (this process is never
+/// killed).
+fn sweep_entries(run: &str, path: &Path) -> Swept {
     let mut swept = Swept {
         run: run.to_string(),
         ledger: path.to_path_buf(),
@@ -392,10 +393,6 @@ fn sweep_entries(run: &str, path: &Path, own: bool) -> Swept {
             Ok(()) => swept.folders.push(folder),
             Err(e) => swept.failures.push(format!("{}: {e}", folder.display())),
         }
-    }
-    if own {
-        // Containers of a run that is still alive were stopped by their environments.
-        swept.containers.clear();
     }
     swept
 }
