@@ -15,5 +15,6 @@ mod interrupt;
 mod layers;
 mod report_html;
 mod run;
+mod secrets;
 mod spark;
 mod workflow;
