@@ -13,6 +13,7 @@ mod doctor;
 mod example;
 mod interrupt;
 mod layers;
+mod loopback;
 mod report_html;
 mod run;
 mod secrets;
