@@ -471,8 +471,10 @@ async fn start_postgres(
     // initdb reads the superuser's password from a file, readable by the server's user only and
     // removed as soon as initdb is done: the password is on no command line and in no file left.
     let pwfile = dir.join(".pwfile");
-    write_private(&pwfile, password, user)
-        .map_err(|e| fail(format!("cannot write {}: {e}", pwfile.display())))?;
+    write_private(&pwfile, password, user).map_err(|e| {
+        drop_dir(&owned_dir);
+        fail(format!("cannot write {}: {e}", pwfile.display()))
+    })?;
     let mut initdb = Command::new(bin.join("initdb"));
     initdb
         .arg("-D")

@@ -163,3 +163,44 @@ fn the_unmasked_url_check_finds_a_password() {
     );
     assert!(unmasked("redis://127.0.0.1:6/0 http://harness:***@127.0.0.1:8").is_empty());
 }
+
+#[test]
+fn postgres_and_redis_refuse_a_login_without_the_environments_password() {
+    require_servers();
+    let p = Project::new();
+    // Each check prints what it saw; the task fails unless the password is required by both
+    // servers and the URLs given to the task log in.
+    p.file(
+        "pipelines/p/pipeline.toml",
+        r#"
+services = ["postgres", "redis"]
+
+[tasks.logins]
+kind = "command"
+argv = ["sh", "-c", """
+set -u
+pg_port=${HARNESS_POSTGRES_URL##*@127.0.0.1:}; pg_port=${pg_port%%/*}
+redis_port=${HARNESS_REDIS_URL##*@127.0.0.1:}; redis_port=${redis_port%%/*}
+unset PGPASSWORD
+if psql -w -qAt "postgres://harness@127.0.0.1:$pg_port/harness" -c 'SELECT 1'; then echo 'postgres: in without a password'; exit 1; fi
+if psql -w -qAt "postgres://harness:wrong-password@127.0.0.1:$pg_port/harness" -c 'SELECT 1'; then echo 'postgres: in with a wrong password'; exit 1; fi
+test "$(psql -w -qAt "$HARNESS_POSTGRES_URL" -c 'SELECT 41 + 1')" = 42 || { echo 'postgres: the given URL does not log in'; exit 1; }
+test "$(redis-cli -p "$redis_port" PING 2>&1)" = PONG && { echo 'redis: in without a password'; exit 1; }
+test "$(redis-cli --no-auth-warning -u "$HARNESS_REDIS_URL" PING)" = PONG || { echo 'redis: the given URL does not log in'; exit 1; }
+echo 'both refuse a login without the password'
+"""]
+"#,
+    )
+    .file(
+        "scenarios/s/scenario.toml",
+        "pipeline = \"p\"\n[[sink]]\nname = \"keys\"\nservice = \"redis\"\nkeys = \"*\"\n",
+    );
+    let r = p.run(&["run", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("both refuse a login without the password"),
+        "{}",
+        r.stderr
+    );
+}
