@@ -1336,7 +1336,12 @@ fn seed_postgres(
         sql("TRUNCATE seeded".into())?;
         theirs = theirs.min(timed_baseline(
             Command::new(psql)
-                .arg(pg.url())
+                .arg(format!(
+                    "postgres://{}@{}:{}/{}",
+                    pg.user, pg.host, pg.port, pg.database
+                ))
+                // The password goes by the environment, not the command line (where `ps` shows it).
+                .env("PGPASSWORD", &pg.password)
                 .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c"])
                 .arg(format!(
                     "\\copy seeded ({SEED_COLUMNS}) FROM '{}' WITH (FORMAT csv, HEADER true)",
@@ -1402,6 +1407,8 @@ fn seed_redis(
         theirs = theirs.min(timed_baseline(
             Command::new(redis_cli)
                 .args(["-h", &redis.host, "-p", &redis.port.to_string(), "--pipe"])
+                // The password goes by the environment, not the command line (where `ps` shows it).
+                .env("REDISCLI_AUTH", &redis.password)
                 .stdin(input),
             "redis-cli --pipe",
         )?);

@@ -13,7 +13,8 @@
 //! - [`report`]: the terminal view, the summary, JUnit XML, the HTML report and error rendering;
 //! - [`doctor`]: prerequisites found or missing; [`bench`]: the harness's own speed against
 //!   baselines measured in the same run;
-//! - [`cli`]: the command line; [`signals`]: SIGINT/SIGTERM as a cancellation; [`exit`]: codes.
+//! - [`cli`]: the command line; [`signals`]: SIGINT/SIGTERM as a cancellation; [`exit`]: codes;
+//!   [`redact`]: the passwords of this process, masked wherever text leaves it.
 
 pub mod airflow;
 pub mod backend;
@@ -29,6 +30,7 @@ pub mod ledger;
 pub mod names;
 pub mod outcome;
 pub mod process;
+pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod services;

@@ -333,5 +333,7 @@ fn secret() -> String {
             .unwrap_or(0);
         bytes[..16].copy_from_slice(&(t ^ u128::from(std::process::id())).to_le_bytes());
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    crate::redact::register(&secret);
+    secret
 }

@@ -23,6 +23,7 @@ use crate::events::Event;
 use crate::names::TaskId;
 use crate::outcome::{Attempt, TaskOutcome, TaskStatus};
 use crate::process::{Exit, ProcessSpec, Spawned, Stream};
+use crate::redact::redact_owned;
 
 /// A selected task of the DAG, as the harness knows it.
 #[derive(Debug, Clone)]
@@ -464,7 +465,9 @@ pub async fn run(drivers: &Drivers, request: &Request<'_>, ctx: &ExecContext) ->
             }
         }
         tokio::select! {
-            line = driver.spawned.next_line() => match line {
+            // Lines are masked as they arrive: the driver's log, the tasks' logs and their
+            // events never hold a password.
+            line = driver.spawned.next_line() => match line.map(|(stream, text)| (stream, redact_owned(text))) {
                 None => break Ok(Exit::Code(-1)),
                 Some((Stream::Stdout, text)) => match DriverEvent::parse(&text) {
                     Some(DriverEvent::Ready) => driver.ready = true,

@@ -16,6 +16,7 @@ use crate::events::{Event, Events};
 use crate::names::{ScenarioName, TaskId};
 use crate::outcome::{Attempt, TaskOutcome, TaskStatus};
 use crate::process::{self, Exit, ProcessSpec, Stream};
+use crate::redact::redact_owned;
 use crate::services::SqlRunner;
 
 /// What a task does when it runs.
@@ -198,6 +199,8 @@ async fn run_task(task: &ExecTask, ctx: &ExecContext, dag_started: Instant) -> T
         }
         let t0 = Instant::now();
         let mut emit_line = |stream: Stream, line: String| {
+            // Masked before it is kept or shown: a task may print the URLs it was given.
+            let line = redact_owned(line);
             if let Some(l) = log.as_mut() {
                 let _ = writeln!(l, "{line}");
             }

@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use crate::diagnostic::{ConfigError, Origin};
 use crate::names::{ScenarioName, TaskId};
+use crate::redact::redact;
 pub use table_diff::TableDiff;
 
-/// A service that did not come up, or stopped while scenarios ran.
+/// A service that did not come up, or stopped while scenarios ran. Shown with every password
+/// masked: its message and log may quote a URL or a command line.
 #[derive(Debug, thiserror::Error)]
-#[error("{service} {}: {message}{}", if *.stopped { "stopped during the run" } else { "did not start" }, tail(.log_tail))]
+#[error("{service} {}: {}{}", if *.stopped { "stopped during the run" } else { "did not start" }, redact(.message), redact(&tail(.log_tail)))]
 pub struct InfraError {
     /// True for a service that was up and then stopped; false for one that did not start.
     pub stopped: bool,
@@ -403,4 +405,24 @@ pub fn summary_line(o: &ScenarioOutcome) -> String {
 /// `1 sink`, `2 sinks`: a count with its noun.
 pub fn count(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_error_is_shown_with_its_passwords_masked() {
+        crate::redact::register("infra-error-password");
+        let e = InfraError {
+            service: "hive".into(),
+            message: "cannot reach jdbc:postgresql://harness:infra-error-password@127.0.0.1:5432/m"
+                .into(),
+            log_tail: vec!["login with infra-error-password refused".into()],
+        };
+        let shown = e.to_string();
+        assert!(!shown.contains("infra-error-password"), "{shown}");
+        assert!(shown.contains("harness:***@127.0.0.1"), "{shown}");
+        assert!(shown.contains("login with *** refused"), "{shown}");
+    }
 }

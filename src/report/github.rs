@@ -64,7 +64,7 @@ pub fn annotations(outcome: &RunOutcome, root: &std::path::Path) -> String {
             );
         }
     }
-    out
+    crate::redact::redact_owned(out)
 }
 
 /// The Markdown summary of a run.
@@ -100,5 +100,5 @@ pub fn append_summary(outcome: &RunOutcome) -> std::io::Result<()> {
         .create(true)
         .append(true)
         .open(path)?;
-    f.write_all(markdown(outcome).as_bytes())
+    f.write_all(crate::redact::redact(&markdown(outcome)).as_bytes())
 }

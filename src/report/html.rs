@@ -33,7 +33,11 @@ const DIFF_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Writes `<report_dir>/report.html` (atomically); `backend` says which backend ran.
 pub fn write(outcome: &RunOutcome, report_dir: &Path, backend: &str) -> std::io::Result<()> {
-    write_atomic(&report_dir.join(FILE), &render(outcome, backend))
+    // The page quotes task logs, errors and snapshots: no password in it.
+    write_atomic(
+        &report_dir.join(FILE),
+        &crate::redact::redact(&render(outcome, backend)),
+    )
 }
 
 /// The whole page. Reads task logs, goldens and actual snapshots from disk.

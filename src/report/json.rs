@@ -11,6 +11,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::events::Event;
 use crate::outcome::{RunOutcome, ScenarioStatus, summary_line};
 use crate::process::Stream;
+use crate::redact::redact;
 
 /// Prints every event until the stream closes.
 pub fn spawn(mut rx: UnboundedReceiver<Event>, started: Instant) -> tokio::task::JoinHandle<()> {
@@ -25,8 +26,9 @@ fn print_line(mut v: J, started: Instant) {
     if let Some(obj) = v.as_object_mut() {
         obj.insert("t_ms".into(), json!(started.elapsed().as_millis() as u64));
     }
+    let text = v.to_string();
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{v}");
+    let _ = writeln!(out, "{}", redact(&text));
     let _ = out.flush();
 }
 

@@ -73,7 +73,8 @@ pub fn write(outcome: &RunOutcome, path: &Path) -> std::io::Result<()> {
     let report = ReportBuilder::new().add_testsuite(suite.build()).build();
     let mut buf = Vec::new();
     report.write_xml(&mut buf).map_err(std::io::Error::other)?;
-    let mut xml = String::from_utf8_lossy(&buf).into_owned();
+    // Messages and logs may quote what a task printed, or an error naming a URL.
+    let mut xml = crate::redact::redact_owned(String::from_utf8_lossy(&buf).into_owned());
     xml.push('\n');
     crate::snapshot::golden::write_atomic(path, &xml)
 }

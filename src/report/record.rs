@@ -106,7 +106,7 @@ pub fn write(outcome: &RunOutcome, report_dir: &Path, exit_code: i32) -> std::io
     });
     write_atomic(
         &report_dir.join("results.json"),
-        &format!("{:#}\n", results),
+        &crate::redact::redact(&format!("{:#}\n", results)),
     )?;
 
     let mut failed = last_failed(report_dir);

@@ -163,5 +163,5 @@ pub fn render(outcome: &RunOutcome, style: Style) -> String {
         t.read.as_secs_f64(),
         t.compare.as_secs_f64()
     );
-    out
+    crate::redact::redact_owned(out)
 }

@@ -13,6 +13,7 @@ use super::Style;
 use crate::events::Event;
 use crate::outcome::TaskStatus;
 use crate::process::Stream;
+use crate::redact::redact;
 
 /// Follows the event stream until it closes.
 pub fn spawn(mut rx: UnboundedReceiver<Event>, style: Style) -> tokio::task::JoinHandle<()> {
@@ -62,6 +63,7 @@ impl View {
     }
 
     fn line(&self, text: &str) {
+        let text = redact(text);
         match &self.bar {
             Some(pb) => pb.println(text),
             None => eprintln!("{text}"),

@@ -442,11 +442,14 @@ pub fn header(sink: &Sink) -> Header {
 }
 
 /// A password for service `kind` of the environment whose secret is `secret`: stable within the
-/// environment, different across environments and kinds, never printed.
+/// environment, different across environments and kinds, never printed (it is registered with
+/// `crate::redact`, so every text leaving the process shows `***` in its place).
 pub fn password(secret: &str, kind: ServiceKind) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("{secret}/{}", kind.name()).as_bytes());
-    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+    let password: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    crate::redact::register(&password);
+    password
 }
 
 #[cfg(test)]
@@ -481,5 +484,15 @@ mod tests {
         assert_ne!(a, password("env-b", ServiceKind::ClickHouse));
         assert_ne!(a, password("env-a", ServiceKind::Postgres));
         assert_eq!(a.len(), 24);
+    }
+
+    #[test]
+    fn a_password_made_is_masked_in_text_leaving_the_process() {
+        let pw = password("env-c", ServiceKind::Redis);
+        let url = format!("redis://default:{pw}@127.0.0.1:6379/0");
+        assert_eq!(
+            crate::redact::redact(&url),
+            "redis://default:***@127.0.0.1:6379/0"
+        );
     }
 }

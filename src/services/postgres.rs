@@ -421,10 +421,12 @@ pub fn postgres_bin_dir(settings: &PostgresSettings) -> Result<PathBuf, String> 
     versions.pop().map(|(_, d)| d).ok_or_else(|| "PostgreSQL server programs (initdb, postgres) not found; install the `postgresql` package (scripts/setup.sh does) or set services.postgres.bin_dir".into())
 }
 
-/// Starts a private PostgreSQL server in `env_dir/postgres`.
+/// Starts a private PostgreSQL server in `env_dir/postgres` whose superuser `harness` logs in
+/// with `password` (SCRAM, over TCP and the unix socket alike).
 async fn start_postgres(
     settings: &PostgresSettings,
     env_dir: &Path,
+    password: &str,
 ) -> Result<(ServiceProcess, PostgresEndpoint), InfraError> {
     let fail = |m: String| InfraError {
         stopped: false,
@@ -464,18 +466,30 @@ async fn start_postgres(
     }
     let log = dir.join("postgres.log");
 
+    // initdb reads the superuser's password from a file, readable by the server's user only and
+    // removed as soon as initdb is done: the password is on no command line and in no file left.
+    let pwfile = dir.join(".pwfile");
+    write_private(&pwfile, password, user).map_err(|e| {
+        drop_dir(&owned_dir);
+        fail(format!("cannot write {}: {e}", pwfile.display()))
+    })?;
     let mut initdb = Command::new(bin.join("initdb"));
-    initdb.arg("-D").arg(&data).args([
-        "-A",
-        "trust",
-        "-U",
-        "harness",
-        "-E",
-        "UTF8",
-        "--locale=C",
-        "--no-sync",
-        "--no-instructions",
-    ]);
+    initdb
+        .arg("-D")
+        .arg(&data)
+        .arg("--pwfile")
+        .arg(&pwfile)
+        .args([
+            "-A",
+            "scram-sha-256",
+            "-U",
+            "harness",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        ]);
     initdb
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -488,12 +502,15 @@ async fn start_postgres(
     let child = match initdb.spawn() {
         Ok(c) => c,
         Err(e) => {
+            let _ = std::fs::remove_file(&pwfile);
             drop_dir(&owned_dir);
             return Err(fail(format!("cannot run initdb: {e}")));
         }
     };
     let _group = crate::process::GroupGuard::new(child.id());
-    let out = match tokio::time::timeout(Duration::from_secs(120), child.wait_with_output()).await {
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output()).await;
+    let _ = std::fs::remove_file(&pwfile);
+    let out = match out {
         Ok(Ok(out)) => out,
         Ok(Err(e)) => {
             drop_dir(&owned_dir);
@@ -558,11 +575,13 @@ async fn start_postgres(
         as_user(&mut cmd, user);
         cmd
     };
-    let (proc, port) = serve(how, command, |port| async move { at(port).ready().await })
-        .await
-        .inspect_err(|_| drop_dir(&owned_dir))?;
+    let (proc, port) = serve(how, command, |port| async move {
+        at(port, password).ready().await
+    })
+    .await
+    .inspect_err(|_| drop_dir(&owned_dir))?;
     let proc = proc.owning(owned_dir);
-    let ep = at(port);
+    let ep = at(port, password);
     if let Err(e) = ep.reset(None).await {
         proc.stop().await;
         return Err(InfraError {
@@ -573,6 +592,24 @@ async fn start_postgres(
         });
     }
     Ok((proc, ep))
+}
+
+/// Writes `text` to a new file only its owner can read, owned by `user` when the server runs as
+/// another user than ours.
+fn write_private(path: &Path, text: &str, user: Option<(u32, u32)>) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    if let Some((uid, gid)) = user {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+    }
+    Ok(())
 }
 
 fn drop_dir(dir: &Option<PathBuf>) {
@@ -626,13 +663,13 @@ pub struct PostgresRunning {
     process: Option<ServiceProcess>,
 }
 
-/// The endpoint of a server on `port` of loopback.
-fn at(port: u16) -> PostgresEndpoint {
+/// The endpoint of a server on `port` of loopback whose user `harness` has `password`.
+fn at(port: u16, password: &str) -> PostgresEndpoint {
     PostgresEndpoint {
         host: "127.0.0.1".into(),
         port,
         user: "harness".into(),
-        password: "harness".into(),
+        password: password.into(),
         database: DATABASE.into(),
     }
 }
@@ -674,7 +711,9 @@ impl Service for Postgres {
         ctx: &'a StartContext<'a>,
     ) -> BoxFuture<'a, Result<Box<dyn Running>, InfraError>> {
         Box::pin(async move {
-            let (proc, endpoint) = start_postgres(&ctx.settings.postgres, ctx.dir).await?;
+            let password = super::password(ctx.secret, ServiceKind::Postgres);
+            let (proc, endpoint) =
+                start_postgres(&ctx.settings.postgres, ctx.dir, &password).await?;
             Ok(Box::new(PostgresRunning {
                 endpoint,
                 baseline: std::sync::Mutex::new(None),
@@ -706,7 +745,10 @@ impl Service for Postgres {
             image,
             jars: None,
             ports: vec![5432],
-            env: vec![],
+            env: vec![(
+                "POSTGRES_PASSWORD".into(),
+                super::password(ctx.secret, ServiceKind::Postgres),
+            )],
             mounts: vec![],
             args: ctx
                 .settings
@@ -721,10 +763,11 @@ impl Service for Postgres {
     fn connect<'a>(
         &'a self,
         ports: Vec<u16>,
-        _ctx: &'a StartContext<'a>,
+        ctx: &'a StartContext<'a>,
     ) -> BoxFuture<'a, Result<Box<dyn Running>, String>> {
         Box::pin(async move {
-            let endpoint = at(*ports.first().ok_or("no port")?);
+            let password = super::password(ctx.secret, ServiceKind::Postgres);
+            let endpoint = at(*ports.first().ok_or("no port")?, &password);
             if !endpoint.ready().await {
                 return Err("not answering yet".into());
             }

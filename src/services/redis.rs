@@ -1,5 +1,7 @@
-//! Redis: its description (a private server without persistence, or a container), FLUSHALL between scenarios, JSON key fixtures as seeds, and key-pattern
-//! sinks read (with SCAN, never KEYS) into a canonical `KeySpace`.
+//! Redis: its description (a private server without persistence, or a container), FLUSHALL
+//! between scenarios, JSON key fixtures as seeds, and key-pattern sinks read (with SCAN, never
+//! KEYS) into a canonical `KeySpace`. Its `default` user has the environment's own password; the
+//! server is told only the password's SHA-256 (an ACL rule), so no command line shows it.
 
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
@@ -28,7 +30,10 @@ const SEED_BATCH: usize = 10_000;
 /// Seed pipelines awaiting their replies at once.
 const IN_FLIGHT: usize = 4;
 
-/// Where a Redis server listens.
+/// The user the password belongs to: Redis's own, the one `AUTH <password>` logs in as.
+pub const USER: &str = "default";
+
+/// Where a Redis server listens and how to log in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisEndpoint {
     /// Host (loopback).
@@ -37,11 +42,22 @@ pub struct RedisEndpoint {
     pub port: u16,
     /// Database number.
     pub db: u32,
+    /// The password of user [`USER`].
+    pub password: String,
 }
 
 impl RedisEndpoint {
-    /// `redis://host:port/db`.
+    /// `redis://default:PASSWORD@host:port/db`. The user is named, not left empty
+    /// (`redis://:PASSWORD@`): redis-cli 7.0 would send `AUTH "" PASSWORD` for that, and fail.
     pub fn url(&self) -> String {
+        format!(
+            "redis://{USER}:{}@{}:{}/{}",
+            self.password, self.host, self.port, self.db
+        )
+    }
+
+    /// `redis://host:port/db`: where it listens, for people.
+    pub fn address(&self) -> String {
         format!("redis://{}:{}/{}", self.host, self.port, self.db)
     }
 
@@ -255,12 +271,34 @@ pub struct RedisRunning {
     process: Option<ServiceProcess>,
 }
 
-fn at(port: u16) -> RedisEndpoint {
+fn at(port: u16, password: &str) -> RedisEndpoint {
     RedisEndpoint {
         host: "127.0.0.1".into(),
         port,
         db: 0,
+        password: password.into(),
     }
+}
+
+/// The server arguments giving user `default` the password `password`, with every right: an ACL
+/// rule holding the password's SHA-256, not the password.
+fn user_args(password: &str) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    let hash: String = Sha256::digest(password.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    [
+        "--user",
+        USER,
+        "on",
+        &format!("#{hash}"),
+        "~*",
+        "&*",
+        "+@all",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 impl Service for Redis {
@@ -323,6 +361,7 @@ impl Service for Redis {
                 )
             })?;
             let log = dir.join("redis.log");
+            let password = super::password(ctx.secret, ServiceKind::Redis);
             let how = Serve {
                 service: "redis",
                 log: &log,
@@ -345,13 +384,17 @@ impl Service for Redis {
                     "--daemonize",
                     "no",
                 ]);
+                cmd.args(user_args(&password));
                 cmd.arg("--dir").arg(&dir).current_dir(&dir);
                 cmd
             };
-            let (proc, port) =
-                serve(how, command, |port| async move { at(port).ready().await }).await?;
+            let (proc, port) = serve(how, command, |port| {
+                let ep = at(port, &password);
+                async move { ep.ready().await }
+            })
+            .await?;
             Ok(Box::new(RedisRunning {
-                endpoint: at(port),
+                endpoint: at(port, &password),
                 process: Some(proc),
             }) as Box<dyn Running>)
         })
@@ -368,24 +411,25 @@ impl Service for Redis {
         })
     }
 
-    fn container(&self, _ctx: &StartContext<'_>) -> Option<Result<Container, InfraError>> {
+    fn container(&self, ctx: &StartContext<'_>) -> Option<Result<Container, InfraError>> {
         Some(Ok(Container {
             image: self.image()?,
             jars: None,
             ports: vec![6379],
             env: vec![],
             mounts: vec![],
-            args: vec![],
+            args: user_args(&super::password(ctx.secret, ServiceKind::Redis)),
         }))
     }
 
     fn connect<'a>(
         &'a self,
         ports: Vec<u16>,
-        _ctx: &'a StartContext<'a>,
+        ctx: &'a StartContext<'a>,
     ) -> BoxFuture<'a, Result<Box<dyn Running>, String>> {
         Box::pin(async move {
-            let endpoint = at(*ports.first().ok_or("no port")?);
+            let password = super::password(ctx.secret, ServiceKind::Redis);
+            let endpoint = at(*ports.first().ok_or("no port")?, &password);
             if !endpoint.ready().await {
                 return Err("not answering PING yet".into());
             }
@@ -407,7 +451,7 @@ impl Running for RedisRunning {
     }
 
     fn endpoint(&self) -> String {
-        self.endpoint.url()
+        self.endpoint.address()
     }
 
     fn task_env(&self) -> Vec<(String, String)> {

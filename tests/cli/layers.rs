@@ -13,6 +13,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("events", 1),
     ("outcome", 1),
     ("process", 1),
+    ("redact", 1),
     ("signals", 1),
     ("exit", 1),
     ("config", 2),

@@ -321,15 +321,25 @@ fn tasks_get_the_environment_contract() {
     };
     assert_eq!(var("HARNESS_SCENARIO").as_deref(), Some("s"));
     let pg = var("HARNESS_POSTGRES_URL").expect("postgres url");
-    assert!(
-        pg.starts_with("postgres://harness:harness@127.0.0.1:") && pg.ends_with("/harness"),
-        "{pg}"
-    );
+    let pg_password = pg
+        .strip_prefix("postgres://harness:")
+        .and_then(|rest| rest.split_once("@127.0.0.1:"))
+        .filter(|(_, rest)| rest.ends_with("/harness"))
+        .map(|(pw, _)| pw)
+        .unwrap_or_else(|| panic!("{pg}"));
     let redis = var("HARNESS_REDIS_URL").expect("redis url");
+    let redis_password = redis
+        .strip_prefix("redis://default:")
+        .and_then(|rest| rest.split_once("@127.0.0.1:"))
+        .filter(|(_, rest)| rest.ends_with("/0"))
+        .map(|(pw, _)| pw)
+        .unwrap_or_else(|| panic!("{redis}"));
     assert!(
-        redis.starts_with("redis://127.0.0.1:") && redis.ends_with("/0"),
-        "{redis}"
+        pg_password.len() >= 16 && pg_password != "harness",
+        "a random password: {pg}"
     );
+    assert!(redis_password.len() >= 16, "a random password: {redis}");
+    assert_ne!(pg_password, redis_password, "one password per service");
     assert_eq!(var("AIRFLOW_CONN_POSTGRES_DEFAULT"), Some(pg));
     assert_eq!(var("AIRFLOW_CONN_REDIS_DEFAULT"), Some(redis));
     assert!(
