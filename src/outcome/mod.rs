@@ -415,6 +415,7 @@ mod tests {
     fn a_service_error_is_shown_with_its_passwords_masked() {
         crate::redact::register("infra-error-password");
         let e = InfraError {
+            stopped: false,
             service: "hive".into(),
             message: "cannot reach jdbc:postgresql://harness:infra-error-password@127.0.0.1:5432/m"
                 .into(),

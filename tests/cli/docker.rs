@@ -168,7 +168,7 @@ fn no_container_remains_after_a_pass_a_failure_or_sigint_and_sigkill_leftovers_a
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains(&format!("(harness pid {killed}), which died")),
+        stderr.contains(&format!("(harness pid {killed}), which ended")),
         "{stderr}"
     );
     assert_eq!(
