@@ -209,6 +209,21 @@ impl Environment {
         None
     }
 
+    /// [`Self::dead_service`] after a scenario failed: Docker may take a moment to see a
+    /// container stop that its clients saw at once, so containers get a few looks.
+    pub async fn dead_service_after_failure(&self) -> Option<InfraError> {
+        let looks = if self.containers.is_empty() { 1 } else { 5 };
+        for look in 0..looks {
+            if look > 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if let Some(e) = self.dead_service().await {
+                return Some(e);
+            }
+        }
+        None
+    }
+
     /// Resolves when a service of the environment has stopped, looking every [`WATCH_EVERY`].
     pub async fn died(&self) -> InfraError {
         loop {

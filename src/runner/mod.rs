@@ -219,7 +219,13 @@ async fn worker(
             }
         };
         // A task that failed because a service died is the service's failure, not the task's.
-        let outcome = match env.dead_service().await {
+        let dead = match outcome.status {
+            ScenarioStatus::Failed | ScenarioStatus::InfraError => {
+                env.dead_service_after_failure().await
+            }
+            _ => env.dead_service().await,
+        };
+        let outcome = match dead {
             Some(died) if result.infra_error.is_none() => {
                 let outcome = ScenarioOutcome {
                     status: ScenarioStatus::InfraError,

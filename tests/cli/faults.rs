@@ -652,3 +652,26 @@ fn a_postgres_whose_initdb_fails_leaves_no_folder_in_tmp() {
     });
     assert!(left.is_empty(), "server folders left in /tmp: {left:?}");
 }
+
+#[test]
+fn a_task_that_fails_because_redis_died_is_reported_as_redis_not_as_the_task() {
+    require_servers();
+    let p = Project::new();
+    p.file(
+        "pipelines/p/pipeline.toml",
+        "services = [\"redis\"]\n[tasks.use_redis]\nkind = \"command\"\nargv = [\"sh\", \"-c\", \"redis-cli --no-auth-warning -u $HARNESS_REDIS_URL shutdown nosave; redis-cli --no-auth-warning -u $HARNESS_REDIS_URL set k v | grep -q OK\"]\n",
+    );
+    p.file(
+        "scenarios/s/scenario.toml",
+        "pipeline = \"p\"\n[[sink]]\nname = \"keys\"\nservice = \"redis\"\nkeys = \"*\"\n",
+    );
+    let mut t = Trials::new(p);
+    let out = t.after(&["run"]);
+    let stderr = t.stderr();
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("redis stopped during the run"),
+        "the failure is not put on Redis: {stderr}"
+    );
+    assert_eq!(t.left(), Left::default(), "the run left things behind");
+}
