@@ -12,11 +12,13 @@ use crate::exit;
 use crate::ledger;
 
 mod clean;
+mod diff;
 use crate::outcome::ScenarioStatus;
 use crate::report::{self, Style, diagnostics};
 use crate::runner::{self, RunOptions};
 use crate::snapshot::golden::{self, WritePolicy};
 use clean::{clean, remove_containers, sweep_dead_runs};
+pub use diff::{DiffArgs, DiffFormat};
 
 /// Tests data pipelines end to end: services up, fixtures in, DAG run, sinks diffed against
 /// golden snapshots.
@@ -79,6 +81,9 @@ pub enum Command {
     Clean,
     /// Review pending snapshots (`.snap.new`): accept, reject or skip each, with its diff.
     Review(ReviewArgs),
+    /// Show the pending snapshots' differences from their goldens without reviewing them:
+    /// unified, `--side-by-side` or `--format json`; exit 1 when there is any.
+    Diff(DiffArgs),
     /// Docker images of the docker backend.
     #[command(subcommand)]
     Images(ImagesCommand),
@@ -374,6 +379,7 @@ fn dispatch(cli: Cli) -> i32 {
         }
         Command::Run(args) => run(&project, args, style),
         Command::Review(args) => review(&project, &args, style),
+        Command::Diff(args) => diff::diff(&project, &args, style),
         Command::Doctor => doctor(&project.settings, style),
         Command::Images(ImagesCommand::Build { base }) => {
             build_images(&project.settings, base.as_deref(), style)

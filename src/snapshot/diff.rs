@@ -22,6 +22,109 @@ pub fn unified(golden: &str, actual: &str, golden_name: &str) -> Option<String> 
     Some(text)
 }
 
+/// One changed line between a golden and a pending snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Change {
+    /// `delete` (only in the golden) or `insert` (only in the pending snapshot).
+    pub tag: &'static str,
+    /// Its line number (1-based) in the golden, for a deletion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub golden_line: Option<usize>,
+    /// Its line number (1-based) in the pending snapshot, for an insertion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_line: Option<usize>,
+    /// The line, without its end of line.
+    pub text: String,
+}
+
+/// Every line deleted from `golden` or inserted in `actual`, in the order of a line diff.
+pub fn changes(golden: &str, actual: &str) -> Vec<Change> {
+    let diff = TextDiff::from_lines(golden, actual);
+    let mut out = Vec::new();
+    for op in diff.ops() {
+        for change in diff.iter_changes(op) {
+            let text = change.value().trim_end_matches(['\n', '\r']).to_string();
+            match change.tag() {
+                similar::ChangeTag::Delete => out.push(Change {
+                    tag: "delete",
+                    golden_line: change.old_index().map(|i| i + 1),
+                    pending_line: None,
+                    text,
+                }),
+                similar::ChangeTag::Insert => out.push(Change {
+                    tag: "insert",
+                    golden_line: None,
+                    pending_line: change.new_index().map(|i| i + 1),
+                    text,
+                }),
+                similar::ChangeTag::Equal => {}
+            }
+        }
+    }
+    out
+}
+
+/// The golden (left) and `actual` (right) side by side in `width` columns, three lines of
+/// context around each change, or `None` when they are equal. The gutter says what a row is:
+/// `|` changed, `<` only in the golden, `>` only in the new snapshot, blank the same.
+pub fn side_by_side(golden: &str, actual: &str, golden_name: &str, width: usize) -> Option<String> {
+    if golden == actual {
+        return None;
+    }
+    let half = (width.saturating_sub(3) / 2).max(8);
+    let cell = |line: Option<&str>| -> String {
+        let text: String = line.unwrap_or("").replace('\t', "    ");
+        let chars: Vec<char> = text.chars().collect();
+        if chars.len() > half {
+            let mut cut: String = chars[..half - 1].iter().collect();
+            cut.push('…');
+            cut
+        } else {
+            format!("{text:<half$}")
+        }
+    };
+    let old: Vec<&str> = golden.lines().collect();
+    let new: Vec<&str> = actual.lines().collect();
+    let diff = TextDiff::from_lines(golden, actual);
+    let mut out = format!(
+        "{} {} {}\n",
+        cell(Some(&format!("{golden_name} (golden)"))),
+        " ",
+        format!("{golden_name} (new)").trim_end()
+    );
+    for group in diff.grouped_ops(3) {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            continue;
+        };
+        let (o, n) = (first.old_range().start, first.new_range().start);
+        out.push_str(&format!(
+            "@@ golden {}-{} | new {}-{} @@\n",
+            o + 1,
+            last.old_range().end,
+            n + 1,
+            last.new_range().end
+        ));
+        for op in &group {
+            let (tag, old_range, new_range) = op.as_tag_tuple();
+            let rows = old_range.len().max(new_range.len());
+            for i in 0..rows {
+                let left = old_range.clone().nth(i).and_then(|k| old.get(k).copied());
+                let right = new_range.clone().nth(i).and_then(|k| new.get(k).copied());
+                let mark = match (tag, left.is_some(), right.is_some()) {
+                    (similar::DiffTag::Equal, _, _) => ' ',
+                    (_, true, true) => '|',
+                    (_, true, false) => '<',
+                    _ => '>',
+                };
+                let row = format!("{} {mark} {}", cell(left), cell(right));
+                out.push_str(row.trim_end());
+                out.push('\n');
+            }
+        }
+    }
+    Some(out)
+}
+
 /// Above this many bytes of snapshot, the line diff and the row-by-row comparison run on two
 /// threads.
 const PARALLEL_BYTES: usize = 4 << 20;
@@ -58,6 +161,53 @@ pub fn explain(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_number_the_lines_of_each_side() {
+        let c = changes("a\nb\nc\n", "a\nB\nc\nd\n");
+        assert_eq!(
+            c,
+            vec![
+                Change {
+                    tag: "delete",
+                    golden_line: Some(2),
+                    pending_line: None,
+                    text: "b".into()
+                },
+                Change {
+                    tag: "insert",
+                    golden_line: None,
+                    pending_line: Some(2),
+                    text: "B".into()
+                },
+                Change {
+                    tag: "insert",
+                    golden_line: None,
+                    pending_line: Some(4),
+                    text: "d".into()
+                },
+            ]
+        );
+        assert!(changes("same\n", "same\n").is_empty());
+    }
+
+    #[test]
+    fn side_by_side_marks_changed_removed_and_added_rows() {
+        let text = side_by_side("a\nb\nc\n", "a\nB\nc\nd\n", "x.snap", 40).expect("differs");
+        let rows: Vec<&str> = text.lines().collect();
+        assert!(rows[0].starts_with("x.snap (golden)"), "{text}");
+        assert!(rows[1].starts_with("@@ golden 1-3 | new 1-4 @@"), "{text}");
+        assert!(
+            rows.iter()
+                .any(|r| r.starts_with('b') && r.contains(" | B")),
+            "{text}"
+        );
+        assert!(
+            rows.iter().any(|r| r.trim_start().starts_with("> d")),
+            "{text}"
+        );
+        assert!(side_by_side("s\n", "s\n", "x", 40).is_none());
+    }
 
     #[test]
     fn explain_gives_the_same_account_on_one_thread_or_two() {

@@ -954,3 +954,71 @@ redis-cli -u "$HARNESS_REDIS_URL" SET db5_keys "$(redis-cli -u "${HARNESS_REDIS_
         r.stderr
     );
 }
+
+#[test]
+fn diff_shows_pending_differences_unified_side_by_side_and_as_json() {
+    let p = five_scenarios();
+    let r = p.run(&["diff"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("no pending snapshots"), "{}", r.stdout);
+    p.file(
+        "scenarios/s1/golden/root.snap.new",
+        "# harness snapshot v1\n# sink: root\n# source: hdfs path /\nfiles: 7\n",
+    );
+    p.file(
+        "scenarios/s3/golden/root.snap.new",
+        "# harness snapshot v1\n# sink: root\n# source: hdfs path /\nfiles: 0\nextra: 1\n",
+    );
+
+    let r = p.run(&["diff", "s1"]);
+    assert_eq!(r.code, 1, "a pending difference is exit 1: {}", r.all());
+    assert!(r.stdout.contains("── s1/root"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("-files: 0") && r.stdout.contains("+files: 7"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("s3/root"), "{}", r.stdout);
+
+    let r = p.run(&["diff", "--side-by-side", "--width", "60", "s1"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("files: 0") && l.contains(" | files: 7")),
+        "{}",
+        r.stdout
+    );
+
+    let r = p.run(&["diff", "--format", "json", "--sink", "root"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+    let pending = json["pending"].as_array().expect("pending");
+    assert_eq!(pending.len(), 2, "{json}");
+    assert_eq!(pending[0]["scenario"], "s1");
+    assert_eq!(pending[0]["sink"], "root");
+    assert_eq!(pending[0]["golden_exists"], true);
+    assert_eq!(
+        (pending[0]["removed"].as_u64(), pending[0]["added"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(pending[0]["changes"][0]["tag"], "delete");
+    assert_eq!(pending[0]["changes"][0]["golden_line"], 4);
+    assert_eq!(pending[0]["changes"][1]["text"], "files: 7");
+    assert_eq!(pending[1]["scenario"], "s3");
+    assert_eq!(
+        (pending[1]["removed"].as_u64(), pending[1]["added"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(pending[1]["changes"][0]["pending_line"], 5);
+
+    let r = p.run(&["diff", "--sink", "nope"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("--sink nope"), "{}", r.stderr);
+    // Reading never changes anything.
+    assert!(p.exists("scenarios/s1/golden/root.snap.new"));
+    assert!(
+        p.read("scenarios/s1/golden/root.snap")
+            .ends_with("files: 0\n")
+    );
+}
