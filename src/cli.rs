@@ -12,12 +12,15 @@ use crate::exit;
 use crate::ledger;
 
 mod clean;
+mod completions;
 mod diff;
 use crate::outcome::ScenarioStatus;
 use crate::report::{self, Style, diagnostics};
 use crate::runner::{self, RunOptions};
 use crate::snapshot::golden::{self, WritePolicy};
+use clap_complete::engine::ArgValueCompleter;
 use clean::{clean, remove_containers, sweep_dead_runs};
+pub use completions::Shell;
 pub use diff::{DiffArgs, DiffFormat};
 
 /// Tests data pipelines end to end: services up, fixtures in, DAG run, sinks diffed against
@@ -84,6 +87,13 @@ pub enum Command {
     /// Show the pending snapshots' differences from their goldens without reviewing them:
     /// unified, `--side-by-side` or `--format json`; exit 1 when there is any.
     Diff(DiffArgs),
+    /// Print the shell script that completes harness's commands, flags, and the project's
+    /// scenario, pipeline and sink names: `source <(harness completions bash)`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
     /// Docker images of the docker backend.
     #[command(subcommand)]
     Images(ImagesCommand),
@@ -133,6 +143,7 @@ pub enum Unreferenced {
 #[derive(Debug, clap::Args)]
 pub struct ReviewArgs {
     /// Scenarios to review (names or patterns with `*`); all when none is given.
+    #[arg(add = ArgValueCompleter::new(completions::scenarios))]
     pub scenarios: Vec<String>,
     /// Accept every pending snapshot without asking.
     #[arg(long, conflicts_with = "reject_all")]
@@ -157,10 +168,11 @@ pub enum ImagesCommand {
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Scenarios to run (names or patterns with `*`); all when none is given.
+    #[arg(add = ArgValueCompleter::new(completions::scenarios))]
     pub scenarios: Vec<String>,
     /// Run the selected scenarios on this pipeline instead of the one each names (the same
     /// scenarios through a pipeline's Airflow DAG, say); the tasks they select must exist there.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = ArgValueCompleter::new(completions::pipelines))]
     pub pipeline: Option<String>,
     /// Backend that starts the services.
     #[arg(long, value_name = "auto|local|docker")]
@@ -238,6 +250,7 @@ fn parse_partition(text: &str) -> Result<Partition, String> {
 /// what dead harness runs left on the machine (`harness clean` does it out loud), keeps a ledger
 /// of what it starts itself, and removes whatever of that is still there when it ends.
 pub fn main() -> i32 {
+    completions::answer_if_asked();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -249,6 +262,9 @@ pub fn main() -> i32 {
             };
         }
     };
+    if let Command::Completions { shell } = cli.command {
+        return completions::print(shell);
+    }
     // Still one thread: the ledger marks the process's own environment.
     let ledger = ledger::open();
     if let Err(e) = &ledger {
@@ -384,7 +400,10 @@ fn dispatch(cli: Cli) -> i32 {
         Command::Images(ImagesCommand::Build { base }) => {
             build_images(&project.settings, base.as_deref(), style)
         }
-        Command::Bench(_) | Command::BenchWorker { .. } | Command::Clean => exit::OK,
+        Command::Bench(_)
+        | Command::BenchWorker { .. }
+        | Command::Clean
+        | Command::Completions { .. } => exit::OK,
     }
 }
 

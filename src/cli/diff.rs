@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::ValueEnum;
+use clap_complete::engine::ArgValueCompleter;
 
 use crate::config::Project;
 use crate::exit;
@@ -24,9 +25,10 @@ pub enum DiffFormat {
 #[derive(Debug, clap::Args)]
 pub struct DiffArgs {
     /// Scenarios to show (names or patterns with `*`); all when none is given.
+    #[arg(add = ArgValueCompleter::new(super::completions::scenarios))]
     pub scenarios: Vec<String>,
     /// Only these sinks (repeatable).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = ArgValueCompleter::new(super::completions::sinks))]
     pub sink: Vec<String>,
     /// The golden and the new snapshot in two columns.
     #[arg(long, conflicts_with = "format")]

@@ -112,6 +112,52 @@ pub fn find_root(start: &Path) -> PathBuf {
         .to_path_buf()
 }
 
+/// The names a project offers on the command line, read without validating anything (for shell
+/// completion, which must answer at once and even when files are broken).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outline {
+    /// Scenario names (folders with a scenario.toml), sorted.
+    pub scenarios: Vec<String>,
+    /// Pipeline names (folders with a pipeline.toml), sorted.
+    pub pipelines: Vec<String>,
+    /// Sink names of every scenario, sorted, once each.
+    pub sinks: Vec<String>,
+}
+
+/// The [`Outline`] of the project at `root`.
+pub fn outline(root: &Path) -> Outline {
+    let settings = settings::load(root, &mut Vec::new());
+    let with = |dir: &Path, file: &str| -> Vec<PathBuf> {
+        subdirs(dir, root, &mut Vec::new())
+            .into_iter()
+            .filter(|d| d.join(file).is_file())
+            .collect()
+    };
+    let scenario_dirs = with(&settings.scenarios_dir, "scenario.toml");
+    let mut sinks: Vec<String> = scenario_dirs
+        .iter()
+        .filter_map(|d| std::fs::read_to_string(d.join("scenario.toml")).ok())
+        .filter_map(|text| text.parse::<toml::Table>().ok())
+        .flat_map(|t| match t.get("sink") {
+            Some(toml::Value::Array(sinks)) => sinks
+                .iter()
+                .filter_map(|k| k.get("name")?.as_str().map(str::to_string))
+                .collect(),
+            _ => vec![],
+        })
+        .collect();
+    sinks.sort();
+    sinks.dedup();
+    Outline {
+        scenarios: scenario_dirs.iter().map(|d| dir_name(d)).collect(),
+        pipelines: with(&settings.pipelines_dir, "pipeline.toml")
+            .iter()
+            .map(|d| dir_name(d))
+            .collect(),
+        sinks,
+    }
+}
+
 /// Loads and validates the whole project. Returns every problem found when there is any.
 pub fn load(root: &Path, rules: rules::Rules<'_>) -> Result<Project, ConfigErrors> {
     let mut errors = Vec::new();

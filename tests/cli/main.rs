@@ -7,6 +7,7 @@ mod airflow;
 mod bench;
 mod clickhouse;
 mod compare;
+mod completions;
 mod config_errors;
 mod config_fuzz;
 mod docker;
