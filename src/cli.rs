@@ -14,6 +14,7 @@ use crate::ledger;
 mod clean;
 mod completions;
 mod diff;
+mod repeat;
 use crate::outcome::ScenarioStatus;
 use crate::report::{self, Style, diagnostics};
 use crate::runner::{self, RunOptions};
@@ -205,6 +206,11 @@ pub struct RunArgs {
     /// Run a failing scenario up to N more times; a pass after a failure is reported as flaky.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retries: u32,
+    /// Run the selected scenarios N times (2 or more), each on fresh environments, and report
+    /// per sink what moved between the runs, with the `tolerance`/`redact` lines that would make
+    /// it stable; goldens are not compared nor written. Exit 1 when anything moved.
+    #[arg(long, value_name = "N", conflicts_with_all = ["update", "retries"], value_parser = clap::value_parser!(u32).range(2..))]
+    pub repeat: Option<u32>,
     /// How `spark` tasks run: `submit` (spark-submit each) or `connect` (Python clients of one
     /// Spark Connect server); over the tasks' `spark_mode` and harness.toml, except that jar tasks
     /// and tasks marked `spark_mode = "submit"` are always submitted.
@@ -729,6 +735,15 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         spark_mode: args.spark_mode,
     };
 
+    if let Some(n) = args.repeat {
+        if args.format == Format::Json || args.junit.is_some() {
+            eprintln!(
+                "error: --repeat reports on the terminal and in stability.json; drop --format json and --junit"
+            );
+            return exit::BAD_INPUT;
+        }
+        return repeat::repeat(project, &selected, &opts, backend, n, style);
+    }
     let Some(rt) = runtime() else {
         return exit::INFRA;
     };

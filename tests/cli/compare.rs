@@ -241,3 +241,63 @@ fn schema_changes_are_reported_as_such() {
         r.stdout
     );
 }
+
+#[test]
+fn repeat_names_the_columns_that_moved_and_the_lines_that_would_make_them_stable() {
+    require_servers();
+    let p = Project::new();
+    p.file(
+        "pipelines/noisy/pipeline.toml",
+        r#"services = ["postgres"]
+[tasks.write]
+kind = "command"
+argv = ["sh", "-c", "psql -q -v ON_ERROR_STOP=1 \"$HARNESS_POSTGRES_URL\" -c \"create table t (id int, score float8, label text, fixed int); insert into t values (1, 1.0 + random() / 1000, md5(random()::text), 7), (2, 2.0, 'same', 8)\""]
+"#,
+    );
+    p.file(
+        "scenarios/noisy/scenario.toml",
+        r#"pipeline = "noisy"
+
+[[sink]]
+name = "t"
+service = "postgres"
+table = "t"
+key = ["id"]
+
+[[sink]]
+name = "fixed"
+service = "postgres"
+query = "select id, fixed from t"
+key = ["id"]
+"#,
+    );
+    let r = p.run(&["run", "--repeat", "3"]);
+    assert_eq!(r.code, 1, "something moved: {}", r.all());
+    assert!(r.stdout.contains("stability over 3 runs"), "{}", r.stdout);
+    assert!(r.stdout.contains("moved  noisy/t"), "{}", r.stdout);
+    assert!(r.stdout.contains("stable noisy/fixed"), "{}", r.stdout);
+    assert!(r.stdout.contains("column `score`"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("tolerance = { score = { abs = 0.00"),
+        "a tolerance of the order of the noise: {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("redact = [{ column = \"label\" }]"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("column `fixed`"), "{}", r.stdout);
+    let json: serde_json::Value =
+        serde_json::from_str(&p.read(".harness/report/stability.json")).expect("JSON");
+    assert_eq!(json["runs"], 3);
+    assert_eq!(json["sinks"][0]["stability"]["moved"], true);
+    assert_eq!(json["sinks"][1]["stability"]["moved"], false);
+    // Nothing is written beside the goldens.
+    assert!(!p.exists("scenarios/noisy/golden/t.snap.new"));
+    assert_eq!(
+        p.run(&["run", "--repeat", "1"]).code,
+        2,
+        "one run compares nothing"
+    );
+}
