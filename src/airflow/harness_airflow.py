@@ -426,6 +426,12 @@ def run(dag, spec):
         session.expire_all()
         schedulable, _ = dr.update_state(session=session)
         for s in schedulable:
+            key = (s.task_id, s.map_index)
+            if s.state == TaskInstanceState.UP_FOR_RETRY and seen.get(key) != ("up_for_retry", s.try_number):
+                # A retry due at once is scheduled again before polling may have seen it wait
+                # (its task's child not reaped yet): said here, before it is overwritten.
+                seen[key] = ("up_for_retry", s.try_number)
+                emit_state(s, "up_for_retry")
             if s.state != TaskInstanceState.UP_FOR_RESCHEDULE:
                 s.try_number += 1
             s.state = TaskInstanceState.SCHEDULED
