@@ -532,6 +532,33 @@ mod tests {
     }
 
     #[test]
+    fn a_sweep_removes_a_dead_runs_harness_folders_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let owned = dir.path().join("harness-env-x-1");
+        let foreign = dir.path().join("precious");
+        std::fs::create_dir_all(owned.join("data")).expect("mkdir");
+        std::fs::create_dir_all(&foreign).expect("mkdir");
+        let ledger = dir.path().join("dead.ledger");
+        let lines: Vec<String> = [&owned, &foreign, &PathBuf::from("relative/harness-env-y")]
+            .iter()
+            .map(|p| {
+                serde_json::to_string(&Entry::Folder {
+                    path: p.to_path_buf(),
+                })
+                .expect("json")
+            })
+            .collect();
+        std::fs::write(&ledger, lines.join("\n") + "\n").expect("ledger");
+        let swept = sweep_entries("dead", &ledger);
+        assert_eq!(swept.folders, vec![owned.clone()]);
+        assert!(!owned.exists());
+        assert!(
+            foreign.exists(),
+            "a folder not named harness-* is never removed"
+        );
+    }
+
+    #[test]
     fn the_mark_of_a_child_is_read_from_its_environment() {
         let mut child = std::process::Command::new("sleep")
             .arg("5")

@@ -675,3 +675,42 @@ fn a_task_that_fails_because_redis_died_is_reported_as_redis_not_as_the_task() {
     );
     assert_eq!(t.left(), Left::default(), "the run left things behind");
 }
+
+#[test]
+fn harness_clean_says_what_a_killed_run_left_removes_it_and_then_finds_nothing() {
+    let mut t = trial_project("local");
+    let mut child = t.command(&["run", "passes"]).spawn().expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while trial_pids(&t, "sleep 600").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&child, libc::SIGKILL);
+    wait_exit(&mut child, 30);
+    assert!(
+        t.left_now().total() > 0,
+        "the killed run left nothing to clean"
+    );
+
+    let out = t.after(&["clean"]);
+    let stderr = t.stderr();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("ended without cleaning up"), "{stderr}");
+    assert!(
+        stderr.contains("sleep ("),
+        "the grandchild is named: {stderr}"
+    );
+    assert!(
+        stderr.contains("harness-env-"),
+        "the folder is named: {stderr}"
+    );
+    assert_eq!(t.left(), Left::default(), "clean left things behind");
+
+    let mut cmd = t.command(&["clean"]);
+    let out = cmd.stdout(Stdio::piped()).output().expect("clean");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing to clean"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
