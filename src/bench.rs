@@ -222,6 +222,24 @@ fn open_up(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot open {} to other users: {e}", dir.display()))
 }
 
+/// What `--check` fails on: every figure that misses its goal and every bench not measured, in
+/// words.
+pub fn missed(results: &[(Bench, Outcome)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (bench, outcome) in results {
+        match outcome {
+            Outcome::Measured(figures) => out.extend(
+                figures
+                    .iter()
+                    .filter(|f| !f.passes())
+                    .map(|f| format!("{} missed its goal ({})", f.id, f.goal_text())),
+            ),
+            Outcome::NotMeasured(why) => out.push(format!("{} not measured: {why}", bench.id)),
+        }
+    }
+    out
+}
+
 /// The numbers `--only` names that no bench has, if any.
 pub fn unknown(only: &[u32]) -> Vec<u32> {
     only.iter()
@@ -1485,6 +1503,26 @@ mod tests {
         assert_eq!(human(Unit::Bytes, 1.5e9), "1.5 GB");
         assert_eq!(human(Unit::RowsPerSecond, 1_254_000.0), "1.25 M rows/s");
         assert_eq!(human(Unit::RowsPerSecond, 98_765.0), "98.8 k rows/s");
+    }
+
+    #[test]
+    fn check_names_every_missed_goal_and_every_bench_not_measured() {
+        let met = figure(Unit::Seconds, 0.5, 1.0, Goal::RatioAtMost(1.0));
+        let mut missed_figure = figure(Unit::Seconds, 2.0, 1.0, Goal::RatioAtMost(1.0));
+        missed_figure.id = "4.time".into();
+        let results = vec![
+            (BENCHES[0], Outcome::Measured(vec![met.clone()])),
+            (BENCHES[3], Outcome::Measured(vec![met, missed_figure])),
+            (BENCHES[1], Outcome::NotMeasured("no Java".into())),
+        ];
+        assert_eq!(
+            missed(&results),
+            [
+                "4.time missed its goal (≤ 1× baseline)".to_string(),
+                "2 not measured: no Java".to_string()
+            ]
+        );
+        assert!(missed(&results[..1]).is_empty());
     }
 
     #[test]

@@ -127,6 +127,9 @@ pub struct BenchArgs {
     /// Also write the figures as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Exit 1 when a figure misses its goal or a bench could not be measured.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// What `check --unreferenced` does with orphaned goldens.
@@ -461,6 +464,15 @@ fn bench(args: &BenchArgs, settings: config::Settings, root: PathBuf) -> i32 {
         root,
     };
     match crate::bench::run(&opts) {
+        Ok(results) if args.check => {
+            let missed = crate::bench::missed(&results);
+            if missed.is_empty() {
+                exit::OK
+            } else {
+                eprintln!("bench --check: {}", missed.join("; "));
+                exit::FAILED
+            }
+        }
         Ok(_) => exit::OK,
         Err(e) => {
             eprintln!("error: {e}");
