@@ -680,10 +680,17 @@ fn a_task_that_fails_because_redis_died_is_reported_as_redis_not_as_the_task() {
 fn harness_clean_says_what_a_killed_run_left_removes_it_and_then_finds_nothing() {
     let mut t = trial_project("local");
     let mut child = t.command(&["run", "passes"]).spawn().expect("spawn");
+    // Killed once the task's grandchild runs (its own command line, not its parent shell's).
+    let grandchild = |t: &Trials| {
+        tagged_processes(&format!("FAULT_TRIAL={}", t.tag))
+            .iter()
+            .any(|l| l.ends_with(": sleep 600 "))
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while trial_pids(&t, "sleep 600").is_empty() && Instant::now() < deadline {
+    while !grandchild(&t) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
+    assert!(grandchild(&t), "the task's grandchild never started");
     signal(&child, libc::SIGKILL);
     wait_exit(&mut child, 30);
     assert!(
