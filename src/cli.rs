@@ -846,20 +846,29 @@ pub fn exit_code(outcome: &crate::outcome::RunOutcome) -> i32 {
     }
 }
 
-fn review(project: &Project, args: &ReviewArgs, style: Style) -> i32 {
-    use std::io::{BufRead, Write};
-    let selected = match select(project, &args.scenarios) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
-    };
+/// The scenarios `patterns` select, with the pending snapshots beside their goldens.
+fn pending_of<'a>(
+    project: &'a Project,
+    patterns: &[String],
+) -> Result<(Vec<&'a Scenario>, Vec<crate::snapshot::review::Pending>), String> {
+    let selected = select(project, patterns)?;
     let dirs: Vec<(String, PathBuf)> = selected
         .iter()
         .map(|s| (s.name.0.clone(), s.dir.clone()))
         .collect();
     let pending = crate::snapshot::review::find(&dirs);
+    Ok((selected, pending))
+}
+
+fn review(project: &Project, args: &ReviewArgs, style: Style) -> i32 {
+    use std::io::{BufRead, Write};
+    let pending = match pending_of(project, &args.scenarios) {
+        Ok((_, p)) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
     if pending.is_empty() {
         println!("no pending snapshots");
         return exit::OK;
@@ -881,11 +890,7 @@ fn review(project: &Project, args: &ReviewArgs, style: Style) -> i32 {
                     return exit::BAD_INPUT;
                 }
             };
-            let name = p
-                .golden
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = p.file_name();
             println!(
                 "{}",
                 style.paint(&format!("── {label}"), console::Style::new().bold())

@@ -54,6 +54,28 @@ pub fn read_text(path: &std::path::Path) -> Result<String, (Option<(usize, usize
     })
 }
 
+/// [`read_text`], its failure pushed to `errors` as an error of file `shown` (the path as people
+/// see it), at the first byte that is not UTF-8 when that is the problem.
+pub fn read_text_reporting(
+    path: &Path,
+    shown: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<String> {
+    match read_text(path) {
+        Ok(text) => Some(text),
+        Err((line_col, message)) => {
+            errors.push(ConfigError::at_origin(
+                Origin {
+                    file: shown.to_path_buf(),
+                    line_col,
+                },
+                message,
+            ));
+            None
+        }
+    }
+}
+
 fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
     while offset > 0 && !text.is_char_boundary(offset) {
         offset -= 1;

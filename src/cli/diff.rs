@@ -1,8 +1,6 @@
 //! `harness diff`: the pending snapshots' differences from their goldens, without the
 //! interactive review: unified (the default), side by side, or JSON for tools.
 
-use std::path::PathBuf;
-
 use clap::ValueEnum;
 use clap_complete::engine::ArgValueCompleter;
 
@@ -10,7 +8,7 @@ use crate::config::Project;
 use crate::exit;
 use crate::report::{self, Style};
 use crate::snapshot::diff;
-use crate::snapshot::review::{self, Pending};
+use crate::snapshot::review::Pending;
 
 /// How `harness diff` shows the differences.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -43,8 +41,8 @@ pub struct DiffArgs {
 
 /// Shows the pending differences; exit 1 when there is at least one, 0 when there is none.
 pub(super) fn diff(project: &Project, args: &DiffArgs, style: Style) -> i32 {
-    let selected = match super::select(project, &args.scenarios) {
-        Ok(s) => s,
+    let (selected, pending) = match super::pending_of(project, &args.scenarios) {
+        Ok(found) => found,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::BAD_INPUT;
@@ -61,11 +59,7 @@ pub(super) fn diff(project: &Project, args: &DiffArgs, style: Style) -> i32 {
             return exit::BAD_INPUT;
         }
     }
-    let dirs: Vec<(String, PathBuf)> = selected
-        .iter()
-        .map(|s| (s.name.0.clone(), s.dir.clone()))
-        .collect();
-    let pending: Vec<Pending> = review::find(&dirs)
+    let pending: Vec<Pending> = pending
         .into_iter()
         .filter(|p| args.sink.is_empty() || args.sink.contains(&p.sink))
         .collect();
@@ -94,7 +88,7 @@ pub(super) fn diff(project: &Project, args: &DiffArgs, style: Style) -> i32 {
                         "golden_exists": p.golden.exists(),
                         "removed": count("delete"),
                         "added": count("insert"),
-                        "unified": diff::unified(golden, new, &file_name(p)),
+                        "unified": diff::unified(golden, new, &p.file_name()),
                         "changes": changes,
                     })
                 })
@@ -120,7 +114,7 @@ pub(super) fn diff(project: &Project, args: &DiffArgs, style: Style) -> i32 {
                         console::Style::new().bold()
                     )
                 );
-                let name = file_name(p);
+                let name = p.file_name();
                 let text = if args.side_by_side {
                     diff::side_by_side(golden, new, &name, width)
                 } else {
@@ -139,11 +133,4 @@ pub(super) fn diff(project: &Project, args: &DiffArgs, style: Style) -> i32 {
     } else {
         exit::FAILED
     }
-}
-
-fn file_name(p: &Pending) -> String {
-    p.golden
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }

@@ -302,19 +302,7 @@ fn read_toml<T: DeserializeOwned>(
     errors: &mut Vec<ConfigError>,
 ) -> Option<(SourceFile, T)> {
     let display = display_path(root, path);
-    let text = match diagnostic::read_text(path) {
-        Ok(t) => t,
-        Err((line_col, message)) => {
-            errors.push(ConfigError::at_origin(
-                Origin {
-                    file: display,
-                    line_col,
-                },
-                message,
-            ));
-            return None;
-        }
-    };
+    let text = diagnostic::read_text_reporting(path, &display, errors)?;
     let source = SourceFile::new(display, text);
     match toml::from_str::<T>(&source.text) {
         Ok(v) => Some((source, v)),

@@ -176,16 +176,7 @@ pub(super) fn seed(
         let path = fixture_path(ctx, dir, sql, false, check)?;
         let display = display_path(ctx.root, &path);
         // Read now so that text the server would refuse is reported before anything starts.
-        if let Err((line_col, message)) = crate::diagnostic::read_text(&path) {
-            check.errors.push(ConfigError::at_origin(
-                Origin {
-                    file: display,
-                    line_col,
-                },
-                message,
-            ));
-            return None;
-        }
+        crate::diagnostic::read_text_reporting(&path, &display, check.errors)?;
         return made(display, SeedKind::Sql { path });
     }
     if let Some(json) = &r.json {
@@ -196,19 +187,7 @@ pub(super) fn seed(
         only(check, &present, &["json"], &format!("a {service} seed")).then_some(())?;
         let path = fixture_path(ctx, dir, json, false, check)?;
         let display = display_path(ctx.root, &path);
-        let text = match crate::diagnostic::read_text(&path) {
-            Ok(t) => t,
-            Err((line_col, message)) => {
-                check.errors.push(ConfigError::at_origin(
-                    Origin {
-                        file: display,
-                        line_col,
-                    },
-                    message,
-                ));
-                return None;
-            }
-        };
+        let text = crate::diagnostic::read_text_reporting(&path, &display, check.errors)?;
         return match RedisFixture::parse(&text) {
             Ok(fixture) => made(display, SeedKind::Keys { path, fixture }),
             Err(e) => {

@@ -43,6 +43,14 @@ pub fn find(scenario_dirs: &[(String, PathBuf)]) -> Vec<Pending> {
 }
 
 impl Pending {
+    /// The golden's file name (`<sink>.snap`), as diffs name it.
+    pub fn file_name(&self) -> String {
+        self.golden
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
     /// The golden's text (empty when there is none yet) and the pending one.
     pub fn texts(&self) -> std::io::Result<(String, String)> {
         Ok((

@@ -6,13 +6,13 @@
 //! 256 cases by default; `PROPTEST_CASES=100000 cargo test --test cli config_fuzz` runs more
 //! (see docs/reliability.md).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
-use crate::support::repo;
+use crate::support::{copy_dir, repo};
 
 /// The files mutated, relative to the project root.
 const TARGETS: &[&str] = &[
@@ -63,18 +63,6 @@ fn base() -> &'static Base {
             originals,
         }
     })
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read dir").flatten() {
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if src.is_dir() {
-            copy_dir(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).expect("copy");
-        }
-    }
 }
 
 /// One change to a file.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Project, require_servers, wait_exit, wait_for};
+use crate::support::{Project, live_processes, require_servers, wait_exit, wait_for};
 
 /// Trials per fault: `HARNESS_FAULT_TRIALS`, else `default`.
 fn trials(default: usize) -> usize {
@@ -160,32 +160,18 @@ fn entries(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Live processes whose environment holds `var` (`NAME=value`).
+/// Live processes whose environment holds `var` (`NAME=value`), as `pid: command line`.
 fn tagged_processes(var: &str) -> Vec<String> {
-    let me = std::process::id().to_string();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        if !pid.chars().all(|c| c.is_ascii_digit()) || pid == me {
-            continue;
-        }
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        if stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|r| r.trim_start().starts_with('Z'))
-        {
-            continue;
-        }
-        let env = std::fs::read(entry.path().join("environ")).unwrap_or_default();
-        if env.split(|b| *b == 0).any(|kv| kv == var.as_bytes()) {
-            let cmdline = std::fs::read(entry.path().join("cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-                .unwrap_or_default();
-            found.push(format!("{pid}: {cmdline}"));
-        }
-    }
-    found
+    live_processes()
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(p.dir.join("environ"))
+                .unwrap_or_default()
+                .split(|b| *b == 0)
+                .any(|kv| kv == var.as_bytes())
+        })
+        .map(|p| format!("{}: {}", p.pid, p.cmdline))
+        .collect()
 }
 
 /// Containers (running or not) of runs whose ledger lives in `ledger_dir`.
@@ -227,6 +213,15 @@ fn signal(child: &Child, sig: i32) {
     }
 }
 
+/// harness.toml of a trial project on `backend` (the docker one on the offline base image).
+fn harness_toml(backend: &str) -> String {
+    format!("backend = \"{backend}\"\n[images]\nbase = \"harness-base:bookworm\"\n")
+}
+
+/// Every trial scenario: pipeline `p`, and Redis's keys as its sink.
+const SCENARIO: &str =
+    "pipeline = \"p\"\n[[sink]]\nname = \"keys\"\nservice = \"redis\"\nkeys = \"*\"\n";
+
 /// The task of the trial pipeline: it leaves a grandchild that ignores SIGTERM in a session of
 /// its own (what only the owner mark finds), works a moment, and fails in scenario `fails`.
 const TASK: &str = "setsid sh -c 'trap \"\" TERM; exec sleep 600' </dev/null >/dev/null 2>&1 & \
@@ -235,10 +230,7 @@ const TASK: &str = "setsid sh -c 'trap \"\" TERM; exec sleep 600' </dev/null >/d
 fn trial_project(backend: &str) -> Trials {
     require_servers();
     let p = Project::new();
-    p.file(
-        "harness.toml",
-        &format!("backend = \"{backend}\"\n[images]\nbase = \"harness-base:bookworm\"\n"),
-    );
+    p.file("harness.toml", &harness_toml(backend));
     p.file(
         "pipelines/p/pipeline.toml",
         &format!(
@@ -246,10 +238,7 @@ fn trial_project(backend: &str) -> Trials {
         ),
     );
     for s in ["passes", "fails"] {
-        p.file(
-            &format!("scenarios/{s}/scenario.toml"),
-            "pipeline = \"p\"\n[[sink]]\nname = \"keys\"\nservice = \"redis\"\nkeys = \"*\"\n",
-        );
+        p.file(&format!("scenarios/{s}/scenario.toml"), SCENARIO);
     }
     let mut t = Trials::new(p);
     t.backend = backend.into();
@@ -412,10 +401,7 @@ fn a_hung_task_and_its_grandchild_that_ignores_sigterm_are_gone_within_the_timeo
             )
         ),
     );
-    p.file(
-        "scenarios/s/scenario.toml",
-        "pipeline = \"p\"\n[[sink]]\nname = \"keys\"\nservice = \"redis\"\nkeys = \"*\"\n",
-    );
+    p.file("scenarios/s/scenario.toml", SCENARIO);
     let mut t = Trials::new(p);
     let mut worst = 0f64;
     for trial in 1..=trials(1) {
@@ -472,31 +458,17 @@ fn a_hung_task_and_its_grandchild_that_ignores_sigterm_are_gone_within_the_timeo
 /// end with exit 3 naming the service within 30 s and leave nothing.
 fn service_killed(backend: &str, services: &str, service: &str, kill: impl Fn(&Trials)) -> f64 {
     require_servers();
-    let p = Project::new();
     if backend == "docker" {
         crate::docker::require_docker();
     }
-    if services.contains("hive") {
-        // The metastore runs on the project's Python environment's Java and jars.
-        drop(p);
-        let p = Project::example_venv();
-        return service_killed_in(p, backend, services, service, kill);
-    }
-    service_killed_in(p, backend, services, service, kill)
-}
-
-fn service_killed_in(
-    p: Project,
-    backend: &str,
-    services: &str,
-    service: &str,
-    kill: impl Fn(&Trials),
-) -> f64 {
+    // The metastore runs on the project's Python environment's Java and jars.
+    let p = if services.contains("hive") {
+        Project::example_venv()
+    } else {
+        Project::new()
+    };
     let started = p.path().join("started");
-    p.file(
-        "harness.toml",
-        &format!("backend = \"{backend}\"\n[images]\nbase = \"harness-base:bookworm\"\n"),
-    );
+    p.file("harness.toml", &harness_toml(backend));
     p.file(
         "pipelines/p/pipeline.toml",
         &format!(
@@ -504,10 +476,7 @@ fn service_killed_in(
             started.display()
         ),
     );
-    p.file(
-        "scenarios/s/scenario.toml",
-        "pipeline = \"p\"\n[[sink]]\nname = \"keys\"\nservice = \"redis\"\nkeys = \"*\"\n",
-    );
+    p.file("scenarios/s/scenario.toml", SCENARIO);
     let mut t = Trials::new(p);
     let mut worst = 0f64;
     for trial in 1..=trials(1) {
@@ -661,10 +630,7 @@ fn a_task_that_fails_because_redis_died_is_reported_as_redis_not_as_the_task() {
         "pipelines/p/pipeline.toml",
         "services = [\"redis\"]\n[tasks.use_redis]\nkind = \"command\"\nargv = [\"sh\", \"-c\", \"redis-cli --no-auth-warning -u $HARNESS_REDIS_URL shutdown nosave; redis-cli --no-auth-warning -u $HARNESS_REDIS_URL set k v | grep -q OK\"]\n",
     );
-    p.file(
-        "scenarios/s/scenario.toml",
-        "pipeline = \"p\"\n[[sink]]\nname = \"keys\"\nservice = \"redis\"\nkeys = \"*\"\n",
-    );
+    p.file("scenarios/s/scenario.toml", SCENARIO);
     let mut t = Trials::new(p);
     let out = t.after(&["run"]);
     let stderr = t.stderr();

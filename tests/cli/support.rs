@@ -220,33 +220,56 @@ impl Project {
     /// Processes (not zombies) whose working folder or command line is under this project, now.
     pub fn processes(&self) -> Vec<String> {
         let marker = self.path().to_string_lossy().into_owned();
-        let me = std::process::id().to_string();
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.chars().all(|c| c.is_ascii_digit()) || name == me {
-                continue;
-            }
-            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            if stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'))
-            {
-                continue;
-            }
-            let cmdline = std::fs::read(entry.path().join("cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-                .unwrap_or_default();
-            let cwd = std::fs::read_link(entry.path().join("cwd"))
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if cwd.starts_with(&marker) || cmdline.contains(&marker) {
-                found.push(format!("{name}: {cmdline} (cwd {cwd})"));
-            }
-        }
-        found
+        live_processes()
+            .into_iter()
+            .filter_map(|p| {
+                let cwd = std::fs::read_link(p.dir.join("cwd"))
+                    .map(|c| c.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (cwd.starts_with(&marker) || p.cmdline.contains(&marker))
+                    .then(|| format!("{}: {} (cwd {cwd})", p.pid, p.cmdline))
+            })
+            .collect()
     }
+}
+
+/// A process seen in /proc.
+pub struct LiveProcess {
+    /// Its PID.
+    pub pid: String,
+    /// Its /proc folder.
+    pub dir: PathBuf,
+    /// Its command line, arguments separated (and ended) by spaces.
+    pub cmdline: String,
+}
+
+/// Every process but this one that is not a zombie, now.
+pub fn live_processes() -> Vec<LiveProcess> {
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.chars().all(|c| c.is_ascii_digit()) || pid == me {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+        {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .unwrap_or_default();
+        found.push(LiveProcess {
+            pid,
+            dir: entry.path(),
+            cmdline,
+        });
+    }
+    found
 }
 
 /// Every file under `dir`.
@@ -265,7 +288,8 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copies folder `from` to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for e in std::fs::read_dir(from).expect("read dir").flatten() {
         let (src, dst) = (e.path(), to.join(e.file_name()));
