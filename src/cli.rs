@@ -615,19 +615,36 @@ fn list(project: &Project, scenarios: &[&Scenario]) -> String {
     let mut out = String::new();
     for s in scenarios {
         let p = project.pipeline_of(s);
-        let tasks: Vec<String> = match &s.tasks {
-            Some(t) => t.iter().map(|t| t.0.clone()).collect(),
-            None => p.tasks.iter().map(|t| t.id.0.clone()).collect(),
+        let tasks_of = |sel: &Option<Vec<config::TaskId>>| -> String {
+            match sel {
+                Some(t) => t.iter().map(|t| t.0.clone()).collect::<Vec<_>>(),
+                None => p.tasks.iter().map(|t| t.id.0.clone()).collect(),
+            }
+            .join(", ")
         };
         let sinks: Vec<&str> = s.sinks.iter().map(|k| k.name.as_str()).collect();
         out.push_str(&format!("{}\n", s.name));
         if let Some(d) = &s.description {
             out.push_str(&format!("  {d}\n"));
         }
+        if s.has_steps() {
+            out.push_str(&format!("  pipeline: {}\n", p.name));
+            for step in &s.steps {
+                let name = step.name.as_deref().unwrap_or_default();
+                out.push_str(&format!(
+                    "  step {name}: tasks: {}\n",
+                    tasks_of(&step.tasks)
+                ));
+            }
+        } else {
+            out.push_str(&format!(
+                "  pipeline: {} (tasks: {})\n",
+                p.name,
+                tasks_of(&s.tasks)
+            ));
+        }
         out.push_str(&format!(
-            "  pipeline: {} (tasks: {})\n  seeds: {}  sinks: {}\n",
-            p.name,
-            tasks.join(", "),
+            "  seeds: {}  sinks: {}\n",
             s.seeds.len(),
             sinks.join(", ")
         ));

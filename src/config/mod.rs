@@ -13,6 +13,7 @@ pub mod seed;
 pub mod settings;
 pub mod sink;
 pub mod spark_mode;
+pub mod step;
 
 use std::collections::BTreeMap;
 use std::ops::Range;

@@ -13,6 +13,8 @@ use super::seed::{RawSeed, seed};
 pub use super::seed::{Seed, SeedKind};
 use super::sink::{RawSink, sink};
 pub use super::sink::{Sink, SinkSpec};
+pub use super::step::Step;
+use super::step::{Defaults, RawStep, task_selection};
 use super::{
     Checker, PathProblem, Pipeline, ServiceKind, Settings, Task, TaskId, display_path,
     parse_services, resolve_inside, valid_name,
@@ -79,17 +81,23 @@ pub struct Scenario {
     pub expect_failure: Option<ExpectedFailure>,
     /// How the DagRun is made when the pipeline is an Airflow DAG (`[airflow]`).
     pub airflow: super::airflow_dag::ScenarioAirflow,
+    /// Its runs of the pipeline, in order: its `[[step]]` blocks, or one unnamed step.
+    pub steps: Vec<Step>,
 }
 
 impl Scenario {
-    /// The tasks of `pipeline` the scenario selects (all without `tasks`), in the pipeline's
-    /// order.
+    /// The tasks of `pipeline` some step of the scenario runs, in the pipeline's order.
     pub fn selected_tasks<'p>(&self, pipeline: &'p Pipeline) -> Vec<&'p Task> {
         pipeline
             .tasks
             .iter()
-            .filter(|t| self.tasks.as_ref().is_none_or(|sel| sel.contains(&t.id)))
+            .filter(|t| self.steps.iter().any(|s| s.selects(&t.id)))
             .collect()
+    }
+
+    /// True when the scenario has `[[step]]` blocks.
+    pub fn has_steps(&self) -> bool {
+        self.steps.iter().any(|s| s.name.is_some())
     }
 
     /// The services the scenario names: its own, its selected tasks' (each task's `services`,
@@ -126,6 +134,8 @@ struct RawScenario {
     sink: Vec<Spanned<RawSink>>,
     expect: Option<Spanned<RawExpect>>,
     airflow: Option<Spanned<super::airflow_dag::RawScenarioAirflow>>,
+    #[serde(default)]
+    step: Vec<Spanned<RawStep>>,
 }
 
 #[derive(Deserialize)]
@@ -242,36 +252,17 @@ pub fn load(ctx: &LoadContext<'_>, dir: &Path, errors: &mut Vec<ConfigError>) ->
     }
 
     let tasks = raw.tasks.as_ref().map(|list| {
-        let mut out = Vec::new();
-        for t in list {
-            if let Some(p) = pipeline
-                && p.task(t.get_ref()).is_none()
-            {
-                let help = did_you_mean(t.get_ref(), p.tasks.iter().map(|t| t.id.0.as_str()))
-                    .map_or_else(
-                        || format!("tasks of `{}`: {}", p.name, task_list(p)),
-                        |b| format!("did you mean `{b}`?"),
-                    );
-                check.error_help(
-                    t.span(),
-                    format!("pipeline `{}` has no task `{}`", p.name, t.get_ref()),
-                    help,
-                );
-                continue;
-            }
-            out.push(TaskId(t.get_ref().clone()));
-        }
         if list.is_empty() {
             check.errors.push(ConfigError::in_file(
                 &source.display,
                 "`tasks` is empty; remove it to run every task",
             ));
         }
-        out
+        task_selection(list, pipeline, &mut check)
     });
 
     let services = parse_services(&raw.services, &mut check);
-    let seeds = raw
+    let mut seeds: Vec<Seed> = raw
         .seed
         .iter()
         .filter_map(|s| seed(ctx, dir, s, &mut check))
@@ -290,25 +281,37 @@ pub fn load(ctx: &LoadContext<'_>, dir: &Path, errors: &mut Vec<ConfigError>) ->
             }
         }
     }
-    let expect_failure = raw
-        .expect
-        .as_ref()
-        .and_then(|e| expectation(e, pipeline, &raw, &sinks, &mut check));
-    if raw.sink.is_empty() {
-        check.errors.push(
-            ConfigError::in_file(
-                &source.display,
-                "scenario has no sinks: nothing would be checked",
-            )
-            .with_help("add a [[sink]] table"),
-        );
-    }
-
     let airflow = raw
         .airflow
         .as_ref()
         .map(|a| super::airflow_dag::scenario_airflow(a, pipeline, &mut check))
         .unwrap_or_default();
+    let steps = if raw.step.is_empty() {
+        vec![Step::whole(tasks.clone(), airflow.clone())]
+    } else {
+        let defaults = Defaults {
+            tasks: tasks.as_ref(),
+            airflow: &airflow,
+        };
+        let made = super::step::steps(ctx, dir, &raw.step, pipeline, &defaults, &mut check);
+        seeds.extend(made.seeds);
+        // In the order they are read: each step's, then the scenario's, after the last step.
+        sinks.splice(0..0, made.sinks);
+        made.steps
+    };
+    let expect_failure = raw
+        .expect
+        .as_ref()
+        .and_then(|e| expectation(e, pipeline, &steps, &sinks, &mut check));
+    if sinks.is_empty() && no_sink_written(&raw) {
+        check.errors.push(
+            ConfigError::in_file(
+                &source.display,
+                "scenario has no sinks: nothing would be checked",
+            )
+            .with_help("add a [[sink]] table (or a [[step.sink]] table to a step)"),
+        );
+    }
 
     if errors.len() > before {
         return None;
@@ -326,7 +329,14 @@ pub fn load(ctx: &LoadContext<'_>, dir: &Path, errors: &mut Vec<ConfigError>) ->
         sinks,
         expect_failure,
         airflow,
+        steps,
     })
+}
+
+/// True when no `[[sink]]` is written anywhere in the scenario (a sink written wrong is
+/// reported on its own).
+fn no_sink_written(raw: &RawScenario) -> bool {
+    raw.sink.is_empty() && raw.step.iter().all(|s| s.get_ref().sink_count() == 0)
 }
 
 /// Looks a fixture up in the scenario folder, then in the fixtures folder.
@@ -424,7 +434,7 @@ pub fn quote_table(name: &str) -> String {
 fn expectation(
     e: &Spanned<RawExpect>,
     pipeline: Option<&Pipeline>,
-    raw: &RawScenario,
+    steps: &[Step],
     sinks: &[Sink],
     check: &mut Checker<'_>,
 ) -> Option<ExpectedFailure> {
@@ -459,10 +469,8 @@ fn expectation(
         (Some(t), None) => {
             let name = t.get_ref();
             let in_pipeline = pipeline.is_none_or(|p| p.task(name).is_some());
-            let selected = raw
-                .tasks
-                .as_ref()
-                .is_none_or(|sel| sel.iter().any(|s| s.get_ref() == name));
+            let id = TaskId(name.clone());
+            let selected = steps.iter().any(|s| s.selects(&id));
             if !in_pipeline || !selected {
                 check.error(
                     t.span(),

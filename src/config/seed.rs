@@ -70,6 +70,9 @@ pub struct Seed {
     pub service: ServiceKind,
     /// What it loads.
     pub kind: SeedKind,
+    /// The index of the step it goes in before; `None` for a seed of the whole scenario, which
+    /// goes in before the first step.
+    pub step: Option<usize>,
 }
 
 impl Seed {
@@ -165,6 +168,7 @@ pub(super) fn seed(
             display,
             service,
             kind,
+            step: None,
         })
     };
     if let Some(sql) = &r.sql {

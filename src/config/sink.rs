@@ -74,6 +74,9 @@ pub struct Sink {
     pub redact: Vec<Redaction>,
     /// The tasks that write it: its `written_by`, else the tasks whose `outputs` cover it.
     pub writers: Vec<TaskId>,
+    /// The index of the step after which it is read; `None` for a sink of the whole scenario,
+    /// read after the last step.
+    pub step: Option<usize>,
 }
 
 impl Sink {
@@ -456,6 +459,7 @@ pub(super) fn sink(
         tolerance: Tolerances::new(),
         redact: vec![],
         writers: vec![],
+        step: None,
     };
     sink.tolerance = tolerances(&sink, r, check)?;
     sink.redact = redactions(&sink, r, check)?;

@@ -101,6 +101,9 @@ pub struct Request<'a> {
     pub timeouts: &'a BTreeMap<String, f64>,
     /// Limit of the whole DagRun.
     pub limit: Duration,
+    /// The scenario's step this DagRun is, when it is a named one: its tasks are then called
+    /// `<step>/<task>`.
+    pub step: Option<&'a str>,
 }
 
 /// Tracks each task's attempts and status from the driver's events.
@@ -113,6 +116,7 @@ struct Tracker<'a> {
     dag_state: Option<String>,
     import_error: Option<String>,
     timeouts: &'a BTreeMap<String, f64>,
+    step: Option<&'a str>,
 }
 
 struct TaskTrack {
@@ -128,10 +132,18 @@ struct TaskTrack {
 }
 
 impl Tracker<'_> {
+    /// The harness's name of an Airflow task: `<step>/<task>` in a named step.
+    fn id(&self, task: &str) -> TaskId {
+        match self.step {
+            Some(step) => TaskId(format!("{step}/{task}")),
+            None => TaskId(task.to_string()),
+        }
+    }
+
     fn track(&mut self, task: &str) -> Option<&mut TaskTrack> {
         if !self.per_task.contains_key(task) && self.tasks.iter().any(|t| t.id.0 == task) {
-            let log_path = self.ctx.log_dir.join(format!("{task}.log"));
-            let log = std::fs::create_dir_all(&self.ctx.log_dir)
+            let log_path = self.ctx.log_dir.join(format!("{}.log", self.id(task)));
+            let log = std::fs::create_dir_all(log_path.parent().unwrap_or(&self.ctx.log_dir))
                 .and_then(|()| std::fs::File::create(&log_path))
                 .ok()
                 .map(std::io::BufWriter::new);
@@ -165,6 +177,7 @@ impl Tracker<'_> {
                 });
             }
             DriverEvent::Log { task, line } => {
+                let id = self.id(&task);
                 if let Some(t) = self.track(&task) {
                     if let Some(l) = t.log.as_mut() {
                         let _ = writeln!(l, "{line}");
@@ -174,7 +187,7 @@ impl Tracker<'_> {
                     }
                     self.ctx.events.emit(Event::TaskOutput {
                         scenario,
-                        task: TaskId(task),
+                        task: id,
                         stream: Stream::Stdout,
                         line,
                     });
@@ -203,7 +216,7 @@ impl Tracker<'_> {
 
     fn on_state(&mut self, task: &str, state: &str, try_number: u32, max_tries: u32) {
         let scenario = self.ctx.scenario.clone();
-        let id = TaskId(task.to_string());
+        let id = self.id(task);
         let now = Instant::now();
         let attempts = max_tries + 1;
         let timeout = self.timeouts.get(task).copied();
@@ -310,19 +323,18 @@ impl Tracker<'_> {
     /// whatever an upstream that was itself cut off names.
     fn failed_upstream(&self, task: &str) -> TaskId {
         let Some(me) = self.tasks.iter().find(|t| t.id.0 == task) else {
-            return TaskId(task.to_string());
+            return self.id(task);
         };
         for up in &me.upstream {
             match self.per_task.get(&up.0).and_then(|t| t.status.as_ref()) {
-                Some(TaskStatus::Failed(_) | TaskStatus::TimedOut(_)) => return up.clone(),
+                Some(TaskStatus::Failed(_) | TaskStatus::TimedOut(_)) => return self.id(&up.0),
                 Some(TaskStatus::Skipped { upstream }) => return upstream.clone(),
                 _ => {}
             }
         }
         me.upstream
             .first()
-            .cloned()
-            .unwrap_or_else(|| TaskId(task.to_string()))
+            .map_or_else(|| self.id(task), |up| self.id(&up.0))
     }
 
     fn into_result(mut self, exit: std::io::Result<Exit>, stderr_tail: &[String]) -> DagRunResult {
@@ -335,10 +347,14 @@ impl Tracker<'_> {
             }
             // A task Airflow never ended was cut off (cancelled, or the run died).
             let status = tracked.as_ref().and_then(|t| t.status.clone());
+            let id = match self.step {
+                Some(step) => TaskId(format!("{step}/{}", task.id)),
+                None => task.id.clone(),
+            };
             if status.is_none() {
                 self.ctx.events.emit(Event::TaskFinished {
                     scenario: self.ctx.scenario.clone(),
-                    task: task.id.clone(),
+                    task: id.clone(),
                     status: TaskStatus::Cancelled,
                     elapsed: Duration::ZERO,
                 });
@@ -347,7 +363,7 @@ impl Tracker<'_> {
                 .as_ref()
                 .map_or((None, None), |t| (t.first_start, t.end));
             outcomes.push(TaskOutcome {
-                id: task.id.clone(),
+                id,
                 status: status.unwrap_or(TaskStatus::Cancelled),
                 started: first.map(|s| s - dag_started).unwrap_or_default(),
                 elapsed: match (first, end) {
@@ -432,6 +448,7 @@ pub async fn run(drivers: &Drivers, request: &Request<'_>, ctx: &ExecContext) ->
         dag_state: None,
         import_error: None,
         timeouts: request.timeouts,
+        step: request.step,
     };
     let mut running = drivers.running.lock().await;
     let Some(mut driver) = running.remove(request.key) else {

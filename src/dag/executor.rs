@@ -172,8 +172,9 @@ fn skip_dependants(
 
 async fn run_task(task: &ExecTask, ctx: &ExecContext, dag_started: Instant) -> TaskOutcome {
     let started = Instant::now();
+    // A task of a named step is `<step>/<task>`: its log goes in the step's folder.
     let log_path = ctx.log_dir.join(format!("{}.log", task.id));
-    let mut log = std::fs::create_dir_all(&ctx.log_dir)
+    let mut log = std::fs::create_dir_all(log_path.parent().unwrap_or(&ctx.log_dir))
         .and_then(|()| std::fs::File::create(&log_path))
         .ok()
         .map(std::io::BufWriter::new);

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod tasks;
 
 use crate::backend::{Environment, InfraError, Resolved};
+use crate::config::scenario::Step;
 use crate::config::{
     ConfigError, ExpectedFailure, Project, Scenario, Seed, ServiceKind, Sink, SparkMode,
 };
@@ -22,6 +23,7 @@ use crate::outcome::{
     RunOutcome, ScenarioOutcome, ScenarioStatus, SinkOutcome, TaskStatus, Timings, summary_line,
 };
 use crate::services::ServiceError;
+use crate::services::spark::connect::ConnectEndpoint;
 use crate::snapshot::golden::WritePolicy;
 use crate::snapshot::store::Store;
 use plan::ScenarioPlan;
@@ -399,132 +401,6 @@ async fn run_scenario(
             events,
         );
     }
-    // A DAG run through Airflow: the environment's driver of this DAG loads Airflow and the
-    // DAG while the seeds go in (the first time; later scenarios find it ready).
-    let airflow = match &plan.pipeline.airflow {
-        None => None,
-        Some(dag) => {
-            let prepared =
-                match tasks::airflow_run(project, plan, dag, env, &work_dir, opts.task_jobs) {
-                    Ok(run) => drivers.start(&run.key, &run.driver).await.map(|()| run),
-                    Err(e) => Err(e),
-                };
-            match prepared {
-                Ok(run) => Some(run),
-                Err(e) => {
-                    return finish(
-                        out,
-                        ScenarioStatus::InfraError,
-                        Some(format!(
-                            "cannot start Airflow ({}): {e}",
-                            dag.python.display()
-                        )),
-                        started,
-                        events,
-                    );
-                }
-            }
-        }
-    };
-
-    let t0 = Instant::now();
-    // The Spark Connect server, when a task runs on it, comes up while the seeds go in.
-    let seeding = async {
-        for seed in &scenario.seeds {
-            run_seed(seed, env, events).await?;
-        }
-        Ok(())
-    };
-    let (seeded, connect) = tokio::join!(seeding, tasks::start_connect_if_used(plan, env, events));
-    out.timings.seed = t0.elapsed();
-    if let Err(e) = seeded {
-        return match e {
-            ServiceError::Input { origin, message } => {
-                let err = ConfigError::at_origin(origin, format!("seed rejected: {message}"));
-                out.input_error = Some(err.clone());
-                finish(
-                    out,
-                    ScenarioStatus::InputError,
-                    Some(err.to_string()),
-                    started,
-                    events,
-                )
-            }
-            other => finish(
-                out,
-                ScenarioStatus::InfraError,
-                Some(format!("seeding failed: {other}")),
-                started,
-                events,
-            ),
-        };
-    }
-
-    let connect = match connect {
-        Ok(c) => c,
-        Err(e) => {
-            return finish(
-                out,
-                ScenarioStatus::InfraError,
-                Some(e.to_string()),
-                started,
-                events,
-            );
-        }
-    };
-    let ctx = ExecContext {
-        scenario: scenario.name.clone(),
-        log_dir: report_dir.join("tasks"),
-        max_parallel: opts.task_jobs,
-        events: events.clone(),
-        cancel: cancel.clone(),
-    };
-    let t0 = Instant::now();
-    let mut dag_error = None;
-    if let Some(run) = airflow {
-        let request = dag::airflow::Request {
-            key: &run.key,
-            spec_file: &run.spec_file,
-            env: &run.env,
-            tasks: &run.tasks,
-            timeouts: &run.timeouts,
-            limit: run.limit,
-        };
-        let result = dag::airflow::run(drivers, &request, &ctx).await;
-        out.tasks = result.tasks;
-        out.timings.first_airflow_task = result.first_task_at.map(|at| at - started);
-        dag_error = result.error;
-    } else {
-        let tasks = tasks::exec_tasks(project, plan, env, &work_dir, connect.as_ref());
-        out.tasks = executor::run(tasks, &ctx).await;
-    }
-    out.timings.tasks = t0.elapsed();
-
-    if cancel.is_cancelled() {
-        return finish(out, ScenarioStatus::Cancelled, None, started, events);
-    }
-    // The DagRun's own failure (the DAG no longer imports, the driver died) is the news when no
-    // task failed by itself.
-    if let Some(e) = &dag_error
-        && !out
-            .tasks
-            .iter()
-            .any(|t| matches!(t.status, TaskStatus::Failed(_) | TaskStatus::TimedOut(_)))
-    {
-        let e = e.clone();
-        return finish(out, ScenarioStatus::Failed, Some(e), started, events);
-    }
-    let failed = out.tasks.iter().find(|t| {
-        !matches!(
-            t.status,
-            TaskStatus::Succeeded | TaskStatus::Skipped { .. } | TaskStatus::SkippedByDag
-        )
-    });
-    if let Some(failed) = failed.or_else(|| out.tasks.iter().find(|t| !t.status.ok())) {
-        let msg = format!("task `{}` {}", failed.id, failed.status);
-        return finish(out, ScenarioStatus::Failed, Some(msg), started, events);
-    }
-
     // A scenario that must fail compares against goldens that are wrong on purpose: never
     // rewrite them, not even with --update.
     let policy = if scenario.expect_failure.is_some() {
@@ -541,18 +417,25 @@ async fn run_scenario(
         report_dir: &report_dir,
         mirror: mirror.as_ref().map(|(a, b)| (a.as_path(), b.as_path())),
     };
-    for sink in &scenario.sinks {
-        let t0 = Instant::now();
-        let scratch = env
-            .dir
-            .join("work")
-            .join(format!("{}.{}.rows.jsonl", scenario.name, sink.name));
-        let rendered = read_sink(sink, env, scratch, events).await;
-        out.timings.read += t0.elapsed();
-        let t0 = Instant::now();
-        let outcome = compare_sink(sink, rendered, &store, events);
-        out.timings.compare += t0.elapsed();
-        out.sinks.push(outcome);
+    let stage = Stage {
+        project,
+        plan,
+        env,
+        drivers,
+        opts,
+        events,
+        cancel,
+        work_dir: &work_dir,
+        report_dir: &report_dir,
+        store: &store,
+        started,
+    };
+    // The steps in order, on the same environment: a step whose task fails ends the scenario.
+    let mut connect = None;
+    for index in 0..scenario.steps.len() {
+        if let Err((status, error)) = stage.run_step(index, &mut connect, &mut out).await {
+            return finish(out, status, error, started, events);
+        }
     }
     let status = if out.sinks.iter().all(SinkOutcome::ok) {
         ScenarioStatus::Passed
@@ -574,6 +457,196 @@ fn finish(
     out.elapsed = started.elapsed();
     let _ = events;
     out
+}
+
+/// What every step of one scenario shares.
+struct Stage<'a, 'p> {
+    project: &'a Project,
+    plan: &'a ScenarioPlan<'p>,
+    env: &'a Environment,
+    drivers: &'a dag::airflow::Drivers,
+    opts: &'a RunOptions,
+    events: &'a Events,
+    cancel: &'a CancellationToken,
+    work_dir: &'a Path,
+    report_dir: &'a Path,
+    store: &'a Store<'a>,
+    started: Instant,
+}
+
+/// How a step ended a scenario early: its status and error.
+type StepEnd = (ScenarioStatus, Option<String>);
+
+impl Stage<'_, '_> {
+    /// Runs step `index`: its seeds (the first step also those of the whole scenario), its
+    /// tasks, then the sinks read after it (the last step also those of the whole scenario).
+    /// `connect` is the Spark Connect server, started with the first step's seeds.
+    async fn run_step(
+        &self,
+        index: usize,
+        connect: &mut Option<ConnectEndpoint>,
+        out: &mut ScenarioOutcome,
+    ) -> Result<(), StepEnd> {
+        let (scenario, env, events) = (self.plan.scenario, self.env, self.events);
+        let step = &scenario.steps[index];
+        let first = index == 0;
+        let last = index + 1 == scenario.steps.len();
+        let in_step = |at: Option<usize>, whole: bool| at == Some(index) || (at.is_none() && whole);
+        // A DAG run through Airflow: the environment's driver of this DAG loads Airflow and the
+        // DAG while the seeds go in (the first time; later scenarios find it ready).
+        let airflow = match &self.plan.pipeline.airflow {
+            None => None,
+            Some(dag) => {
+                let prepared = match tasks::airflow_run(
+                    self.project,
+                    self.plan,
+                    step,
+                    dag,
+                    env,
+                    self.work_dir,
+                    self.opts.task_jobs,
+                ) {
+                    Ok(run) => self
+                        .drivers
+                        .start(&run.key, &run.driver)
+                        .await
+                        .map(|()| run),
+                    Err(e) => Err(e),
+                };
+                match prepared {
+                    Ok(run) => Some(run),
+                    Err(e) => {
+                        let e = format!("cannot start Airflow ({}): {e}", dag.python.display());
+                        return Err((ScenarioStatus::InfraError, Some(e)));
+                    }
+                }
+            }
+        };
+
+        let t0 = Instant::now();
+        // The Spark Connect server, when a task runs on it, comes up while the first seeds go in.
+        let seeding = async {
+            for seed in scenario.seeds.iter().filter(|s| in_step(s.step, first)) {
+                run_seed(seed, env, events).await?;
+            }
+            Ok(())
+        };
+        let starting = async {
+            match first {
+                true => tasks::start_connect_if_used(self.plan, env, events).await,
+                false => Ok(None),
+            }
+        };
+        let (seeded, started_connect) = tokio::join!(seeding, starting);
+        out.timings.seed += t0.elapsed();
+        if let Err(e) = seeded {
+            return Err(match e {
+                ServiceError::Input { origin, message } => {
+                    let err = ConfigError::at_origin(origin, format!("seed rejected: {message}"));
+                    out.input_error = Some(err.clone());
+                    (ScenarioStatus::InputError, Some(err.to_string()))
+                }
+                other => (
+                    ScenarioStatus::InfraError,
+                    Some(format!("{}seeding failed: {other}", step_prefix(step))),
+                ),
+            });
+        }
+        match started_connect {
+            Ok(Some(c)) => *connect = Some(c),
+            Ok(None) => {}
+            Err(e) => return Err((ScenarioStatus::InfraError, Some(e.to_string()))),
+        }
+
+        let ctx = ExecContext {
+            scenario: scenario.name.clone(),
+            log_dir: self.report_dir.join("tasks"),
+            max_parallel: self.opts.task_jobs,
+            events: events.clone(),
+            cancel: self.cancel.clone(),
+        };
+        let t0 = Instant::now();
+        let mut dag_error = None;
+        let ran = if let Some(run) = airflow {
+            let request = dag::airflow::Request {
+                key: &run.key,
+                spec_file: &run.spec_file,
+                env: &run.env,
+                tasks: &run.tasks,
+                timeouts: &run.timeouts,
+                limit: run.limit,
+                step: step.name.as_deref(),
+            };
+            let result = dag::airflow::run(self.drivers, &request, &ctx).await;
+            if out.timings.first_airflow_task.is_none() {
+                out.timings.first_airflow_task = result.first_task_at.map(|at| at - self.started);
+            }
+            dag_error = result.error;
+            result.tasks
+        } else {
+            let tasks = tasks::exec_tasks(
+                self.project,
+                self.plan,
+                step,
+                env,
+                self.work_dir,
+                connect.as_ref(),
+            );
+            executor::run(tasks, &ctx).await
+        };
+        out.tasks.extend(ran);
+        out.timings.tasks += t0.elapsed();
+
+        if self.cancel.is_cancelled() {
+            return Err((ScenarioStatus::Cancelled, None));
+        }
+        // The DagRun's own failure (the DAG no longer imports, the driver died) is the news when
+        // no task failed by itself.
+        if let Some(e) = dag_error
+            && !out
+                .tasks
+                .iter()
+                .any(|t| matches!(t.status, TaskStatus::Failed(_) | TaskStatus::TimedOut(_)))
+        {
+            return Err((
+                ScenarioStatus::Failed,
+                Some(format!("{}{e}", step_prefix(step))),
+            ));
+        }
+        let failed = out.tasks.iter().find(|t| {
+            !matches!(
+                t.status,
+                TaskStatus::Succeeded | TaskStatus::Skipped { .. } | TaskStatus::SkippedByDag
+            )
+        });
+        if let Some(failed) = failed.or_else(|| out.tasks.iter().find(|t| !t.status.ok())) {
+            let msg = format!("task `{}` {}", failed.id, failed.status);
+            return Err((ScenarioStatus::Failed, Some(msg)));
+        }
+
+        for sink in scenario.sinks.iter().filter(|s| in_step(s.step, last)) {
+            let t0 = Instant::now();
+            let scratch = env.dir.join("work").join(format!(
+                "{}.{}.rows.jsonl",
+                scenario.name,
+                sink.name.replace('/', ".")
+            ));
+            let rendered = read_sink(sink, env, scratch, events).await;
+            out.timings.read += t0.elapsed();
+            let t0 = Instant::now();
+            let outcome = compare_sink(sink, rendered, self.store, events);
+            out.timings.compare += t0.elapsed();
+            out.sinks.push(outcome);
+        }
+        Ok(())
+    }
+}
+
+/// `step `<name>`: ` before a message about a named step.
+fn step_prefix(step: &Step) -> String {
+    step.name
+        .as_ref()
+        .map_or_else(String::new, |n| format!("step `{n}`: "))
 }
 
 /// Removes a folder and everything in it; one that is not there is not an error.
@@ -605,8 +678,9 @@ pub fn apply_expectation(
             let actual = summary_line(&out);
             let as_expected = match expect {
                 ExpectedFailure::Any => true,
+                // A task of a named step is `<step>/<task>`.
                 ExpectedFailure::Task(t) => out.tasks.iter().any(|o| {
-                    &o.id == t
+                    (&o.id == t || o.id.0.ends_with(&format!("/{t}")))
                         && matches!(o.status, TaskStatus::Failed(_) | TaskStatus::TimedOut(_))
                 }),
                 ExpectedFailure::Sinks(names) => {

@@ -11,7 +11,8 @@ use crate::config::airflow_dag::AirflowDag;
 use crate::dag::airflow::DagTaskRef;
 
 use crate::backend::Environment;
-use crate::config::{Project, PythonTarget, SparkApp, SparkMode, TaskKind, spark_mode};
+use crate::config::scenario::Step;
+use crate::config::{Project, PythonTarget, SparkApp, SparkMode, TaskId, TaskKind, spark_mode};
 use crate::dag::executor::{Action, ExecTask};
 use crate::events::Events;
 use crate::outcome::InfraError;
@@ -95,6 +96,7 @@ pub struct AirflowRun {
 pub fn airflow_run(
     project: &Project,
     plan: &ScenarioPlan<'_>,
+    step: &Step,
     dag: &AirflowDag,
     env: &Environment,
     work_dir: &Path,
@@ -124,30 +126,37 @@ pub fn airflow_run(
         ("HARNESS_SCENARIO".into(), scenario.name.0.clone()),
         ("HARNESS_WORK_DIR".into(), work_dir.display().to_string()),
     ];
+    own.extend(step_var(step));
     own.extend(
         pipeline
             .env
             .iter()
             .chain(&scenario.env)
+            .chain(&step.env)
             .map(|(k, v)| (k.clone(), v.clone())),
     );
-    for (k, v) in &scenario.airflow.variables {
+    for (k, v) in &step.airflow.variables {
         own.push((format!("AIRFLOW_VAR_{}", k.to_uppercase()), v.clone()));
     }
 
-    let selected: Vec<&crate::config::Task> = plan.tasks.iter().map(|t| t.task).collect();
+    let selected: Vec<&crate::config::Task> = plan
+        .tasks
+        .iter()
+        .map(|t| t.task)
+        .filter(|t| step.selects(&t.id))
+        .collect();
     let timeouts: BTreeMap<String, f64> = selected
         .iter()
         .map(|t| (t.id.0.clone(), t.timeout.as_secs_f64()))
         .collect();
     let spec = RunSpec {
-        tasks: scenario
+        tasks: step
             .tasks
             .as_ref()
             .map(|ids| ids.iter().map(|t| t.0.clone()).collect()),
-        logical_date: scenario.airflow.logical_date.clone(),
-        conf: scenario.airflow.conf.clone(),
-        mark_success: scenario.airflow.mark_success.clone(),
+        logical_date: step.airflow.logical_date.clone(),
+        conf: step.airflow.conf.clone(),
+        mark_success: step.airflow.mark_success.clone(),
         timeouts: timeouts.clone(),
         task_env: selected
             .iter()
@@ -156,7 +165,10 @@ pub fn airflow_run(
             .collect(),
         parallel: task_jobs,
     };
-    let spec_file = home.join(format!("{}.run.json", scenario.name));
+    let spec_file = home.join(format!(
+        "{}.run.json",
+        step.qualify(&scenario.name.0).replace('/', ".")
+    ));
     std::fs::write(
         &spec_file,
         serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other)?,
@@ -196,25 +208,40 @@ pub fn airflow_run(
     })
 }
 
-/// The tasks the scenario runs, with their environment, in the pipeline's order.
+/// `HARNESS_STEP` for a task of a named step.
+fn step_var(step: &Step) -> Option<(String, String)> {
+    step.name
+        .as_ref()
+        .map(|name| ("HARNESS_STEP".to_string(), name.clone()))
+}
+
+/// The tasks one step of the scenario runs, with their environment, in the pipeline's order.
+/// Those of a named step are called `<step>/<task>`.
 pub fn exec_tasks(
     project: &Project,
     plan: &ScenarioPlan<'_>,
+    step: &Step,
     env: &Environment,
     work_dir: &Path,
     connect: Option<&ConnectEndpoint>,
 ) -> Vec<ExecTask> {
     let (scenario, pipeline) = (plan.scenario, plan.pipeline);
     let spark = env.get::<SparkRunning>();
-    let (base_env, env_remove) = contract_env(plan, env, work_dir);
-    plan.tasks
+    let (mut base_env, env_remove) = contract_env(plan, env, work_dir);
+    base_env.extend(step_var(step));
+    let selected: Vec<_> = plan
+        .tasks
+        .iter()
+        .filter(|p| step.selects(&p.task.id))
+        .collect();
+    selected
         .iter()
         .map(|planned| {
             let t = planned.task;
             let deps = t
                 .depends_on
                 .iter()
-                .filter_map(|d| plan.tasks.iter().position(|s| &s.task.id == d))
+                .filter_map(|d| selected.iter().position(|s| &s.task.id == d))
                 .collect();
             let mut vars = base_env.clone();
             vars.extend(
@@ -222,6 +249,7 @@ pub fn exec_tasks(
                     .env
                     .iter()
                     .chain(&scenario.env)
+                    .chain(&step.env)
                     .chain(&t.env)
                     .map(|(k, v)| (k.clone(), v.clone())),
             );
@@ -315,7 +343,7 @@ pub fn exec_tasks(
                 }
             };
             ExecTask {
-                id: t.id.clone(),
+                id: TaskId(step.qualify(&t.id.0)),
                 deps,
                 timeout: t.timeout,
                 retries: t.retries,

@@ -138,19 +138,39 @@ pub fn unreferenced<'a>(
 ) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for (dir, goldens) in scenarios {
-        let Ok(entries) = std::fs::read_dir(dir.join("golden")) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            if is_temp(&e.file_name()) {
-                continue;
-            }
-            let path = e.path();
+        for (_, path) in files(&dir.join("golden")) {
             let referenced = goldens
                 .iter()
                 .any(|g| *g == path || pending_path(g) == path);
-            if path.is_file() && !referenced {
+            if !referenced {
                 out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The files of a golden folder and of its step folders (`golden/<step>/`), each with its name
+/// relative to the folder (`<step>/<file>` in a step folder), temporary files left out.
+pub fn files(golden_dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![(String::new(), golden_dir.to_path_buf())];
+    while let Some((prefix, dir)) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if is_temp(&name) {
+                continue;
+            }
+            let rel = format!("{prefix}{}", name.to_string_lossy());
+            let path = e.path();
+            if path.is_dir() && prefix.is_empty() {
+                dirs.push((format!("{rel}/"), path));
+            } else if path.is_file() {
+                out.push((rel, path));
             }
         }
     }

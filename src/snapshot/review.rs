@@ -22,11 +22,7 @@ pub struct Pending {
 pub fn find(scenario_dirs: &[(String, PathBuf)]) -> Vec<Pending> {
     let mut out = Vec::new();
     for (scenario, dir) in scenario_dirs {
-        let Ok(entries) = std::fs::read_dir(dir.join("golden")) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
+        for (name, _) in super::golden::files(&dir.join("golden")) {
             if let Some(sink) = name.strip_suffix(".snap.new") {
                 let golden = dir.join("golden").join(format!("{sink}.snap"));
                 out.push(Pending {

@@ -61,9 +61,7 @@ impl Store<'_> {
             }
         };
         let snap_dir = self.report_dir.join("snapshots");
-        if let Err(e) = std::fs::create_dir_all(&snap_dir)
-            .and_then(|()| std::fs::write(snap_dir.join(format!("{name}.snap")), &actual))
-        {
+        if let Err(e) = keep(&snap_dir.join(format!("{name}.snap")), &actual) {
             events.notice(format!(
                 "cannot keep the snapshot of `{name}` in {}: {e}",
                 snap_dir.display()
@@ -101,9 +99,7 @@ impl Store<'_> {
         }
         if let Some(d) = &diff {
             let diffs = self.report_dir.join("diffs");
-            if let Err(e) = std::fs::create_dir_all(&diffs)
-                .and_then(|()| std::fs::write(diffs.join(format!("{name}.diff")), d))
-            {
+            if let Err(e) = keep(&diffs.join(format!("{name}.diff")), d) {
                 events.notice(format!(
                     "cannot keep the diff of `{name}` in {}: {e}",
                     diffs.display()
@@ -166,6 +162,15 @@ impl Store<'_> {
 
 /// Removes the pending file of a golden that is now settled; one that cannot be removed would be
 /// offered for review again, so that is said.
+/// Writes a file of the report, with its folder (a sink of a named step is `<step>/<sink>`, so
+/// its files go in a folder of the step's).
+fn keep(path: &Path, contents: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, contents)
+}
+
 fn remove_stale_pending(golden: &Path, events: &Events) {
     if let Err(e) = golden::remove_pending(golden) {
         events.notice(format!(

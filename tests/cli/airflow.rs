@@ -373,3 +373,45 @@ fn find_started(p: &Project) -> std::path::PathBuf {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn each_step_of_a_scenario_is_a_dagrun_of_its_own_logical_date_on_the_same_services() {
+    // `stamp` appends the DagRun's {{ ds }} and a Variable to a Redis list.
+    let dag = format!(
+        r#"{HEADER}
+with DAG("flow", schedule="@daily", start_date=dt.datetime(2024, 1, 1), catchup=False) as dag:
+    stamp = BashOperator(
+        task_id="stamp",
+        bash_command='redis-cli --no-auth-warning -u "$HARNESS_REDIS_URL" RPUSH out:days "{{{{ ds }}}}/{{{{ var.value.tag }}}}/$HARNESS_STEP"',
+    )
+"#
+    );
+    let scenario = r#"pipeline = "p"
+
+[airflow]
+variables = { tag = "t" }
+
+[[step]]
+name = "first"
+airflow = { logical_date = "2024-05-01" }
+
+[[step]]
+name = "second"
+airflow = { logical_date = "2024-05-02", variables = { tag = "u" } }
+
+[[step.sink]]
+name = "keys"
+service = "redis"
+keys = "out:*"
+"#;
+    let p = dag_project(&dag, "[tasks.stamp]\nservices = [\"redis\"]\n", scenario);
+    let r = p.run(&["run", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let golden = p.read("scenarios/s/golden/second/keys.snap");
+    assert!(
+        golden.contains("\"2024-05-01/t/first\"") && golden.contains("\"2024-05-02/u/second\""),
+        "{golden}"
+    );
+    assert!(p.exists(".harness/report/s/tasks/first/stamp.log"));
+    assert!(r.all().contains("s/second/stamp"), "{}", r.all());
+}

@@ -23,4 +23,5 @@ mod reported_errors;
 mod run;
 mod secrets;
 mod spark;
+mod steps;
 mod workflow;
