@@ -3,15 +3,27 @@
 //! by policy, rewrites the golden (`--update`), writes a pending `.snap.new` beside it for review,
 //! or (on CI) writes nothing beside the goldens and keeps the pending file in the report's
 //! `pending/` folder instead. A difference made only of values within their tolerance passes and
-//! leaves the golden as it is.
+//! leaves the golden as it is; so does one whose ranked lists stay within the sink's `compare`
+//! bounds (which `--update` does rewrite, as it accepts what the run produced).
 
 use std::path::{Path, PathBuf};
 
 use super::diff;
 use super::golden::{self, WritePolicy};
+use super::ranking::{self, RankRule, RankingDiff};
 use super::table::Tolerances;
 use crate::events::Events;
 use crate::outcome::SinkResult;
+
+/// How a sink's snapshot is compared beyond its text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rules<'a> {
+    /// A table sink's key and tolerances: a difference is explained row by row.
+    pub table: Option<(&'a [String], &'a Tolerances)>,
+    /// The sink's ranking rule and its column tolerances: a difference is judged list by list
+    /// (instead of row by row).
+    pub ranking: Option<(&'a RankRule, &'a Tolerances)>,
+}
 
 /// Where snapshots go and what may be written.
 #[derive(Debug, Clone, Copy)]
@@ -34,17 +46,19 @@ pub struct Settled {
     pub pending: Option<PathBuf>,
     /// Values that differ from the golden within their column's tolerance.
     pub tolerated: usize,
+    /// The ranked lists' account, when the sink has a ranking rule and its text differs.
+    pub ranking: Option<RankingDiff>,
 }
 
 impl Store<'_> {
     /// Compares `rendered` (the sink's snapshot, or why it could not be read) with the golden at
-    /// `golden` and applies the policy. `table` holds a table sink's key and tolerances, so a
-    /// difference is explained row by row.
+    /// `golden` and applies the policy; `rules` says how a difference is explained and
+    /// whether it may pass.
     pub fn settle(
         &self,
         name: &str,
         golden: &Path,
-        table: Option<(&[String], &Tolerances)>,
+        rules: Rules<'_>,
         rendered: Result<String, String>,
         events: &Events,
     ) -> Settled {
@@ -52,7 +66,9 @@ impl Store<'_> {
             result: SinkResult::Matched,
             pending: None,
             tolerated: 0,
+            ranking: None,
         };
+        let table = rules.table.filter(|_| rules.ranking.is_none());
         let actual = match rendered {
             Ok(a) => a,
             Err(e) => {
@@ -86,9 +102,19 @@ impl Store<'_> {
             None => (None, None),
         };
         let tolerant = table.is_some_and(|(_, t)| !t.is_empty());
-        let diff = match &table_diff {
-            Some(t) if tolerant && t.passes() => {
+        out.ranking = match (rules.ranking, current.as_deref()) {
+            (Some((rule, tol)), Some(g)) if diff.is_some() => {
+                Some(ranking::compare(g, &actual, rule, tol))
+            }
+            _ => None,
+        };
+        let diff = match (&table_diff, &out.ranking) {
+            (Some(t), _) if tolerant && t.passes() => {
                 out.tolerated = t.tolerated;
+                None
+            }
+            (_, Some(r)) if r.passes() && self.policy != WritePolicy::Update => {
+                out.tolerated = r.tolerated();
                 None
             }
             _ => diff,
