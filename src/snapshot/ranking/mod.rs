@@ -1,5 +1,5 @@
 //! Ranking-aware comparison of sinks holding ordered lists (a sink's `compare` rule): Redis
-//! sorted sets, Redis strings holding JSON arrays, and tables ranked within a group. Both
+//! sorted sets and lists, Redis strings holding JSON arrays, and tables ranked within a group. Both
 //! rendered snapshots are read back into their lists; each list passes when its top K keeps
 //! enough of the golden's items (overlap@K), optionally keeps their order (Kendall's tau), and
 //! keeps the values of the items on both sides within tolerance. Everything outside the lists
@@ -30,7 +30,8 @@ pub enum Order {
 /// Where the lists are in a sink's snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lists {
-    /// Redis keys: each sorted set, and each string holding a JSON array, is a list.
+    /// Redis keys: each sorted set, each Redis list, and each string holding a JSON array, is a
+    /// list.
     Keys {
         /// The field identifying a JSON array's object items (else the whole item).
         item: Option<String>,
@@ -543,6 +544,64 @@ mod tests {
             .map(|e| e.item.as_str())
             .collect();
         assert_eq!(items, vec!["1", "2", "3"]);
+    }
+
+    #[test]
+    fn redis_lists_are_lists_in_index_order() {
+        let snap = |items: &[&str]| {
+            KeySpace(vec![KeyEntry {
+                key: b"top".to_vec(),
+                expires: false,
+                value: KeyValue::List(items.iter().map(|i| i.as_bytes().to_vec()).collect()),
+            }])
+            .render(&header(), true, None)
+        };
+        let long = format!(r#"{{"id":"c","pad":"{}"}}"#, "x".repeat(120));
+        let g = snap(&[r#"{"id":"a"}"#, r#"{"id":"b"}"#, &long, "plain"]);
+        assert!(g.contains("  [2] {\n"), "a long value goes over lines: {g}");
+        let lists = read_keys(&g, Order::Desc, Some("id"), None).lists;
+        let items: Vec<&str> = lists["\"top\""].iter().map(|e| e.item.as_str()).collect();
+        assert_eq!(items, vec!["\"a\"", "\"b\"", "\"c\"", "\"plain\""]);
+        let a = snap(&[r#"{"id":"b"}"#, r#"{"id":"a"}"#, &long, "plain"]);
+        let mut r = rule(4, 1.0);
+        r.lists = Lists::Keys {
+            item: Some("id".into()),
+            score: None,
+        };
+        let d = compare(&g, &a, &r, &Tolerances::new());
+        assert!(d.passes(), "{}", d.render());
+        assert_eq!(d.changed[0].moved, 2);
+    }
+
+    #[test]
+    fn the_example_als_golden_reads_as_ten_lists_of_five() {
+        let g = include_str!("../../../scenarios/als_recommendations/golden/recommendations.snap");
+        let mut r = rule(5, 0.8);
+        r.lists = Lists::Keys {
+            item: Some("item".into()),
+            score: Some("score".into()),
+        };
+        let read = read_keys(g, Order::Desc, Some("item"), Some("score"));
+        assert_eq!(read.lists.len(), 10);
+        assert!(read.rest.is_empty());
+        let first = &read.lists["\"recs:user:101\""];
+        assert_eq!(first.len(), 5);
+        assert_eq!(
+            (first[0].item.as_str(), first[0].score.as_deref()),
+            ("1003", Some("4.3941"))
+        );
+        // The first two swap places in the array, each keeping its score: it passes.
+        let swapped = g.replacen(
+            "    {\"item\":1003,\"score\":4.3941},\n    {\"item\":1002,\"score\":4.0354},",
+            "    {\"item\":1002,\"score\":4.0354},\n    {\"item\":1003,\"score\":4.3941},",
+            1,
+        );
+        assert_ne!(swapped, g);
+        let d = compare(g, &swapped, &r, &Tolerances::new());
+        assert!(d.passes(), "{}", d.render());
+        assert_eq!(d.changed.len(), 1);
+        // One of the 10 pairs reversed: (9 - 1) / 10.
+        assert_eq!(d.changed[0].rank_correlation, Some(0.8));
     }
 
     fn ranked_table(rows: &[(i64, &str, i64, f64)]) -> String {

@@ -1,5 +1,5 @@
-//! Reading a rendered snapshot back into ranked lists: the sorted sets and JSON arrays of a
-//! Redis keys snapshot, or the groups of a table snapshot, each ordered best first; and what
+//! Reading a rendered snapshot back into ranked lists: the sorted sets, lists and JSON arrays
+//! of a Redis keys snapshot, or the groups of a table snapshot, each ordered best first; and what
 //! lies outside the lists, which must not change.
 
 use std::collections::BTreeMap;
@@ -57,8 +57,8 @@ pub(super) fn read(text: &str, rule: &RankRule, side: &str) -> Result<Read, Stri
     }
 }
 
-/// A Redis keys snapshot: every sorted set and every string holding a JSON array is a list
-/// (named by its key as shown); every other key is kept whole.
+/// A Redis keys snapshot: every sorted set, every Redis list and every string holding a JSON
+/// array is a list (named by its key as shown); every other key is kept whole.
 pub(super) fn read_keys(text: &str, order: Order, item: Option<&str>, score: Option<&str>) -> Read {
     let mut out = Read::default();
     let mut lines = text.lines().peekable();
@@ -84,6 +84,7 @@ pub(super) fn read_keys(text: &str, order: Order, item: Option<&str>, score: Opt
         let list = match ty {
             "zset" => Some(zset(&body, order)),
             "string" => json_array(&body.join("\n"), item, score),
+            "list" => Some(redis_list(&body, item, score)),
             _ => None,
         };
         match list {
@@ -131,39 +132,80 @@ fn zset(body: &[&str], order: Order) -> Vec<Entry> {
 /// A string value holding a JSON array (as decoded JSON, or as quoted text), in array order;
 /// `None` for any other value.
 fn json_array(text: &str, item: Option<&str>, score: Option<&str>) -> Option<Vec<Entry>> {
-    let mut v: serde_json::Value = serde_json::from_str(text).ok()?;
-    if let serde_json::Value::String(s) = &v {
-        v = serde_json::from_str(s).ok()?;
-    }
-    let serde_json::Value::Array(elements) = v else {
+    let serde_json::Value::Array(elements) = json(text)? else {
         return None;
     };
-    let mut out = Vec::new();
-    for e in elements {
-        let field = |name: Option<&str>| name.and_then(|n| e.get(n)).cloned();
-        let id = field(item).unwrap_or_else(|| e.clone());
-        let s = field(score).filter(serde_json::Value::is_number);
-        let mut others = vec![];
-        if let (Some(_), serde_json::Value::Object(map)) = (item, &e) {
-            let mut rest = map.clone();
-            for n in [item, score].into_iter().flatten() {
-                rest.remove(n);
-            }
-            if !rest.is_empty() {
-                others.push(("other fields".to_string(), rest_json(rest)));
-            }
-        }
-        out.push(Entry {
-            item: id.to_string(),
-            score: s.map(|s| s.to_string()),
-            others,
-        });
-    }
-    Some(dedup(out))
+    let entries = elements.into_iter().map(|e| entry(e, item, score));
+    Some(dedup(entries.collect()))
 }
 
-fn rest_json(map: serde_json::Map<String, serde_json::Value>) -> String {
-    serde_json::Value::Object(map).to_string()
+/// A Redis list's values (`[i] value` lines, a long JSON value going on over the lines below),
+/// in index order: each read as an element of a JSON array, or, when it is not JSON, its own
+/// identity as shown.
+fn redis_list(body: &[&str], item: Option<&str>, score: Option<&str>) -> Vec<Entry> {
+    let mut values: Vec<String> = Vec::new();
+    for line in body {
+        let start = line
+            .strip_prefix('[')
+            .and_then(|r| r.split_once("] "))
+            .filter(|(i, _)| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()));
+        match (start, values.last_mut()) {
+            (Some((_, v)), _) => values.push(v.to_string()),
+            (None, Some(last)) => {
+                last.push('\n');
+                last.push_str(line);
+            }
+            (None, None) => {}
+        }
+    }
+    let entries = values.into_iter().map(|v| match json(&v) {
+        Some(j) => entry(j, item, score),
+        None => Entry {
+            item: v,
+            score: None,
+            others: vec![],
+        },
+    });
+    dedup(entries.collect())
+}
+
+/// The JSON a value shows: decoded JSON, or quoted text holding a JSON object or array, or
+/// else a JSON scalar (quoted text itself is a JSON string).
+fn json(text: &str) -> Option<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    if let serde_json::Value::String(s) = &v
+        && let Ok(inner) = serde_json::from_str::<serde_json::Value>(s)
+        && (inner.is_object() || inner.is_array())
+    {
+        return Some(inner);
+    }
+    Some(v)
+}
+
+/// One element of a list as an item: identified by its `item` field (else by itself), scored
+/// by its numeric `score` field; with `item`, its other fields are one more value to compare.
+fn entry(e: serde_json::Value, item: Option<&str>, score: Option<&str>) -> Entry {
+    let field = |name: Option<&str>| name.and_then(|n| e.get(n)).cloned();
+    let id = field(item).unwrap_or_else(|| e.clone());
+    let s = field(score).filter(serde_json::Value::is_number);
+    let mut others = vec![];
+    if let (Some(_), serde_json::Value::Object(map)) = (item, &e) {
+        let mut rest = map.clone();
+        for n in [item, score].into_iter().flatten() {
+            rest.remove(n);
+        }
+        if !rest.is_empty() {
+            others.push((
+                "other fields".to_string(),
+                serde_json::Value::Object(rest).to_string(),
+            ));
+        }
+    }
+    Entry {
+        item: id.to_string(),
+        score: s.map(|s| s.to_string()),
+        others,
+    }
 }
 
 /// Keeps the first (best) place of an item listed twice.
