@@ -105,7 +105,7 @@ pub(super) fn rule(
                     check.error_help(
                         span,
                         format!("`compare.{key}` applies to table sinks"),
-                        "a redis sink's lists are its sorted sets and its strings holding JSON arrays; `item` and `score` name fields of the arrays' objects",
+                        "a redis sink's lists are its sorted sets, its lists and its strings holding JSON arrays; `item` and `score` name fields of their JSON objects",
                     );
                     ok = false;
                 }

@@ -200,3 +200,84 @@ fn remove_stale_pending(golden: &Path, events: &Events) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::ranking::{Lists, Order};
+
+    fn zset(members: &[(&str, f64)]) -> String {
+        let mut out =
+            String::from("# harness snapshot v1\n# sink: recs\nkeys: 1\n\n\"recs:1\" zset\n");
+        for (m, s) in members {
+            out.push_str(&format!("  {s:?} \"{m}\"\n"));
+        }
+        out
+    }
+
+    /// Settles `actual` against the golden `golden` under `policy` with a top-3 rule; returns
+    /// the result and the golden afterwards.
+    fn settle(golden: &str, actual: &str, policy: WritePolicy) -> (Settled, String, bool) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("golden").join("recs.snap");
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("golden dir");
+        std::fs::write(&path, golden).expect("golden");
+        let rule = RankRule {
+            top_k: 3,
+            min_overlap: 0.6,
+            min_rank_correlation: None,
+            order: Order::Desc,
+            tolerance: None,
+            lists: Lists::Keys {
+                item: None,
+                score: None,
+            },
+        };
+        let tol = Tolerances::new();
+        let store = Store {
+            policy,
+            report_dir: &dir.path().join("report"),
+            mirror: None,
+        };
+        let (events, _rx) = Events::channel();
+        let rules = Rules {
+            table: None,
+            ranking: Some((&rule, &tol)),
+        };
+        let settled = store.settle("recs", &path, rules, Ok(actual.to_string()), &events);
+        let after = std::fs::read_to_string(&path).expect("golden after");
+        (settled, after, golden::pending_path(&path).exists())
+    }
+
+    #[test]
+    fn lists_within_the_bounds_pass_and_leave_the_golden_unless_updating() {
+        let g = zset(&[("a", 0.9), ("b", 0.8), ("c", 0.7)]);
+        // c leaves the top 3 for d (2 of 3 kept), scores of a and b unchanged.
+        let within = zset(&[("a", 0.9), ("b", 0.8), ("d", 0.75), ("c", 0.7)]);
+        let (s, after, pending) = settle(&g, &within, WritePolicy::Pending);
+        assert!(matches!(s.result, SinkResult::Matched), "{:?}", s.result);
+        assert_eq!(after, g);
+        assert!(!pending);
+        let account = s.ranking.expect("the lists' account");
+        assert_eq!(account.changed[0].entered, vec!["\"d\""]);
+        // --update accepts what the run produced.
+        let (s, after, _) = settle(&g, &within, WritePolicy::Update);
+        assert!(
+            matches!(s.result, SinkResult::Updated { .. }),
+            "{:?}",
+            s.result
+        );
+        assert_eq!(after, within);
+        // Past the bound: the sink differs, a pending file is written, the golden stays.
+        let drift = zset(&[("a", 0.9), ("x", 0.85), ("y", 0.84), ("b", 0.8)]);
+        let (s, after, pending) = settle(&g, &drift, WritePolicy::Pending);
+        assert!(
+            matches!(s.result, SinkResult::Differs { .. }),
+            "{:?}",
+            s.result
+        );
+        assert_eq!(after, g);
+        assert!(pending);
+        assert!(!s.ranking.expect("the lists' account").passes());
+    }
+}
