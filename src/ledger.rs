@@ -566,6 +566,12 @@ mod tests {
             .spawn()
             .expect("spawn");
         let pid = child.id();
+        // `spawn` returns once exec has closed the CLOEXEC pipe, which is before the kernel has
+        // laid out the new environment: until then /proc/<pid>/environ reads empty.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while mark_of(pid).is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(mark_of(pid).as_deref(), Some("run-x.7"));
         assert!(marked_processes("run-x.").contains(&pid));
         assert!(!marked_processes("run-y.").contains(&pid));

@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::compare::{self, RawCompare};
 use super::pipeline::Output;
 use super::rules::SinkRules;
 use super::scenario::{LoadContext, TableFormat, hdfs_path, only, task_list, valid_table_name};
 use super::{Checker, Pipeline, ServiceKind, TaskId, glob_match, valid_name};
 use crate::diagnostic::{Origin, did_you_mean};
+use crate::snapshot::ranking::RankRule;
 use crate::snapshot::table::{DEFAULT_PLACEHOLDER, Redaction, Tolerance, Tolerances};
 
 /// What a sink reads; which kinds have which form is in their [`DataRules`].
@@ -77,6 +79,8 @@ pub struct Sink {
     /// The index of the step after which it is read; `None` for a sink of the whole scenario,
     /// read after the last step.
     pub step: Option<usize>,
+    /// Its ranking rule (`compare`): its lists compared by overlap@K instead of line by line.
+    pub compare: Option<RankRule>,
 }
 
 impl Sink {
@@ -173,11 +177,12 @@ pub(super) struct RawSink {
     tolerance: Option<Spanned<BTreeMap<String, Spanned<RawTolerance>>>>,
     redact: Option<Spanned<Vec<Spanned<RawRedaction>>>>,
     written_by: Option<Spanned<toml::Value>>,
+    compare: Option<Spanned<RawCompare>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawTolerance {
+pub(super) struct RawTolerance {
     abs: Option<f64>,
     rel: Option<f64>,
 }
@@ -215,6 +220,7 @@ impl RawSink {
         add("tolerance", self.tolerance.as_ref().map(Spanned::span));
         add("redact", self.redact.as_ref().map(Spanned::span));
         add("written_by", self.written_by.as_ref().map(Spanned::span));
+        add("compare", self.compare.as_ref().map(Spanned::span));
         out
     }
 }
@@ -276,7 +282,7 @@ const TOLERANCE: &str = "tolerance";
 fn sink_keys(own: &[&'static str], table: bool) -> Vec<&'static str> {
     let mut keys = own.to_vec();
     if table {
-        keys.extend(["key", "float_digits", TOLERANCE]);
+        keys.extend(["key", "float_digits", TOLERANCE, "compare"]);
     }
     keys.extend(["redact", "written_by"]);
     keys
@@ -355,7 +361,7 @@ pub(super) fn sink(
             only(
                 check,
                 &present,
-                &sink_keys(&["keys", "decode", "float_digits"], false),
+                &sink_keys(&["keys", "decode", "float_digits", "compare"], false),
                 &what,
             )
             .then_some(())?;
@@ -460,7 +466,11 @@ pub(super) fn sink(
         redact: vec![],
         writers: vec![],
         step: None,
+        compare: None,
     };
+    if let Some(c) = &r.compare {
+        sink.compare = Some(compare::rule(c, &sink.spec, check)?);
+    }
     sink.tolerance = tolerances(&sink, r, check)?;
     sink.redact = redactions(&sink, r, check)?;
     sink.writers = writers(&sink, r, pipeline, check)?;
@@ -471,10 +481,11 @@ fn tolerances(sink: &Sink, r: &RawSink, check: &mut Checker<'_>) -> Option<Toler
     let Some(raw) = &r.tolerance else {
         return Some(Tolerances::new());
     };
-    if sink.key().is_empty() {
+    // A ranking rule pairs the items of each list by itself.
+    if sink.key().is_empty() && sink.compare.is_none() {
         check.error_help(
             raw.span(),
-            "`tolerance` needs `key`: rows are paired by key before their values are compared",
+            "`tolerance` needs `key` (or `compare`): rows are paired by key before their values are compared",
             "add key = [\"id\"] with the columns that identify a row",
         );
         return None;
@@ -482,26 +493,40 @@ fn tolerances(sink: &Sink, r: &RawSink, check: &mut Checker<'_>) -> Option<Toler
     let mut out = Tolerances::new();
     let mut ok = true;
     for (column, t) in raw.get_ref() {
-        let RawTolerance { abs, rel } = *t.get_ref();
-        let bad = |v: Option<f64>| v.is_some_and(|v| !v.is_finite() || v < 0.0);
-        if abs.is_none() && rel.is_none() {
-            check.error_help(
-                t.span(),
-                format!("tolerance of `{column}` sets neither `abs` nor `rel`"),
-                "write { abs = 1e-6 } or { rel = 0.001 } (or both: either bound passes)",
-            );
-            ok = false;
-        } else if bad(abs) || bad(rel) {
-            check.error(
-                t.span(),
-                format!("tolerance of `{column}` must be a finite number ≥ 0"),
-            );
-            ok = false;
-        } else {
-            out.insert(column.clone(), Tolerance { abs, rel });
+        match tolerance_of(&format!("`{column}`"), t, check) {
+            Some(t) => {
+                out.insert(column.clone(), t);
+            }
+            None => ok = false,
         }
     }
     ok.then_some(out)
+}
+
+/// One `{ abs, rel }` tolerance of `what`, checked; `None` after reporting what is wrong.
+pub(super) fn tolerance_of(
+    what: &str,
+    t: &Spanned<RawTolerance>,
+    check: &mut Checker<'_>,
+) -> Option<Tolerance> {
+    let RawTolerance { abs, rel } = *t.get_ref();
+    let bad = |v: Option<f64>| v.is_some_and(|v| !v.is_finite() || v < 0.0);
+    if abs.is_none() && rel.is_none() {
+        check.error_help(
+            t.span(),
+            format!("tolerance of {what} sets neither `abs` nor `rel`"),
+            "write { abs = 1e-6 } or { rel = 0.001 } (or both: either bound passes)",
+        );
+        None
+    } else if bad(abs) || bad(rel) {
+        check.error(
+            t.span(),
+            format!("tolerance of {what} must be a finite number ≥ 0"),
+        );
+        None
+    } else {
+        Some(Tolerance { abs, rel })
+    }
 }
 
 fn redactions(sink: &Sink, r: &RawSink, check: &mut Checker<'_>) -> Option<Vec<Redaction>> {

@@ -2,6 +2,7 @@
 //! not start. The runner produces these values; the reporters only read them. This is the
 //! ground floor: it imports nothing above itself.
 
+pub mod ranking_diff;
 pub mod table_diff;
 
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use crate::diagnostic::{ConfigError, Origin};
 use crate::names::{ScenarioName, TaskId};
 use crate::redact::redact;
+pub use ranking_diff::RankingDiff;
 pub use table_diff::TableDiff;
 
 /// A service that did not come up, or stopped while scenarios ran. Shown with every password
@@ -190,6 +192,9 @@ pub struct SinkOutcome {
     pub writers: Vec<TaskId>,
     /// Values that differ from the golden within their column's tolerance.
     pub tolerated: usize,
+    /// For a sink with a ranking rule whose snapshot differs: how its lists changed (also when
+    /// they stayed within the bounds and the sink passed).
+    pub ranking: Option<RankingDiff>,
 }
 
 impl SinkOutcome {
@@ -233,18 +238,28 @@ impl SinkOutcome {
         line
     }
 
-    /// The whole account of a failing sink: the row-by-row table diff when there is one, then
-    /// the text diff (or the error).
+    /// The whole account of a failing sink: the row-by-row table diff or the list-by-list
+    /// ranking account when there is one, then the text diff (or the error).
     pub fn details(&self) -> Option<String> {
         match &self.result {
-            SinkResult::Differs { diff, table } => Some(match table {
-                Some(t) => format!("{}\n{diff}", t.render()),
-                None => diff.clone(),
+            SinkResult::Differs { diff, table } => Some(match self.explained(table) {
+                e if e.is_empty() => diff.clone(),
+                e => format!("{e}\n{diff}"),
             }),
             SinkResult::NoGolden => Some(format!("no golden file {}", self.golden.display())),
             SinkResult::ReadFailed(e) | SinkResult::WriteFailed(e) => Some(e.clone()),
             SinkResult::Matched | SinkResult::Updated { .. } => None,
         }
+    }
+
+    /// What precedes the text diff of a differing sink: its table diff or its ranking account,
+    /// each ending with a line break (empty when there is neither).
+    pub fn explained(&self, table: &Option<TableDiff>) -> String {
+        let mut out = table.as_ref().map(TableDiff::render).unwrap_or_default();
+        if let Some(r) = &self.ranking {
+            out.push_str(&r.render());
+        }
+        out
     }
 
     /// True when the sink does not fail the scenario.
@@ -396,6 +411,18 @@ pub fn summary_line(o: &ScenarioOutcome) -> String {
             );
             if tolerated > 0 {
                 line.push_str(&format!(" ({} within tolerance)", n(tolerated, "value")));
+            }
+            let reranked: usize = o
+                .sinks
+                .iter()
+                .filter_map(|s| s.ranking.as_ref())
+                .map(|r| r.changed.len())
+                .sum();
+            if reranked > 0 {
+                line.push_str(&format!(
+                    " ({} changed within the ranking bounds)",
+                    n(reranked, "list")
+                ));
             }
             line
         }

@@ -379,10 +379,19 @@ fn sink_block(h: &mut String, i: usize, s: &ScenarioOutcome, sink: &SinkOutcome)
         .join("snapshots")
         .join(format!("{}.snap", sink.name));
     match &sink.result {
-        SinkResult::Matched => {}
+        SinkResult::Matched => {
+            if let Some(r) = sink.ranking.as_ref().filter(|r| !r.changed.is_empty()) {
+                let _ = writeln!(
+                    h,
+                    "<p class=\"meta\">The ranked lists changed within their bounds:</p>\n<pre class=\"tdiff\">{}</pre>",
+                    escape(&r.render())
+                );
+            }
+        }
         SinkResult::Differs { diff, table } => {
-            if let Some(t) = table {
-                let _ = writeln!(h, "<pre class=\"tdiff\">{}</pre>", escape(&t.render()));
+            let explained = sink.explained(table);
+            if !explained.is_empty() {
+                let _ = writeln!(h, "<pre class=\"tdiff\">{}</pre>", escape(&explained));
             }
             let texts = std::fs::read_to_string(&sink.golden)
                 .and_then(|g| std::fs::read_to_string(&actual_path).map(|a| (g, a)));

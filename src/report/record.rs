@@ -76,6 +76,7 @@ pub fn write(outcome: &RunOutcome, report_dir: &Path, exit_code: i32) -> std::io
                         "diff": diff,
                         "table_diff": table,
                         "tolerated": k.tolerated,
+                        "ranking": k.ranking,
                         "error": error,
                     })
                 })

@@ -8,7 +8,7 @@ use console::Style as C;
 
 use super::Style;
 use crate::outcome::TaskStatus;
-use crate::outcome::{RunOutcome, ScenarioStatus, SinkResult};
+use crate::outcome::{RunOutcome, ScenarioStatus, SinkOutcome, SinkResult};
 
 /// Lines of a failed task's log shown in the summary.
 const LOG_TAIL: usize = 30;
@@ -33,10 +33,34 @@ pub fn paint_diff(diff: &str, style: Style) -> String {
     out
 }
 
+/// A passing sink whose ranked lists changed within their bounds: which lists, what entered
+/// and what left.
+fn within_ranking_bounds(out: &mut String, scenario: &str, sink: &SinkOutcome, style: Style) {
+    let Some(r) = sink.ranking.as_ref().filter(|r| !r.changed.is_empty()) else {
+        return;
+    };
+    if !sink.ok() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n{} {scenario}: sink `{}` ({}) passes within its ranking bounds",
+        style.paint("──", C::new().green()),
+        sink.name,
+        sink.source
+    );
+    out.push_str(&r.render());
+}
+
 /// The whole summary.
 pub fn render(outcome: &RunOutcome, style: Style) -> String {
     let mut out = String::new();
     for s in &outcome.scenarios {
+        if s.status == ScenarioStatus::Passed {
+            for sink in &s.sinks {
+                within_ranking_bounds(&mut out, &s.name.0, sink, style);
+            }
+        }
         if matches!(s.status, ScenarioStatus::Passed | ScenarioStatus::Cancelled) {
             continue;
         }
@@ -85,9 +109,7 @@ pub fn render(outcome: &RunOutcome, style: Style) -> String {
                 SinkResult::Differs { diff, table } => {
                     let _ = writeln!(out, "{}", sink.headline(&s.tasks));
                     let _ = writeln!(out, "  golden: {}", sink.golden.display());
-                    if let Some(t) = table {
-                        out.push_str(&t.render());
-                    }
+                    out.push_str(&sink.explained(table));
                     out.push_str(&paint_diff(diff, style));
                 }
                 SinkResult::NoGolden => {
@@ -97,7 +119,7 @@ pub fn render(outcome: &RunOutcome, style: Style) -> String {
                 SinkResult::ReadFailed(e) | SinkResult::WriteFailed(e) => {
                     let _ = writeln!(out, "sink `{}` ({}): {e}", sink.name, sink.origin);
                 }
-                _ => {}
+                _ => within_ranking_bounds(&mut out, &s.name.0, sink, style),
             }
             match &sink.pending {
                 Some(p) if *p == crate::snapshot::golden::pending_path(&sink.golden) => {

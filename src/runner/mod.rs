@@ -25,7 +25,7 @@ use crate::outcome::{
 use crate::services::ServiceError;
 use crate::services::spark::connect::ConnectEndpoint;
 use crate::snapshot::golden::WritePolicy;
-use crate::snapshot::store::Store;
+use crate::snapshot::store::{Rules, Store};
 use plan::ScenarioPlan;
 
 /// How to run.
@@ -743,8 +743,11 @@ fn compare_sink(
     store: &Store<'_>,
     events: &Events,
 ) -> SinkOutcome {
-    let table_rules = sink.is_table().then(|| (sink.key(), &sink.tolerance));
-    let settled = store.settle(&sink.name, &sink.golden, table_rules, rendered, events);
+    let rules = Rules {
+        table: sink.is_table().then(|| (sink.key(), &sink.tolerance)),
+        ranking: sink.compare.as_ref().map(|r| (r, &sink.tolerance)),
+    };
+    let settled = store.settle(&sink.name, &sink.golden, rules, rendered, events);
     SinkOutcome {
         name: sink.name.clone(),
         golden: sink.golden.clone(),
@@ -754,6 +757,7 @@ fn compare_sink(
         source: sink.describe(),
         writers: sink.writers.clone(),
         tolerated: settled.tolerated,
+        ranking: settled.ranking,
     }
 }
 

@@ -40,7 +40,7 @@ impl Tolerance {
 /// Tolerances by column name; `*` applies to every column not named.
 pub type Tolerances = BTreeMap<String, Tolerance>;
 
-fn tolerance_for<'a>(tol: &'a Tolerances, column: &str) -> Option<&'a Tolerance> {
+pub(super) fn tolerance_for<'a>(tol: &'a Tolerances, column: &str) -> Option<&'a Tolerance> {
     tol.get(column).or_else(|| tol.get("*"))
 }
 
@@ -232,7 +232,7 @@ fn split_row<'a>(
 }
 
 /// Length of the JSON string literal `s` starts with, quotes included.
-fn quoted_len(s: &str) -> Option<usize> {
+pub(super) fn quoted_len(s: &str) -> Option<usize> {
     let b = s.as_bytes();
     let mut i = 1;
     while i < b.len() {
@@ -271,7 +271,7 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-fn number(cell: &str) -> Option<f64> {
+pub(super) fn number(cell: &str) -> Option<f64> {
     match cell {
         "NaN" => Some(f64::NAN),
         "inf" => Some(f64::INFINITY),

@@ -1131,3 +1131,83 @@ fn every_malformed_input_exits_2_naming_file_and_line_without_panicking() {
         failures.join("\n\n")
     );
 }
+
+#[test]
+fn bad_ranking_rules_are_refused_with_their_line_and_key() {
+    let redis = |rule: &str| {
+        project_with(
+            "scenarios/s/scenario.toml",
+            &format!("{SCENARIO}compare = {rule}\n"),
+        )
+    };
+    let table = |rule: &str| with_table_sink(&format!("compare = {rule}"));
+    let hdfs = |rule: &str| {
+        project_with(
+            "scenarios/s/scenario.toml",
+            &format!(
+                "{SCENARIO}\n[[sink]]\nname = \"files\"\nservice = \"hdfs\"\npath = \"/out\"\ncompare = {rule}\n"
+            ),
+        )
+    };
+    // (project, where, what stderr says)
+    let cases: Vec<(Project, &str, &[&str])> = vec![
+        (
+            redis("{ top_k = 0, min_overlap = 0.8 }"),
+            "scenarios/s/scenario.toml:7:21",
+            &["`top_k` must be a whole number from 1 to 10000"],
+        ),
+        (
+            redis("{ top_k = 5, min_overlap = 1.5 }"),
+            "scenarios/s/scenario.toml:7:38",
+            &["`min_overlap` must be from 0 to 1"],
+        ),
+        (
+            redis("{ top_k = 5, min_overlap = 0.8, min_rank_correlation = -2 }"),
+            "scenarios/s/scenario.toml:7:",
+            &["`min_rank_correlation` must be from -1 to 1"],
+        ),
+        (
+            redis("{ top_k = 5 }"),
+            "scenarios/s/scenario.toml:7:11",
+            &["`compare` needs `min_overlap`"],
+        ),
+        (
+            redis("{ top_k = 5, min_overap = 0.8 }"),
+            "scenarios/s/scenario.toml:7:",
+            &["unknown field `min_overap`"],
+        ),
+        (
+            redis("{ top_k = 5, min_overlap = 0.8, order = \"up\" }"),
+            "scenarios/s/scenario.toml:7:",
+            &["unknown order `up`; expected `desc` or `asc`"],
+        ),
+        (
+            redis("{ top_k = 5, min_overlap = 0.8, tolerance = { abs = -1 } }"),
+            "scenarios/s/scenario.toml:7:",
+            &["tolerance of the scores must be a finite number ≥ 0"],
+        ),
+        (
+            redis("{ top_k = 5, min_overlap = 0.8, group = [\"u\"] }"),
+            "scenarios/s/scenario.toml:7:",
+            &["`compare.group` applies to table sinks"],
+        ),
+        (
+            table("{ top_k = 5, min_overlap = 0.8 }"),
+            "scenarios/s/scenario.toml:12:11",
+            &[
+                "`compare` on a table needs `item`",
+                "`compare` on a table needs `rank` or `score`",
+            ],
+        ),
+        (
+            hdfs("{ top_k = 5, min_overlap = 0.8 }"),
+            "scenarios/s/scenario.toml:12:11",
+            &["`compare` applies to sinks holding lists"],
+        ),
+    ];
+    for (p, at, needles) in &cases {
+        let mut all = vec![*at];
+        all.extend(needles.iter());
+        expect_error(p, &all);
+    }
+}
