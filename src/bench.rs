@@ -633,7 +633,7 @@ fn bench_options(dir: &Path) -> RunOptions {
             reason: "bench".into(),
         },
         retries: 0,
-        jobs: 1,
+        jobs: Some(1),
         spark_mode: None,
     }
 }
@@ -801,7 +801,7 @@ fn parallel(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
     let project = load_project(&dir)?;
     let mut opts = bench_options(&dir);
     let mut wall = |jobs: usize| -> Result<f64, String> {
-        opts.jobs = jobs;
+        opts.jobs = Some(jobs);
         Ok(run_all(ctx, &project, &opts)?.elapsed.as_secs_f64())
     };
     let one = wall(1)?;

@@ -200,9 +200,10 @@ pub struct RunArgs {
     /// Run only the scenarios that did not pass last time (recorded in the report folder).
     #[arg(long)]
     pub failed: bool,
-    /// Scenarios running at once, each on its own environment (fewer when memory is short).
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 1)]
-    pub jobs: usize,
+    /// Scenarios running at once, each on its own environment: N, or `auto` for as many as the
+    /// memory and the cores hold (N is also capped by them; the first lines say why).
+    #[arg(short = 'j', long, value_name = "N|auto", default_value = "1", value_parser = parse_jobs)]
+    pub jobs: Jobs,
     /// Output: `human` (live display and summary) or `json` (one event per line on stdout).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -239,6 +240,23 @@ impl Partition {
             .filter(|(i, _)| i % self.n == self.k - 1)
             .map(|(_, s)| s)
             .collect()
+    }
+}
+
+/// `-j`: a number of environments, or `auto` (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Jobs(pub Option<usize>);
+
+/// `-j`: a number of environments of at least 1, or `auto`.
+fn parse_jobs(text: &str) -> Result<Jobs, String> {
+    match text.trim() {
+        "auto" => Ok(Jobs(None)),
+        n => match n.parse::<usize>() {
+            Ok(j) if j >= 1 => Ok(Jobs(Some(j))),
+            _ => Err(format!(
+                "`{text}` is not a number of environments: write N >= 1 or auto"
+            )),
+        },
     }
 }
 
@@ -743,10 +761,6 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
             }
         },
     };
-    if args.jobs == 0 {
-        eprintln!("error: -j/--jobs must be at least 1");
-        return exit::BAD_INPUT;
-    }
     if args.task_jobs == Some(0) {
         eprintln!("error: --task-jobs must be at least 1");
         return exit::BAD_INPUT;
@@ -756,7 +770,7 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         report_dir,
         task_jobs: args.task_jobs.unwrap_or(project.settings.task_jobs),
         retries: args.retries,
-        jobs: args.jobs,
+        jobs: args.jobs.0,
         backend: crate::backend::Resolved {
             kind: crate::backend::BackendKind::Local,
             reason: String::new(),

@@ -41,8 +41,9 @@ pub struct RunOptions {
     pub backend: Resolved,
     /// Extra attempts for a scenario that fails; a pass after a failure is reported as flaky.
     pub retries: u32,
-    /// Environments running scenarios at once, at most.
-    pub jobs: usize,
+    /// Environments running scenarios at once, at most; `None` for `-j auto` (as many as the
+    /// scenarios, the memory and the cores allow).
+    pub jobs: Option<usize>,
     /// `--spark-mode`: how `spark` tasks run, over their own `spark_mode` and harness.toml's.
     pub spark_mode: Option<SparkMode>,
 }
@@ -65,14 +66,23 @@ pub async fn run(
     let plan = plan::plan(project, scenarios, opts.spark_mode, opts.task_jobs);
     let per_env = plan.memory_mb;
     let available = available_memory_mb();
-    let jobs = environments(opts.jobs, scenarios.len(), per_env, available);
-    if jobs > 1 || opts.jobs > 1 {
+    let machine = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let jobs = environments(
+        opts.jobs,
+        scenarios.len(),
+        (per_env, available),
+        (plan.cores, machine),
+    );
+    if jobs > 1 || opts.jobs != Some(1) {
+        let asked = opts
+            .jobs
+            .map_or("-j auto".to_string(), |j| format!("asked for {j}"));
         events.notice(format!(
-            "{jobs} environment{} at once (asked for {}; each needs about {} MB, {} MB available)",
+            "{jobs} environment{} at once ({asked}; each needs about {per_env} MB of {} MB available, and {} of {machine} cores: {})",
             if jobs == 1 { "" } else { "s" },
-            opts.jobs,
-            per_env,
             available.map_or("unknown".to_string(), |a| a.to_string()),
+            plan.cores,
+            plan.cores_why,
         ));
     }
 
@@ -267,19 +277,31 @@ pub fn available_memory_mb() -> Option<u64> {
     Some(kb / 1024)
 }
 
-/// How many environments to run at once: what was asked, no more than there are scenarios, and
-/// no more than three quarters of the available memory holds (never fewer than one).
+/// How many environments to run at once: what was asked (`None`: as many as there are
+/// scenarios), no more than there are scenarios, than three quarters of the available memory
+/// holds (`memory`: MB one environment needs, MB available), and than the machine's cores hold
+/// (`cores`: cores one environment keeps busy, cores of the machine; an environment that keeps
+/// none busy is not limited by them). Never fewer than one.
 pub fn environments(
-    requested: usize,
+    requested: Option<usize>,
     scenarios: usize,
-    per_env_mb: u64,
-    available_mb: Option<u64>,
+    memory: (u64, Option<u64>),
+    cores: (u32, u32),
 ) -> usize {
-    let by_memory = match available_mb {
-        Some(avail) if per_env_mb > 0 => (avail * 3 / 4 / per_env_mb) as usize,
+    let by_memory = match memory {
+        (per_env, Some(avail)) if per_env > 0 => (avail * 3 / 4 / per_env) as usize,
         _ => usize::MAX,
     };
-    requested.min(scenarios).min(by_memory).max(1)
+    let by_cores = match cores {
+        (0, _) => usize::MAX,
+        (per_env, machine) => (machine / per_env) as usize,
+    };
+    requested
+        .unwrap_or(scenarios)
+        .min(scenarios)
+        .min(by_memory)
+        .min(by_cores)
+        .max(1)
 }
 
 /// Runs a scenario, and again up to `opts.retries` times while it fails (a diff or a task
@@ -767,15 +789,30 @@ mod tests {
 
     #[test]
     fn environments_are_capped_by_scenarios_and_memory() {
+        let no_spark = (0, 2);
         // As asked when memory allows.
-        assert_eq!(environments(4, 10, 1000, Some(16_000)), 4);
+        assert_eq!(environments(Some(4), 10, (1000, Some(16_000)), no_spark), 4);
         // Never more than there are scenarios.
-        assert_eq!(environments(4, 2, 1000, Some(16_000)), 2);
+        assert_eq!(environments(Some(4), 2, (1000, Some(16_000)), no_spark), 2);
         // Three quarters of 4000 MB hold three environments of 1000 MB.
-        assert_eq!(environments(8, 10, 1000, Some(4000)), 3);
+        assert_eq!(environments(Some(8), 10, (1000, Some(4000)), no_spark), 3);
         // Too little memory for even one still runs one.
-        assert_eq!(environments(4, 10, 5000, Some(1000)), 1);
+        assert_eq!(environments(Some(4), 10, (5000, Some(1000)), no_spark), 1);
         // Unknown memory: as asked.
-        assert_eq!(environments(3, 10, 5000, None), 3);
+        assert_eq!(environments(Some(3), 10, (5000, None), no_spark), 3);
+    }
+
+    #[test]
+    fn environments_are_capped_by_cores_and_auto_takes_what_the_machine_holds() {
+        let plenty = (1000, Some(64_000));
+        // Two cores of Spark local[2] per environment: a 2-core machine runs one, also when
+        // two are asked for; an 8-core machine runs four.
+        assert_eq!(environments(Some(2), 10, plenty, (2, 2)), 1);
+        assert_eq!(environments(None, 10, plenty, (2, 2)), 1);
+        assert_eq!(environments(None, 10, plenty, (2, 8)), 4);
+        // Auto: as many as there are scenarios when nothing else limits.
+        assert_eq!(environments(None, 3, plenty, (0, 2)), 3);
+        // More cores per environment than the machine has: still one.
+        assert_eq!(environments(None, 10, plenty, (4, 2)), 1);
     }
 }

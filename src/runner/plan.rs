@@ -56,6 +56,43 @@ pub struct RunPlan<'p> {
     pub services: Vec<ServiceKind>,
     /// Roughly what one environment takes at its peak, in MB.
     pub memory_mb: u64,
+    /// The cores one environment keeps busy at its peak: Spark's local cores for each driver
+    /// running at once (spark-submit drivers up to the task limit, the Connect server, the
+    /// harness's own session); 0 when nothing runs Spark here, as the CPU use of other tasks is
+    /// not known.
+    pub cores: u32,
+    /// How `cores` was counted, for the first lines of a run.
+    pub cores_why: String,
+}
+
+/// The cores a Spark master runs an application on, on this machine: `local` 1, `local[N]` and
+/// `local[N,F]` N, `local[*]` every core; a cluster master (`spark://`, `yarn`, `k8s://`) none.
+pub fn local_cores(master: &str, machine: u32) -> u32 {
+    let m = master.trim();
+    if m == "local" {
+        return 1;
+    }
+    let Some(inner) = m
+        .strip_prefix("local[")
+        .or_else(|| m.strip_prefix("local-cluster["))
+        .and_then(|r| r.strip_suffix(']'))
+    else {
+        return 0;
+    };
+    let first = inner.split(',').next().unwrap_or("").trim();
+    match first {
+        "*" => machine,
+        n => n.parse().unwrap_or(1),
+    }
+}
+
+/// True for a task that starts a Spark driver of its own: a `spark` task submitted, or an
+/// Airflow operator that submits one.
+fn submits_spark(t: &PlannedTask<'_>) -> bool {
+    match &t.task.kind {
+        crate::config::TaskKind::Airflow { operator, .. } => operator.contains("Spark"),
+        _ => t.spark_mode == Some(SparkMode::Submit),
+    }
 }
 
 /// Plans `scenarios`: `spark_mode` is `--spark-mode`, `task_jobs` the tasks one scenario runs
@@ -111,9 +148,59 @@ pub fn plan<'p>(
         .max()
         .unwrap_or(0);
     memory_mb += spark::DRIVER_MB * submitted.min(task_jobs) as u64;
+    let (cores, cores_why) = cores(&planned, &services, &settings.spark.master, task_jobs);
     RunPlan {
         scenarios: planned,
         services,
         memory_mb,
+        cores,
+        cores_why,
+    }
+}
+
+/// The cores one environment keeps busy at its peak, and how they were counted.
+fn cores(
+    planned: &[ScenarioPlan<'_>],
+    services: &[ServiceKind],
+    master: &str,
+    task_jobs: usize,
+) -> (u32, String) {
+    let machine = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let per_driver = local_cores(master, machine);
+    if per_driver == 0 || !services.contains(&ServiceKind::Spark) {
+        return (0, "no local Spark".into());
+    }
+    let drivers = planned
+        .iter()
+        .map(|p| {
+            let submitted = p.tasks.iter().filter(|t| submits_spark(t)).count();
+            submitted.min(task_jobs.max(1)) + usize::from(p.uses_connect())
+        })
+        .max()
+        .unwrap_or(0)
+        // The harness's own session reads and seeds between the tasks.
+        .max(1) as u32;
+    (
+        per_driver * drivers,
+        format!(
+            "Spark {master}: {per_driver} core{} × {drivers} driver{} at once",
+            if per_driver == 1 { "" } else { "s" },
+            if drivers == 1 { "" } else { "s" }
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_cores;
+
+    #[test]
+    fn a_local_master_counts_its_cores_and_a_cluster_master_none() {
+        assert_eq!(local_cores("local", 8), 1);
+        assert_eq!(local_cores("local[2]", 8), 2);
+        assert_eq!(local_cores("local[3,2]", 8), 3);
+        assert_eq!(local_cores("local[*]", 8), 8);
+        assert_eq!(local_cores("spark://127.0.0.1:7077", 8), 0);
+        assert_eq!(local_cores("yarn", 8), 0);
     }
 }

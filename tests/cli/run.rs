@@ -870,6 +870,20 @@ fn jobs_run_scenarios_at_once_on_separate_environments() {
     let r = p.run(&["run", "-j", "2"]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stderr.contains("2 environments at once"), "{}", r.stderr);
+    // `-j auto`: no Spark, so no core bound; as many environments as scenarios (the two can
+    // only pass together).
+    for f in ["a", "b"] {
+        let _ = std::fs::remove_file(meet.join(f));
+    }
+    let auto = p.run(&["run", "-j", "auto"]);
+    assert_eq!(auto.code, 0, "{}", auto.all());
+    assert!(
+        auto.stderr
+            .contains("2 environments at once (-j auto; each needs about"),
+        "{}",
+        auto.stderr
+    );
+    assert!(auto.stderr.contains("0 of"), "{}", auto.stderr);
     // Each saw only its own key, on its own server.
     let url = |s: &str| {
         p.read(&format!(".harness/report/{s}/tasks/meet.log"))
