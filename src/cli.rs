@@ -14,6 +14,7 @@ use crate::ledger;
 mod clean;
 mod completions;
 mod diff;
+pub mod partition;
 mod repeat;
 use crate::outcome::ScenarioStatus;
 use crate::report::{self, Style, diagnostics};
@@ -23,6 +24,7 @@ use clap_complete::engine::ArgValueCompleter;
 use clean::{clean, remove_containers, sweep_dead_runs};
 pub use completions::Shell;
 pub use diff::{DiffArgs, DiffFormat};
+use partition::Partition;
 
 /// Tests data pipelines end to end: services up, fixtures in, DAG run, sinks diffed against
 /// golden snapshots.
@@ -68,8 +70,12 @@ pub enum Command {
     /// List the scenarios with their pipeline, tasks, seeds and sinks.
     List {
         /// Only the scenarios of partition K of N (as `run --partition` would run them).
-        #[arg(long, value_name = "K/N", value_parser = parse_partition)]
+        #[arg(long, value_name = "K/N", value_parser = partition::parse)]
         partition: Option<Partition>,
+        /// With --partition: balance the partitions by the seconds each scenario took, from
+        /// FILE (a `durations.json` or `results.json` of the report folder).
+        #[arg(long, value_name = "FILE", requires = "partition")]
+        durations: Option<PathBuf>,
     },
     /// Validate every configuration file and fixture; report every problem.
     Check {
@@ -195,8 +201,13 @@ pub struct RunArgs {
     pub task_jobs: Option<usize>,
     /// Run only partition K of N of the selected scenarios (for splitting CI across machines:
     /// every scenario falls in exactly one partition).
-    #[arg(long, value_name = "K/N", value_parser = parse_partition)]
+    #[arg(long, value_name = "K/N", value_parser = partition::parse)]
     pub partition: Option<Partition>,
+    /// With --partition: balance the partitions by the seconds each scenario took, from FILE
+    /// (a `durations.json` or `results.json` of an earlier run's report folder; every machine
+    /// must be given the same file). A FILE that is not there means partitions by count.
+    #[arg(long, value_name = "FILE", requires = "partition")]
+    pub durations: Option<PathBuf>,
     /// Run only the scenarios that did not pass last time (recorded in the report folder).
     #[arg(long)]
     pub failed: bool,
@@ -222,27 +233,6 @@ pub struct RunArgs {
     pub spark_mode: Option<config::SparkMode>,
 }
 
-/// Partition K of N.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Partition {
-    /// 1-based partition number.
-    pub k: usize,
-    /// Number of partitions.
-    pub n: usize,
-}
-
-impl Partition {
-    /// The scenarios of this partition: every N-th one of the (sorted) list, from the K-th.
-    pub fn pick<'a>(&self, scenarios: Vec<&'a Scenario>) -> Vec<&'a Scenario> {
-        scenarios
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| i % self.n == self.k - 1)
-            .map(|(_, s)| s)
-            .collect()
-    }
-}
-
 /// `-j`: a number of environments, or `auto` (`None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Jobs(pub Option<usize>);
@@ -258,19 +248,6 @@ fn parse_jobs(text: &str) -> Result<Jobs, String> {
             )),
         },
     }
-}
-
-fn parse_partition(text: &str) -> Result<Partition, String> {
-    let bad = || format!("`{text}` is not a partition: write K/N with 1 <= K <= N, like 2/3");
-    let (k, n) = text.split_once('/').ok_or_else(bad)?;
-    let (k, n): (usize, usize) = (
-        k.trim().parse().map_err(|_| bad())?,
-        n.trim().parse().map_err(|_| bad())?,
-    );
-    if k == 0 || n == 0 || k > n {
-        return Err(bad());
-    }
-    Ok(Partition { k, n })
 }
 
 /// Parses the process's arguments, runs, and returns the exit code. Every command first sweeps
@@ -411,10 +388,19 @@ fn dispatch(cli: Cli) -> i32 {
             print!("{}", airflow_pipelines(&project));
             exit::OK
         }
-        Command::List { partition } => {
+        Command::List {
+            partition,
+            durations,
+        } => {
             let mut scenarios: Vec<&Scenario> = project.scenarios.iter().collect();
             if let Some(p) = partition {
-                scenarios = p.pick(scenarios);
+                match partition::durations(durations.as_deref()) {
+                    Ok(d) => scenarios = p.pick(scenarios, d.as_ref()),
+                    Err(e) => {
+                        eprintln!("error: --durations {e}");
+                        return exit::BAD_INPUT;
+                    }
+                }
             }
             print!("{}", list(&project, &scenarios));
             print!("{}", airflow_pipelines(&project));
@@ -749,7 +735,13 @@ fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
         }
     }
     if let Some(p) = args.partition {
-        selected = p.pick(selected);
+        match partition::durations(args.durations.as_deref()) {
+            Ok(d) => selected = p.pick(selected, d.as_ref()),
+            Err(e) => {
+                eprintln!("error: --durations {e}");
+                return exit::BAD_INPUT;
+            }
+        }
     }
     let backend = match &args.backend {
         None => project.settings.backend,

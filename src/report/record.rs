@@ -1,8 +1,9 @@
 //! What a run leaves in the report folder for machines and for the next run: `results.json`
-//! (every scenario, task, sink, duration and diff) and `last-failed` (the scenarios that did not
-//! pass, for `run --failed`).
+//! (every scenario, task, sink, duration and diff), `last-failed` (the scenarios that did not
+//! pass, for `run --failed`) and `durations.json` (the seconds each scenario took when it last
+//! ran, for `--partition` with `--durations`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_json::{Value as J, json};
@@ -12,6 +13,43 @@ use crate::snapshot::golden::write_atomic;
 
 /// The file listing the scenarios that did not pass.
 const LAST_FAILED: &str = "last-failed";
+
+/// The file of the seconds each scenario took when it last ran.
+pub const DURATIONS: &str = "durations.json";
+
+/// The seconds each scenario took, from a `durations.json` (`{"scenario": seconds}`) or a
+/// `results.json` (its scenarios' `elapsed_ms`).
+pub fn read_durations(file: &Path) -> Result<BTreeMap<String, f64>, String> {
+    let bad = |why: String| format!("{}: {why}", file.display());
+    let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
+    let value: J = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let mut out = BTreeMap::new();
+    if let Some(list) = value.get("scenarios").and_then(J::as_array) {
+        for s in list {
+            if let (Some(name), Some(ms)) = (
+                s.get("name").and_then(J::as_str),
+                s.get("elapsed_ms").and_then(J::as_f64),
+            ) {
+                out.insert(name.to_string(), ms / 1000.0);
+            }
+        }
+        return Ok(out);
+    }
+    let Some(map) = value.as_object() else {
+        return Err(bad(
+            "neither a results.json nor an object of scenario names to seconds".into(),
+        ));
+    };
+    for (name, secs) in map {
+        match secs.as_f64() {
+            Some(v) if v.is_finite() && v >= 0.0 => {
+                out.insert(name.clone(), v);
+            }
+            _ => return Err(bad(format!("`{name}`: {secs} is not a number of seconds"))),
+        }
+    }
+    Ok(out)
+}
 
 /// Names of the scenarios recorded as not passing.
 pub fn last_failed(report_dir: &Path) -> BTreeSet<String> {
@@ -119,5 +157,15 @@ pub fn write(outcome: &RunOutcome, report_dir: &Path, exit_code: i32) -> std::io
         }
     }
     let text: String = failed.iter().map(|n| format!("{n}\n")).collect();
-    write_atomic(&report_dir.join(LAST_FAILED), &text)
+    write_atomic(&report_dir.join(LAST_FAILED), &text)?;
+
+    // The times of the scenarios that ran to their end, over those of earlier runs.
+    let file = report_dir.join(DURATIONS);
+    let mut durations = read_durations(&file).unwrap_or_default();
+    for s in &outcome.scenarios {
+        if matches!(s.status, ScenarioStatus::Passed | ScenarioStatus::Failed) {
+            durations.insert(s.name.0.clone(), (s.elapsed.as_millis() as f64) / 1000.0);
+        }
+    }
+    write_atomic(&file, &format!("{:#}\n", json!(durations)))
 }

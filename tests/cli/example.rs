@@ -36,6 +36,45 @@ fn example_suite_passes_through_its_airflow_dag_and_leaves_goldens_untouched() {
         before,
         "a passing run must not write goldens or pending files"
     );
+    partitions_by_duration_are_balanced(&p);
+}
+
+/// With the durations of the run that just ended, two partitions split the suite by time: every
+/// scenario in exactly one, and the longer one within 1.2× of the mean.
+fn partitions_by_duration_are_balanced(p: &Project) {
+    let file = ".harness/report/durations.json";
+    let durations: std::collections::BTreeMap<String, f64> =
+        serde_json::from_str(&p.read(file)).expect("durations.json");
+    let mut seen = Vec::new();
+    let mut loads = Vec::new();
+    for k in 1..=2 {
+        let r = p.run(&[
+            "list",
+            "--partition",
+            &format!("{k}/2"),
+            "--durations",
+            file,
+        ]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        let names: Vec<String> = r
+            .stdout
+            .lines()
+            .filter(|l| !l.starts_with(' ') && !l.starts_with("pipeline "))
+            .map(str::to_string)
+            .collect();
+        loads.push(names.iter().map(|n| durations[n]).sum::<f64>());
+        seen.extend(names);
+    }
+    seen.sort();
+    let all: Vec<String> = durations.keys().cloned().collect();
+    assert_eq!(seen, all, "every scenario in exactly one partition");
+    let mean = loads.iter().sum::<f64>() / 2.0;
+    let longest = loads.iter().copied().fold(0.0, f64::max);
+    assert!(
+        longest <= 1.2 * mean,
+        "partitions of {loads:?} s: the longest is {:.2}× the mean",
+        longest / mean
+    );
 }
 
 #[test]
