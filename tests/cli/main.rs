@@ -24,5 +24,6 @@ mod reported_errors;
 mod run;
 mod secrets;
 mod spark;
+mod spark_cluster;
 mod steps;
 mod workflow;

@@ -197,6 +197,19 @@ pub fn spark_env(install: &SparkInstall) -> Vec<(String, String)> {
 
 /// `text` with every byte other than a letter, digit, `-`, `.`, `_` and `~` percent-encoded, as a
 /// URI's host may hold it.
+/// The Airflow connection whose host (and port) SparkSubmitHook turns back into `master`: a
+/// standalone master `spark://H:P` is the host `spark://H` and the port P.
+fn airflow_conn(master: &str) -> String {
+    if let Some(rest) = master.strip_prefix("spark://")
+        && let Some((host, port)) = rest.rsplit_once(':')
+        && !host.contains(',')
+        && port.parse::<u16>().is_ok()
+    {
+        return format!("spark://{}:{port}", percent_encode(&format!("spark://{host}")));
+    }
+    format!("spark://{}", percent_encode(master))
+}
+
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| {
@@ -461,11 +474,11 @@ impl Running for SparkRunning {
                 "SPARK_CONF_DIR".to_string(),
                 self.conf_dir.display().to_string(),
             ),
-            // Airflow's SparkSubmitHook makes `--master` of the host (`spark://local%5B2%5D`
+            // Airflow's SparkSubmitHook makes `--master` of the host and port (`spark://local%5B2%5D`
             // is master `local[2]`); the rest comes from SPARK_CONF_DIR.
             (
                 "AIRFLOW_CONN_SPARK_DEFAULT".to_string(),
-                format!("spark://{}", percent_encode(&self.master)),
+                airflow_conn(&self.master),
             ),
         ];
         vars.extend(spark_env(&self.install));
@@ -505,5 +518,21 @@ impl Running for SparkRunning {
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::airflow_conn;
+
+    #[test]
+    fn the_airflow_connection_gives_back_the_master() {
+        assert_eq!(airflow_conn("local[2]"), "spark://local%5B2%5D");
+        // SparkSubmitHook: master = host:port, the host percent-decoded.
+        assert_eq!(
+            airflow_conn("spark://127.0.0.1:7077"),
+            "spark://spark%3A%2F%2F127.0.0.1:7077"
+        );
+        assert_eq!(airflow_conn("yarn"), "spark://yarn");
     }
 }
