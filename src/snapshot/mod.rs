@@ -1,11 +1,12 @@
 //! Snapshots: the canonical text form of what landed in a sink (`canonical`), the golden files
 //! next to each scenario (`golden`) and the write policy applied to them (`store`), the diff
-//! between the two (`diff`), the table-aware comparison of table sinks (`table`), the review
+//! between the two (`diff`), the table-aware comparison of table sinks (`table`) and of nested cells (`nested`), the review
 //! of pending snapshots (`review`) and what moved between repeated runs (`stability`).
 
 pub mod canonical;
 pub mod diff;
 pub mod golden;
+pub mod nested;
 pub mod review;
 pub mod stability;
 pub mod store;
