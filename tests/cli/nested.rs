@@ -139,6 +139,9 @@ SELECT 1 AS id,
 UNION ALL
 SELECT 2, CAST(array() AS ARRAY<INT>), CAST(map() AS MAP<STRING, DOUBLE>), CAST(NULL AS STRUCT<name: STRING, tags: ARRAY<STRING>, at: DATE>)
 """.replace("WEIGHT", weight)).write.mode("overwrite").saveAsTable("out.nested")
+rows = spark.table("out.nested").coalesce(1)
+rows.write.mode("overwrite").parquet("hdfs://namenode:8020/out/nested_parquet")
+rows.where("id = 1").write.mode("overwrite").json("hdfs://namenode:8020/out/nested_jsonl")
 "#;
 
 fn spark_scenario(weight: &str) -> String {
@@ -151,6 +154,21 @@ name = "nested"
 service = "hive"
 table = "out.nested"
 key = ["id"]
+
+[[sink]]
+name = "nested_parquet"
+service = "hdfs"
+path = "/out/nested_parquet"
+format = "parquet"
+key = ["id"]
+
+[[sink]]
+name = "nested_jsonl"
+service = "hdfs"
+path = "/out/nested_jsonl"
+format = "jsonl"
+key = ["id"]
+unordered = ["ranks"]
 "#
     )
 }
@@ -175,11 +193,37 @@ fn hive_arrays_maps_and_structs_render_canonically_and_diff_per_element() {
          id=2 | ranks=[] | weights={} | info=NULL\n"
     );
 
+    // Parquet keeps the types; JSON Lines has no maps: Spark reads objects as structs, their
+    // fields sorted by name.
+    let parquet = p.read("scenarios/nested/golden/nested_parquet.snap");
+    assert!(
+        parquet.contains(
+            "id=1 | ranks=[3, 1, 2] | weights={\"a\": 0.25, \"b\": 0.5} \
+             | info={name: \"x, ] }\", tags: [\"t\", NULL], at: \"2024-05-01\"}\n"
+        ),
+        "{parquet}"
+    );
+    let jsonl = p.read("scenarios/nested/golden/nested_jsonl.snap");
+    assert!(
+        jsonl.contains(
+            "columns: id bigint | info struct<at:string,name:string,tags:array<string>> \
+             | ranks array<bigint> | weights struct<a:double,b:double>\nrows: 1\n\n\
+             id=1 | info={at: \"2024-05-01\", name: \"x, ] }\", tags: [\"t\", NULL]} \
+             | ranks=[1, 2, 3] | weights={a: 0.25, b: 0.5}\n"
+        ),
+        "{jsonl}"
+    );
+
     p.file("scenarios/nested/scenario.toml", &spark_scenario("0.75"));
     let r = p.run(&["run"]);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(
         r.stdout.contains(r#"~ id=1: weights["b"]: 0.5 → 0.75"#),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("~ id=1: weights.b: 0.5 → 0.75"),
         "{}",
         r.stdout
     );
