@@ -1,6 +1,6 @@
-//! Nested values in table sinks for real: PostgreSQL arrays and JSON, and a Hive table of
-//! Spark arrays, maps and structs, rendered canonically, with a changed element reported by its
-//! path inside the cell.
+//! Nested values in table sinks for real: PostgreSQL arrays and JSON, ClickHouse arrays and
+//! tuples, and a Hive table (and Parquet and JSON Lines datasets) of Spark arrays, maps and
+//! structs, rendered canonically, with a changed element reported by its path inside the cell.
 
 use crate::support::{Project, require_servers};
 
@@ -227,4 +227,45 @@ fn hive_arrays_maps_and_structs_render_canonically_and_diff_per_element() {
         "{}",
         r.stdout
     );
+}
+
+fn clickhouse_scenario(last_rank: u32) -> String {
+    format!(
+        r#"pipeline = "ch"
+
+[[sink]]
+name = "ranks"
+service = "clickhouse"
+query = '''SELECT toUInt8(1) AS id, [3, 1, {last_rank}] AS ranks, ['a', 'b\'c', NULL] AS tags,
+  (1, 'x') AS pair, [(1.5, 'a, ]')] AS pairs'''
+key = ["id"]
+"#
+    )
+}
+
+#[test]
+fn clickhouse_arrays_and_tuples_render_canonically_and_diff_per_element() {
+    crate::clickhouse::require_clickhouse();
+    let p = Project::new();
+    p.file(
+        "pipelines/ch/pipeline.toml",
+        "services = [\"clickhouse\"]\n\n[tasks.noop]\nkind = \"sql\"\nservice = \"clickhouse\"\nsql = \"SELECT 1\"\n",
+    )
+    .file("scenarios/nested/scenario.toml", &clickhouse_scenario(2));
+    let r = p.run(&["run", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let snap = p.read("scenarios/nested/golden/ranks.snap");
+    assert!(
+        snap.ends_with(
+            "columns: id UInt8 | ranks Array(UInt8) | tags Array(Nullable(String)) \
+             | pair Tuple(UInt8, String) | pairs Array(Tuple(Float64, String))\nrows: 1\n\n\
+             id=1 | ranks=[3, 1, 2] | tags=[\"a\", \"b'c\", NULL] | pair=[1, \"x\"] \
+             | pairs=[[1.5, \"a, ]\"]]\n"
+        ),
+        "{snap}"
+    );
+    p.file("scenarios/nested/scenario.toml", &clickhouse_scenario(5));
+    let r = p.run(&["run"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("~ id=1: ranks[2]: 2 → 5"), "{}", r.stdout);
 }

@@ -1,6 +1,7 @@
 //! ClickHouse values as canonical ones, by the column's type: numbers and text from their TSV
-//! spelling, and `Array(T)` / `Tuple(...)` fields (`[1,2]`, `['a','b\'c']`, `(1,'x')`) read
-//! element by element as lists, or as structs for tuples whose elements are named.
+//! spelling, and `Array(T)` / `Tuple(...)` / `Map(K, V)` fields (`[1,2]`, `['a','b\'c']`,
+//! `(1,'x')`, `{'k':1}`) read element by element as lists (tuples too, or structs when their
+//! elements are named) and maps.
 
 use super::unescape;
 use crate::snapshot::Value;
@@ -11,7 +12,10 @@ pub(super) fn value(ty: &str, field: &str) -> Value {
         return Value::Null;
     }
     let base = strip_wrappers(ty);
-    if base.starts_with("Array(") || base.starts_with("Tuple(") {
+    if ["Array(", "Tuple(", "Map("]
+        .iter()
+        .any(|t| base.starts_with(t))
+    {
         // Elements are spelled in ClickHouse's quoted form, strings escaped inside their quotes.
         let mut r = Literal { s: field, pos: 0 };
         return match r.value(base) {
@@ -114,6 +118,23 @@ impl Literal<'_> {
             }
             return Some(Value::List(items));
         }
+        if let Some(kv) = args(base, "Map") {
+            let (key_ty, value_ty) = (kv.first().copied()?, kv.get(1).copied()?);
+            self.eat(b'{')?;
+            let mut entries = Vec::new();
+            if self.eat(b'}').is_none() {
+                loop {
+                    let k = self.value(key_ty)?;
+                    self.eat(b':')?;
+                    entries.push((k, self.value(value_ty)?));
+                    if self.eat(b'}').is_some() {
+                        break;
+                    }
+                    self.eat(b',')?;
+                }
+            }
+            return Some(Value::Map(entries));
+        }
         if let Some(elems) = args(base, "Tuple") {
             self.eat(b'(')?;
             let names: Option<Vec<(&str, &str)>> = elems.iter().map(|e| named(e)).collect();
@@ -153,7 +174,7 @@ impl Literal<'_> {
         let start = self.pos;
         while b
             .get(self.pos)
-            .is_some_and(|c| !matches!(c, b',' | b']' | b')'))
+            .is_some_and(|c| !matches!(c, b',' | b']' | b')' | b'}' | b':'))
         {
             self.pos += 1;
         }
@@ -201,6 +222,11 @@ mod tests {
         assert_eq!(
             render("Tuple(id UInt8, name String)", "(7,'n')"),
             r#"{id: 7, name: "n"}"#
+        );
+        // Map exists from ClickHouse 21.1 on.
+        assert_eq!(
+            render("Map(String, Array(UInt8))", "{'b':[2],'a':[]}"),
+            r#"{"a": [], "b": [2]}"#
         );
         assert_eq!(render("Array(UInt8)", r"\N"), "NULL");
         // A field that does not read as its type stays text.
