@@ -8,6 +8,7 @@
 //! the scalars of a cell are.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use super::canonical::{Table, Value};
 use super::table::{CellChange, Tolerance, number};
@@ -340,7 +341,7 @@ impl Walk<'_, '_> {
         }
     }
 
-    fn node(&mut self, path: &str, old: &Node<'_>, new: &Node<'_>) {
+    fn node<'n, 'a: 'n>(&mut self, path: &str, old: &'n Node<'a>, new: &'n Node<'a>) {
         if old.text == new.text {
             return;
         }
@@ -359,14 +360,20 @@ impl Walk<'_, '_> {
                         format!("{path}[{key}]")
                     }
                 };
+                // A JSON document can hold thousands of keys: look them up, not scan for them.
+                let index =
+                    |e: &'n [(&'a str, bool, Node<'a>)]| -> HashMap<(&'a str, bool), &'n Node<'a>> {
+                        e.iter().map(|(k, f, v)| ((*k, *f), v)).collect()
+                    };
+                let (in_a, in_b) = (index(a), index(b));
                 for (key, field, x) in a {
-                    match b.iter().find(|(k, f, _)| k == key && f == field) {
-                        Some((_, _, y)) => self.node(&at(key, *field), x, y),
+                    match in_b.get(&(*key, *field)) {
+                        Some(y) => self.node(&at(key, *field), x, y),
                         None => self.change(&at(key, *field), x.text, ABSENT),
                     }
                 }
                 for (key, field, y) in b {
-                    if !a.iter().any(|(k, f, _)| k == key && f == field) {
+                    if !in_a.contains_key(&(*key, *field)) {
                         self.change(&at(key, *field), ABSENT, y.text);
                     }
                 }
