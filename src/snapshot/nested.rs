@@ -177,6 +177,34 @@ pub fn sort_unordered(table: &mut Table, columns: &[String]) -> Result<(), Strin
     Ok(())
 }
 
+/// Applies a regex redaction (`replace`: the new text when the rule matched) to every element
+/// and map key of a nested value, each as a cell's value would be; false (nothing done) when
+/// `v` is not nested.
+pub(super) fn redact_inside(v: &mut Value, replace: &dyn Fn(&str) -> Option<String>) -> bool {
+    let leaf = |v: &mut Value| {
+        if !redact_inside(v, replace) {
+            let text = match &*v {
+                Value::Null | Value::Redacted(_) => return,
+                Value::Text(s) => replace(s),
+                other => replace(&other.render(None)),
+            };
+            if let Some(new) = text {
+                *v = Value::Text(new);
+            }
+        }
+    };
+    match v {
+        Value::List(items) => items.iter_mut().for_each(leaf),
+        Value::Map(entries) => entries.iter_mut().for_each(|(k, x)| {
+            leaf(k);
+            leaf(x);
+        }),
+        Value::Struct(fields) => fields.iter_mut().for_each(|(_, x)| leaf(x)),
+        _ => return false,
+    }
+    true
+}
+
 /// A rendered value read back: its text and, for lists and maps/structs, its parts.
 #[derive(Debug, Clone, PartialEq)]
 struct Node<'a> {
@@ -460,6 +488,30 @@ mod tests {
         );
         assert_eq!(Value::from_json_text("1e999"), t("1e999"));
         assert_eq!(Value::from_json_text(r#""s""#), t("s"));
+    }
+
+    #[test]
+    fn regex_redactions_reach_inside_nested_values_and_keep_their_shape() {
+        use crate::snapshot::table::{Redaction, redact_table};
+        let mut table = Table {
+            columns: vec![Column {
+                name: "doc".into(),
+                type_name: "jsonb".into(),
+            }],
+            rows: vec![vec![Value::from_json_text(
+                r#"{"run-4f2a": {"ids": ["run-77", 5], "at": "2024-05-01"}, "n": 1}"#,
+            )]],
+        };
+        let rule = Redaction {
+            column: None,
+            pattern: Some(regex::Regex::new("run-[0-9a-f]+").expect("regex")),
+            with: "[run]".into(),
+        };
+        redact_table(&mut table, &[rule]).expect("redacts");
+        assert_eq!(
+            table.rows[0][0].render(None),
+            r#"{"[run]": {"at": "2024-05-01", "ids": ["[run]", 5]}, "n": 1}"#
+        );
     }
 
     #[test]

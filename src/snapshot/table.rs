@@ -71,7 +71,8 @@ impl Redaction {
 
 /// Applies redactions to a table before it is rendered. A whole-column rule turns every value
 /// but NULL into the bare placeholder; a regex rule replaces what it matches inside the value's
-/// text, which stays quoted text. Fails on a column the table does not have.
+/// text, which stays quoted text (inside a nested value: in each element and map key, so the
+/// value keeps its shape). Fails on a column the table does not have.
 pub fn redact_table(table: &mut Table, rules: &[Redaction]) -> Result<(), String> {
     for rule in rules {
         let cols: Vec<usize> = match &rule.column {
@@ -90,6 +91,9 @@ pub fn redact_table(table: &mut Table, rules: &[Redaction]) -> Result<(), String
         for row in &mut table.rows {
             for &i in &cols {
                 let v = &mut row[i];
+                if rule.pattern.is_some() && nested::redact_inside(v, &|t| rule.replace(t)) {
+                    continue;
+                }
                 let text = match &*v {
                     Value::Null | Value::Redacted(_) => continue,
                     Value::Text(s) => s.clone(),
