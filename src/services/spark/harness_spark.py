@@ -341,7 +341,16 @@ def check_partition_columns(df: Any, table: str, partition_by: List[str]) -> Non
 
 def write_rows(df: Any, out: str) -> Json:
     """Stream a DataFrame to `out` as JSON arrays; return columns and row count."""
+    from pyspark.sql.types import ArrayType, MapType, StructType
+
     fields = df.schema.fields
+    # Scalar columns (most of them) skip the type walk: one call per value, as before.
+    encoders = [
+        (lambda v, t=f.dataType: encode_typed(v, t))
+        if isinstance(f.dataType, (ArrayType, MapType, StructType))
+        else encode_value
+        for f in fields
+    ]
     columns = [
         {"name": f.name, "type": f.dataType.simpleString(), "schema": f.dataType.jsonValue()}
         for f in fields
@@ -352,7 +361,7 @@ def write_rows(df: Any, out: str) -> Json:
     rows = 0
     with open(out, "w", encoding="utf-8", newline="\n") as handle:
         for row in df.toLocalIterator():
-            values = [encode_typed(v, f.dataType) for v, f in zip(row, fields)]
+            values = [encode(v) for encode, v in zip(encoders, row)]
             handle.write(json.dumps(values, ensure_ascii=False, allow_nan=False) + "\n")
             rows += 1
     return {"columns": columns, "rows": rows}
