@@ -74,6 +74,8 @@ pub struct Sink {
     pub tolerance: Tolerances,
     /// Redactions applied before rendering.
     pub redact: Vec<Redaction>,
+    /// Columns whose arrays are multisets, rendered sorted (table sinks).
+    pub unordered: Vec<String>,
     /// The tasks that write it: its `written_by`, else the tasks whose `outputs` cover it.
     pub writers: Vec<TaskId>,
     /// The index of the step after which it is read; `None` for a sink of the whole scenario,
@@ -169,6 +171,7 @@ pub(super) struct RawSink {
     table: Option<Spanned<String>>,
     query: Option<Spanned<String>>,
     key: Option<Vec<Spanned<String>>>,
+    unordered: Option<Vec<Spanned<String>>>,
     float_digits: Option<Spanned<i64>>,
     keys: Option<Spanned<String>>,
     decode: Option<Spanned<String>>,
@@ -208,6 +211,13 @@ impl RawSink {
         add(
             "key",
             self.key.as_ref().and_then(|k| k.first()).map(Spanned::span),
+        );
+        add(
+            "unordered",
+            self.unordered
+                .as_ref()
+                .and_then(|k| k.first())
+                .map(Spanned::span),
         );
         add(
             "float_digits",
@@ -282,7 +292,7 @@ const TOLERANCE: &str = "tolerance";
 fn sink_keys(own: &[&'static str], table: bool) -> Vec<&'static str> {
     let mut keys = own.to_vec();
     if table {
-        keys.extend(["key", "float_digits", TOLERANCE, "compare"]);
+        keys.extend(["key", "unordered", "float_digits", TOLERANCE, "compare"]);
     }
     keys.extend(["redact", "written_by"]);
     keys
@@ -436,7 +446,7 @@ pub(super) fn sink(
                 },
             };
             if format.is_none() {
-                for k in ["key", "float_digits", TOLERANCE] {
+                for k in ["key", "unordered", "float_digits", TOLERANCE] {
                     if let Some((_, span)) = present.iter().find(|(p, _)| *p == k) {
                         check.error_help(
                             span.clone(),
@@ -464,6 +474,11 @@ pub(super) fn sink(
         spec,
         tolerance: Tolerances::new(),
         redact: vec![],
+        unordered: r
+            .unordered
+            .as_ref()
+            .map(|k| k.iter().map(|c| c.get_ref().clone()).collect())
+            .unwrap_or_default(),
         writers: vec![],
         step: None,
         compare: None,

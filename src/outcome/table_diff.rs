@@ -69,6 +69,10 @@ impl std::fmt::Display for SchemaChange {
 pub struct CellChange {
     /// Column.
     pub column: String,
+    /// Where inside a nested value (`[2]`, `.name`, `["key"]`, chained); empty for the whole
+    /// value.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub path: String,
     /// Golden value, as rendered.
     pub old: String,
     /// New value, as rendered.
@@ -126,8 +130,11 @@ impl TableDiff {
     pub fn changed_columns(&self) -> Vec<(String, usize)> {
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for row in &self.changed {
-            for c in &row.cells {
-                *counts.entry(c.column.as_str()).or_default() += 1;
+            // A nested cell can change in several places; its column counts once per row.
+            let mut columns: Vec<&str> = row.cells.iter().map(|c| c.column.as_str()).collect();
+            columns.dedup();
+            for c in columns {
+                *counts.entry(c).or_default() += 1;
             }
         }
         counts
@@ -186,7 +193,7 @@ impl TableDiff {
             let cells: Vec<String> = row
                 .cells
                 .iter()
-                .map(|c| format!("{}: {} → {}", c.column, c.old, c.new))
+                .map(|c| format!("{}{}: {} → {}", c.column, c.path, c.old, c.new))
                 .collect();
             let _ = writeln!(out, "  ~ {}: {}", row.key, cells.join("; "));
         }

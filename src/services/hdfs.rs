@@ -404,7 +404,7 @@ impl Running for HdfsRunning {
                     .read_path(&self.endpoint.url_of(path), *f, &ctx.scratch)
                     .await
                     .map_err(|e| e.message)?;
-                table::redact_table(&mut rows, &sink.redact).map_err(located)?;
+                super::prepare_table(sink, &mut rows).map_err(located)?;
                 out.push_str(&rows.render_rows(key, *float_digits).map_err(located)?);
             }
             Ok(out)

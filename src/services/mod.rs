@@ -25,7 +25,7 @@ use crate::events::Events;
 use crate::names::ServiceKind;
 use crate::outcome::InfraError;
 use crate::snapshot::canonical::Header;
-use crate::snapshot::{Table, table};
+use crate::snapshot::{Table, nested, table};
 
 /// Every description, one line per kind, in the order independent services are started.
 pub static REGISTRY: [&dyn Service; 6] = [
@@ -418,7 +418,7 @@ pub fn not_for(seed: &Seed, kind: ServiceKind) -> ServiceError {
     }
 }
 
-/// The canonical snapshot of a table sink: redactions applied, rows ordered by `key`, floats
+/// The canonical snapshot of a table sink: multisets sorted, redactions applied, rows ordered by `key`, floats
 /// rounded to `float_digits`; errors name the sink's declaration.
 pub fn render_table(
     sink: &Sink,
@@ -427,10 +427,17 @@ pub fn render_table(
     float_digits: Option<u32>,
 ) -> Result<String, String> {
     let located = |e: String| format!("{}: {e}", sink.origin);
-    table::redact_table(&mut table, &sink.redact).map_err(located)?;
+    prepare_table(sink, &mut table).map_err(located)?;
     table
         .render(&header(sink), key, float_digits)
         .map_err(located)
+}
+
+/// A table as read, made ready to render: the sink's `unordered` arrays sorted, then its
+/// redactions applied.
+pub fn prepare_table(sink: &Sink, table: &mut Table) -> Result<(), String> {
+    nested::sort_unordered(table, &sink.unordered)?;
+    table::redact_table(table, &sink.redact)
 }
 
 /// The first lines of a sink's snapshot: its name and what it reads.

@@ -5,6 +5,8 @@
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
+use super::nested;
+
 /// One value of a table cell.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -22,6 +24,13 @@ pub enum Value {
     Text(String),
     /// A value replaced by a redaction: shown bare, as its placeholder.
     Redacted(String),
+    /// An array: elements in order (`[1, 2, NULL]`).
+    List(Vec<Value>),
+    /// A map (or a JSON object): entries in any order, rendered sorted by key
+    /// (`{"a": 1, "b": 2}`).
+    Map(Vec<(Value, Value)>),
+    /// A struct (or a tuple): named fields in their declared order (`{id: 1, name: "x"}`).
+    Struct(Vec<(String, Value)>),
 }
 
 impl Value {
@@ -31,7 +40,10 @@ impl Value {
             Value::Bool(_) => 1,
             Value::Int(_) | Value::Float(_) | Value::Numeric(_) => 2,
             Value::Text(_) => 3,
-            Value::Redacted(_) => 4,
+            Value::List(_) => 4,
+            Value::Map(_) => 5,
+            Value::Struct(_) => 6,
+            Value::Redacted(_) => 7,
         }
     }
 
@@ -44,7 +56,8 @@ impl Value {
         }
     }
 
-    /// A total order: NULL first, numbers numerically, text by bytes.
+    /// A total order: NULL first, numbers numerically, text by bytes, lists and maps element by
+    /// element (maps in key order), structs field by field.
     pub fn total_cmp(&self, other: &Value) -> Ordering {
         match (self, other) {
             (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
@@ -58,6 +71,9 @@ impl Value {
                 x.total_cmp(&y)
                     .then_with(|| a.render(None).cmp(&b.render(None)))
             }
+            (Value::List(a), Value::List(b)) => nested::cmp_lists(a, b),
+            (Value::Map(a), Value::Map(b)) => nested::cmp_maps(a, b),
+            (Value::Struct(a), Value::Struct(b)) => nested::cmp_structs(a, b),
             (a, b) => a.rank().cmp(&b.rank()),
         }
     }
@@ -81,6 +97,9 @@ impl Value {
             Value::Float(f) => write_float(out, *f, float_digits),
             Value::Numeric(n) | Value::Redacted(n) => out.push_str(n),
             Value::Text(s) => quote_into(out, s),
+            Value::List(items) => nested::write_list(out, items, float_digits),
+            Value::Map(entries) => nested::write_map(out, entries, float_digits),
+            Value::Struct(fields) => nested::write_struct(out, fields, float_digits),
         }
     }
 }

@@ -9,6 +9,7 @@ use regex::Regex;
 use serde::Serialize;
 
 use super::canonical::{Table, Value};
+use super::nested::{self, quoted_len};
 pub use crate::outcome::table_diff::{CellChange, ChangedRow, SchemaChange, TableDiff};
 
 /// The placeholder a redacted value gets when the rule names none.
@@ -70,7 +71,8 @@ impl Redaction {
 
 /// Applies redactions to a table before it is rendered. A whole-column rule turns every value
 /// but NULL into the bare placeholder; a regex rule replaces what it matches inside the value's
-/// text, which stays quoted text. Fails on a column the table does not have.
+/// text, which stays quoted text (inside a nested value: in each element and map key, so the
+/// value keeps its shape). Fails on a column the table does not have.
 pub fn redact_table(table: &mut Table, rules: &[Redaction]) -> Result<(), String> {
     for rule in rules {
         let cols: Vec<usize> = match &rule.column {
@@ -89,6 +91,9 @@ pub fn redact_table(table: &mut Table, rules: &[Redaction]) -> Result<(), String
         for row in &mut table.rows {
             for &i in &cols {
                 let v = &mut row[i];
+                if rule.pattern.is_some() && nested::redact_inside(v, &|t| rule.replace(t)) {
+                    continue;
+                }
                 let text = match &*v {
                     Value::Null | Value::Redacted(_) => continue,
                     Value::Text(s) => s.clone(),
@@ -220,29 +225,23 @@ fn split_row<'a>(
             rest = rest.strip_prefix(" | ")?;
         }
         rest = rest.strip_prefix(name.as_str())?.strip_prefix('=')?;
+        let to_bar = |rest: &str| rest.find(" | ").unwrap_or(rest.len());
         let len = if rest.starts_with('"') {
-            quoted_len(rest)?
+            quoted_len(rest, b'"')?
+        } else if rest.starts_with(['[', '{']) {
+            // A list or map ends where its brackets close; a bare placeholder that only looks
+            // like one (`[ts`, `[a]b`) ends at the next ` | ` as any bare value does.
+            match nested::value_len(rest) {
+                Some(n) if rest[n..].is_empty() || rest[n..].starts_with(" | ") => n,
+                _ => to_bar(rest),
+            }
         } else {
-            rest.find(" | ").unwrap_or(rest.len())
+            to_bar(rest)
         };
         out.push(&rest[..len]);
         rest = &rest[len..];
     }
     rest.is_empty().then_some(())
-}
-
-/// Length of the JSON string literal `s` starts with, quotes included.
-pub(super) fn quoted_len(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    let mut i = 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
-        }
-    }
-    None
 }
 
 /// FNV-1a: row keys come from snapshot files, not from an adversary, and a million of them
@@ -271,6 +270,7 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
+/// The number a cell (or an element of one) spells, if it spells one.
 pub(super) fn number(cell: &str) -> Option<f64> {
     match cell {
         "NaN" => Some(f64::NAN),
@@ -430,20 +430,14 @@ pub fn compare<'a>(
                 let mut cells = Vec::new();
                 for &(name, gi, aidx) in &common {
                     let (old, new) = (g[gi], a[aidx]);
-                    if old == new {
-                        continue;
-                    }
-                    let within = tolerance_for(tol, name).is_some_and(|t| {
-                        matches!((number(old), number(new)), (Some(o), Some(n)) if t.allows(o, n))
-                    });
-                    if within {
-                        diff.tolerated += 1;
-                    } else {
-                        cells.push(CellChange {
-                            column: name.to_string(),
-                            old: old.to_string(),
-                            new: new.to_string(),
-                        });
+                    if old != new {
+                        diff.tolerated += nested::compare_cell(
+                            name,
+                            old,
+                            new,
+                            tolerance_for(tol, name),
+                            &mut cells,
+                        );
                     }
                 }
                 if !cells.is_empty() {
@@ -613,6 +607,7 @@ mod tests {
                 key: "id=2".into(),
                 cells: vec![CellChange {
                     column: "score".into(),
+                    path: String::new(),
                     old: "0.25".into(),
                     new: "0.75".into()
                 }]

@@ -5,7 +5,7 @@
 use crate::support::{Project, find_program};
 
 /// Fails with a message naming what is missing when ClickHouse is not installed.
-fn require_clickhouse() {
+pub(crate) fn require_clickhouse() {
     let found = find_program("clickhouse-server").is_some()
         || std::path::Path::new("/usr/sbin/clickhouse-server").is_file();
     assert!(

@@ -417,6 +417,31 @@ fn tolerance_without_a_key_and_bad_bounds_are_refused() {
 }
 
 #[test]
+fn unordered_applies_to_the_rows_of_table_sinks_only() {
+    let p = with_table_sink("unordered = [\"tags\"]");
+    let r = p.run(&["check"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let p = project_with(
+        "scenarios/s/scenario.toml",
+        &format!("{SCENARIO}unordered = [\"tags\"]\n"),
+    );
+    expect_error(&p, &["scenarios/s/scenario.toml:7:", "`unordered`"]);
+    let p = project_with(
+        "scenarios/s/scenario.toml",
+        &format!(
+            "{SCENARIO}\n[[sink]]\nname = \"files\"\nservice = \"hdfs\"\npath = \"/out\"\nunordered = [\"tags\"]\n"
+        ),
+    );
+    expect_error(
+        &p,
+        &[
+            "scenarios/s/scenario.toml:12:14",
+            "`unordered` applies to the rows of a tabular hdfs sink",
+        ],
+    );
+}
+
+#[test]
 fn bad_redactions_are_refused_with_their_line() {
     let p = with_table_sink("redact = [{ regex = \"([0-9]+\" }]");
     expect_error(&p, &["scenarios/s/scenario.toml:12:21", "invalid regex"]);

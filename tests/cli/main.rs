@@ -18,6 +18,7 @@ mod faults_update;
 mod interrupt;
 mod layers;
 mod loopback;
+mod nested;
 mod ranking;
 mod report_html;
 mod reported_errors;

@@ -5,7 +5,7 @@
 
 use crate::support::{Project, require_servers};
 
-fn require_spark() {
+pub(crate) fn require_spark() {
     require_servers();
     let venv = crate::support::repo().join(".venv");
     assert!(

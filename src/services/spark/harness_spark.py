@@ -26,7 +26,8 @@ Ops
 * ``ping`` -> ``{}``
 * ``seed_table`` {table, input: {format: csv|jsonl|parquet, path}, schema,
   partition_by, storage, csv: {delimiter, null_value}} -> ``{rows}``
-* ``read_table`` {table, out} -> ``{columns: [{name, type}], rows}``
+* ``read_table`` {table, out} -> ``{columns: [{name, type, schema}], rows}``
+  (``type`` is Spark's simple string, ``schema`` the type as Spark's JSON)
 * ``read_path`` {path, format, out} -> same as read_table
 * ``refresh`` -> forget cached table metadata
 * ``shutdown`` -> stop the session and exit
@@ -34,8 +35,10 @@ Ops
 ``read_*`` write one JSON array (values in column order) per line to ``out``.
 Values: None -> null, bool, int, float (NaN/inf as "NaN"/"Infinity"/
 "-Infinity"), Decimal -> str (keeps scale), date -> "YYYY-MM-DD", datetime ->
-"YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC), bytes -> lowercase hex, arrays / maps /
-structs -> canonical JSON text (sorted keys, no spaces, same rules nested).
+"YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC), bytes -> lowercase hex; arrays -> JSON
+arrays, maps -> arrays of [key, value] pairs (keys keep their type), structs ->
+arrays of field values in the declared order (names are in ``schema``), the
+same rules nested.
 """
 
 from __future__ import annotations
@@ -174,32 +177,27 @@ def encode_date(value: datetime.date) -> str:
     return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
 
 
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+def encode_typed(value: Any, data_type: Any) -> Any:
+    """Encode a value of Spark type `data_type`: arrays, maps and structs structurally, so that
+    the harness renders them by their type (map keys typed, struct fields in declared order)."""
+    from pyspark.sql.types import ArrayType, MapType, StructType
 
-
-def encode_key(key: Any) -> str:
-    encoded = encode_value(key)
-    return encoded if isinstance(encoded, str) else canonical_json(encoded)
-
-
-def encode_nested(value: Any) -> Any:
-    """Encode a value inside an array/map/struct (kept as JSON, not text)."""
-    from pyspark.sql import Row
-
-    if isinstance(value, Row):
-        value = value.asDict(recursive=True)
-    if isinstance(value, dict):
-        return {encode_key(k): encode_nested(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [encode_nested(v) for v in value]
+    if value is None:
+        return None
+    if isinstance(data_type, ArrayType):
+        return [encode_typed(v, data_type.elementType) for v in value]
+    if isinstance(data_type, MapType):
+        return [
+            [encode_typed(k, data_type.keyType), encode_typed(v, data_type.valueType)]
+            for k, v in value.items()
+        ]
+    if isinstance(data_type, StructType):
+        return [encode_typed(v, f.dataType) for v, f in zip(value, data_type.fields)]
     return encode_value(value)
 
 
 def encode_value(value: Any) -> Any:
-    """Encode one cell for the JSON rows file (see module docstring)."""
-    from pyspark.sql import Row
-
+    """Encode one scalar cell for the JSON rows file (see module docstring)."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
@@ -214,8 +212,6 @@ def encode_value(value: Any) -> Any:
         return encode_date(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex()
-    if isinstance(value, (Row, dict, list, tuple)):  # Row before tuple
-        return canonical_json(encode_nested(value))
     return str(value)
 
 
@@ -345,14 +341,27 @@ def check_partition_columns(df: Any, table: str, partition_by: List[str]) -> Non
 
 def write_rows(df: Any, out: str) -> Json:
     """Stream a DataFrame to `out` as JSON arrays; return columns and row count."""
-    columns = [{"name": f.name, "type": f.dataType.simpleString()} for f in df.schema.fields]
+    from pyspark.sql.types import ArrayType, MapType, StructType
+
+    fields = df.schema.fields
+    # Scalar columns (most of them) skip the type walk: one call per value, as before.
+    encoders = [
+        (lambda v, t=f.dataType: encode_typed(v, t))
+        if isinstance(f.dataType, (ArrayType, MapType, StructType))
+        else encode_value
+        for f in fields
+    ]
+    columns = [
+        {"name": f.name, "type": f.dataType.simpleString(), "schema": f.dataType.jsonValue()}
+        for f in fields
+    ]
     parent = os.path.dirname(out)
     if parent:
         os.makedirs(parent, exist_ok=True)
     rows = 0
     with open(out, "w", encoding="utf-8", newline="\n") as handle:
         for row in df.toLocalIterator():
-            values = [encode_value(v) for v in row]
+            values = [encode(v) for encode, v in zip(encoders, row)]
             handle.write(json.dumps(values, ensure_ascii=False, allow_nan=False) + "\n")
             rows += 1
     return {"columns": columns, "rows": rows}

@@ -205,7 +205,10 @@ fn airflow_conn(master: &str) -> String {
         && !host.contains(',')
         && port.parse::<u16>().is_ok()
     {
-        return format!("spark://{}:{port}", percent_encode(&format!("spark://{host}")));
+        return format!(
+            "spark://{}:{port}",
+            percent_encode(&format!("spark://{host}"))
+        );
     }
     format!("spark://{}", percent_encode(master))
 }

@@ -171,15 +171,18 @@ fn table_from(reply: &J, rows_file: &Path) -> Result<Table, SparkError> {
         message: m,
         broken: false,
     };
-    let columns: Vec<Column> = reply["columns"]
+    let described = reply["columns"]
         .as_array()
-        .ok_or_else(|| bad("reply without columns".into()))?
+        .ok_or_else(|| bad("reply without columns".into()))?;
+    let columns: Vec<Column> = described
         .iter()
         .map(|c| Column {
             name: c["name"].as_str().unwrap_or("").to_string(),
             type_name: c["type"].as_str().unwrap_or("").to_string(),
         })
         .collect();
+    // Spark's JSON form of each column's type: what nested values are read by.
+    let schemas: Vec<&J> = described.iter().map(|c| &c["schema"]).collect();
     let text = std::fs::read_to_string(rows_file)
         .map_err(|e| bad(format!("{}: {e}", rows_file.display())))?;
     let _ = std::fs::remove_file(rows_file);
@@ -190,8 +193,12 @@ fn table_from(reply: &J, rows_file: &Path) -> Result<Table, SparkError> {
         rows.push(
             columns
                 .iter()
+                .zip(&schemas)
                 .zip(cells)
-                .map(|(c, v)| value(&c.type_name, v))
+                .map(|((c, schema), v)| match schema {
+                    J::Object(_) => typed(schema, v),
+                    _ => value(&c.type_name, v),
+                })
                 .collect(),
         );
     }
@@ -219,6 +226,67 @@ pub fn value(spark_type: &str, v: J) -> Value {
         J::String(s) if spark_type.starts_with("decimal") => Value::Numeric(s),
         J::String(s) => Value::Text(s),
         other => Value::Text(other.to_string()),
+    }
+}
+
+/// A value of the Spark type given as Spark's JSON (`{"type": "array", "elementType": ...}`):
+/// arrays as lists, maps (sent as `[key, value]` pairs) as maps, structs (sent as their
+/// fields' values in order) as structs, and scalars as [`value`] reads them.
+pub fn typed(spark_type: &J, v: J) -> Value {
+    let kind = spark_type["type"].as_str();
+    match (kind, v) {
+        (_, J::Null) => Value::Null,
+        (Some("array"), J::Array(items)) => Value::List(
+            items
+                .into_iter()
+                .map(|x| typed(&spark_type["elementType"], x))
+                .collect(),
+        ),
+        (Some("map"), J::Array(pairs)) => Value::Map(
+            pairs
+                .into_iter()
+                .map(|pair| {
+                    let (k, v) = match pair {
+                        J::Array(kv) if kv.len() == 2 => {
+                            let mut kv = kv.into_iter();
+                            (kv.next().unwrap_or(J::Null), kv.next().unwrap_or(J::Null))
+                        }
+                        other => (other, J::Null),
+                    };
+                    (
+                        typed(&spark_type["keyType"], k),
+                        typed(&spark_type["valueType"], v),
+                    )
+                })
+                .collect(),
+        ),
+        (Some("struct"), J::Array(values)) => {
+            let fields = spark_type["fields"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice);
+            Value::Struct(
+                fields
+                    .iter()
+                    .zip(values)
+                    .map(|(f, x)| {
+                        let name = f["name"].as_str().unwrap_or("").to_string();
+                        (name, typed(&f["type"], x))
+                    })
+                    .collect(),
+            )
+        }
+        (_, v) => value(simple_name(spark_type.as_str().unwrap_or("")), v),
+    }
+}
+
+/// The simple-string name of an atomic Spark type given by its JSON name.
+fn simple_name(json_name: &str) -> &str {
+    match json_name {
+        "byte" => "tinyint",
+        "short" => "smallint",
+        "integer" => "int",
+        "long" => "bigint",
+        other => other,
     }
 }
 
@@ -295,5 +363,24 @@ mod tests {
         );
         assert_eq!(value("string", J::Null), Value::Null);
         assert_eq!(value("boolean", json!(true)), Value::Bool(true));
+    }
+
+    #[test]
+    fn nested_spark_values_are_read_by_their_type() {
+        let schema = json!({"type": "struct", "fields": [
+            {"name": "ids", "type": {"type": "array", "elementType": "long", "containsNull": true}, "nullable": true, "metadata": {}},
+            {"name": "by_day", "type": {"type": "map", "keyType": "integer", "valueType": "double", "valueContainsNull": true}, "nullable": true, "metadata": {}},
+            {"name": "price", "type": "decimal(10,2)", "nullable": true, "metadata": {}}
+        ]});
+        let v = typed(
+            &schema,
+            json!([[3, null, 1], [[10, 0.5], [9, "NaN"]], "1.50"]),
+        );
+        assert_eq!(
+            v.render(None),
+            "{ids: [3, NULL, 1], by_day: {9: NaN, 10: 0.5}, price: 1.50}"
+        );
+        assert_eq!(typed(&schema, J::Null), Value::Null);
+        assert_eq!(typed(&json!("integer"), json!(7)), Value::Int(7));
     }
 }

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::{Lists, Order, RankRule};
-use crate::snapshot::table::{self, number, quoted_len};
+use crate::snapshot::nested::quoted_len;
+use crate::snapshot::table::{self, number};
 
 /// One item of a list, as read from a snapshot.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,7 +79,7 @@ pub(super) fn read_keys(text: &str, order: Order, item: Option<&str>, score: Opt
     }
     for (line, body) in blocks {
         let at = usize::from(line.starts_with("b\""));
-        let name_len = quoted_len(&line[at..]).map_or(line.len(), |n| n + at);
+        let name_len = quoted_len(&line[at..], b'"').map_or(line.len(), |n| n + at);
         let name = line[..name_len].to_string();
         let ty = line[name_len..].split_whitespace().next().unwrap_or("");
         let list = match ty {

@@ -9,11 +9,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio::io::AsyncReadExt;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{Kind, Type};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use futures_util::future::BoxFuture;
 use tokio::process::Command;
+
+mod values;
+
+use values::value;
 
 use super::{
     Container, DataContext, ImageSpec, Prerequisite, Running, Service, ServiceError, SqlRunner,
@@ -29,7 +33,7 @@ use crate::outcome::InfraError;
 use crate::process::{
     Serve, ServiceProcess, as_user, first_line, isolate, log_tail, serve, unprivileged_user, which,
 };
-use crate::snapshot::{Column, Table, Value};
+use crate::snapshot::{Column, Table};
 
 /// The database every scenario gets afresh.
 pub const DATABASE: &str = "harness";
@@ -266,7 +270,11 @@ impl PostgresEndpoint {
             .iter()
             .map(|c| Column {
                 name: c.name().to_string(),
-                type_name: c.type_().name().to_string(),
+                // `text[]`, not PostgreSQL's internal `_text`.
+                type_name: match c.type_().kind() {
+                    Kind::Array(elem) => format!("{}[]", elem.name()),
+                    _ => c.type_().name().to_string(),
+                },
             })
             .collect();
         let types: Vec<Type> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
@@ -312,28 +320,6 @@ pub async fn execute(
             message: db_message(&e),
         }
     })
-}
-
-fn value(ty: &Type, text: Option<&str>) -> Value {
-    let Some(t) = text else { return Value::Null };
-    match *ty {
-        Type::BOOL => Value::Bool(t == "t"),
-        Type::INT2 | Type::INT4 | Type::INT8 | Type::OID => t
-            .parse()
-            .map(Value::Int)
-            .unwrap_or_else(|_| Value::Text(t.into())),
-        Type::FLOAT4 | Type::FLOAT8 => match t {
-            "NaN" => Value::Float(f64::NAN),
-            "Infinity" => Value::Float(f64::INFINITY),
-            "-Infinity" => Value::Float(f64::NEG_INFINITY),
-            _ => t
-                .parse()
-                .map(Value::Float)
-                .unwrap_or_else(|_| Value::Text(t.into())),
-        },
-        Type::NUMERIC => Value::Numeric(t.into()),
-        _ => Value::Text(t.into()),
-    }
 }
 
 /// COPY errors carry `COPY table, line N, column c: ...` in their context.
@@ -728,11 +714,11 @@ impl Service for Postgres {
             files: &[
                 (
                     "Dockerfile",
-                    include_str!("../../containers/postgres/Dockerfile"),
+                    include_str!("../../../containers/postgres/Dockerfile"),
                 ),
                 (
                     "entrypoint.sh",
-                    include_str!("../../containers/postgres/entrypoint.sh"),
+                    include_str!("../../../containers/postgres/entrypoint.sh"),
                 ),
             ],
             needs_jars: false,

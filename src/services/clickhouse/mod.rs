@@ -23,6 +23,10 @@ use hyper_util::rt::TokioExecutor;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
+mod values;
+
+use values::value;
+
 use super::{
     Container, DataContext, ImageSpec, Prerequisite, Running, Service, ServiceError, SqlRunner,
     StartContext,
@@ -32,7 +36,7 @@ use crate::config::{Origin, Seed, SeedKind, Settings, Sink, SinkSpec, TableForma
 use crate::names::ServiceKind;
 use crate::outcome::InfraError;
 use crate::process::{Serve, ServiceProcess, serve, which};
-use crate::snapshot::{Column, Table, Value};
+use crate::snapshot::{Column, Table};
 
 /// The one user of every server.
 const USER: &str = "harness";
@@ -396,50 +400,8 @@ fn parse_tsv(text: &str) -> Result<Table, String> {
     })
 }
 
-/// One TSV field of a column of ClickHouse type `ty` as a canonical value.
-fn value(ty: &str, field: &str) -> Value {
-    if field == "\\N" {
-        return Value::Null;
-    }
-    let text = unescape(field);
-    let base = strip_wrappers(ty);
-    if base.starts_with("Int") || base.starts_with("UInt") {
-        // UInt64 beyond i64 stays exact, as text.
-        return text.parse().map(Value::Int).unwrap_or(Value::Numeric(text));
-    }
-    if base.starts_with("Float") {
-        return match text.as_str() {
-            "nan" | "-nan" => Value::Float(f64::NAN),
-            "inf" | "+inf" => Value::Float(f64::INFINITY),
-            "-inf" => Value::Float(f64::NEG_INFINITY),
-            t => t.parse().map(Value::Float).unwrap_or(Value::Text(text)),
-        };
-    }
-    if base.starts_with("Decimal") {
-        return Value::Numeric(text);
-    }
-    Value::Text(text)
-}
-
-/// `Nullable(T)` and `LowCardinality(T)` render as `T` does.
-fn strip_wrappers(ty: &str) -> &str {
-    let mut t = ty;
-    for wrapper in ["Nullable(", "LowCardinality("] {
-        if let Some(inner) = t.strip_prefix(wrapper).and_then(|r| r.strip_suffix(')')) {
-            t = inner;
-        }
-    }
-    if let Some(inner) = t
-        .strip_prefix("Nullable(")
-        .and_then(|r| r.strip_suffix(')'))
-    {
-        t = inner;
-    }
-    t
-}
-
 /// Undoes TabSeparated escaping.
-fn unescape(s: &str) -> String {
+pub(crate) fn unescape(s: &str) -> String {
     if !s.contains('\\') {
         return s.to_string();
     }
@@ -819,15 +781,15 @@ impl Service for ClickHouse {
             files: &[
                 (
                     "Dockerfile",
-                    include_str!("../../containers/clickhouse/Dockerfile"),
+                    include_str!("../../../containers/clickhouse/Dockerfile"),
                 ),
                 (
                     "entrypoint.sh",
-                    include_str!("../../containers/clickhouse/entrypoint.sh"),
+                    include_str!("../../../containers/clickhouse/entrypoint.sh"),
                 ),
                 (
                     "config.xml",
-                    include_str!("../../containers/clickhouse/config.xml"),
+                    include_str!("../../../containers/clickhouse/config.xml"),
                 ),
             ],
             needs_jars: false,
@@ -990,6 +952,7 @@ impl Running for ClickHouseRunning {
 mod tests {
     use super::*;
     use crate::diagnostic::line_col;
+    use crate::snapshot::Value;
 
     #[test]
     fn statements_split_outside_quotes_and_comments() {
