@@ -349,3 +349,73 @@ fn bad_capture_input_is_exit_2_and_an_unreachable_server_exit_3() {
     assert_eq!(code, 3, "{stderr}");
     assert!(!p.exists("scenarios/c"));
 }
+
+#[test]
+fn a_limit_takes_the_first_rows_by_key_and_a_sample_is_the_same_every_time() {
+    require_servers();
+    let p = Project::new();
+    let capture = |name: &str, rest: &str| {
+        format!(
+            "[tasks.{name}]\nkind = \"command\"\nargv = [\"sh\", \"-c\", \"exec \\\"$HARNESS_BIN\\\" -C \\\"$PROJECT\\\" capture {name} --pipeline grab {rest}\"]\n\n"
+        )
+    };
+    let mut pipeline = format!(
+        "services = [\"postgres\"]\n[env]\nHARNESS_BIN = \"{}\"\nPROJECT = \"{}\"\n\n",
+        env!("CARGO_BIN_EXE_harness"),
+        p.path().display()
+    );
+    for (name, rest) in [
+        (
+            "limited",
+            "--table postgres:public.n --limit 3 --mask postgres:public.n.secret=drop --mask postgres:public.n.label=fixed:x",
+        ),
+        (
+            "sampled",
+            "--table postgres:public.n --sample 0.5 --seed s1",
+        ),
+        ("sampled_again", "--spec \\\"$PROJECT/capture.toml\\\""),
+        (
+            "other_seed",
+            "--table postgres:public.n --sample 0.5 --seed s2",
+        ),
+    ] {
+        pipeline.push_str(&capture(name, rest));
+    }
+    p.file("pipelines/grab/pipeline.toml", &pipeline)
+        .file(
+            "capture.toml",
+            "tables = [\"postgres:public.n\"]\nsample = 0.5\nseed = \"s1\"\n",
+        )
+        .file(
+            "scenarios/source/schema.sql",
+            "CREATE TABLE n (id integer PRIMARY KEY, label text, secret text);\n\
+             INSERT INTO n SELECT i, CASE WHEN i = 2 THEN NULL ELSE 'l' || i END, 's' || i FROM generate_series(1, 40) i;\n",
+        )
+        .file(
+            "scenarios/source/scenario.toml",
+            "pipeline = \"grab\"\n[[seed]]\nservice = \"postgres\"\nsql = \"schema.sql\"\n\
+             [[sink]]\nname = \"n\"\nservice = \"postgres\"\ntable = \"public.n\"\n",
+        );
+    let r = p.run(&["run", "source", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let limited = p.read("scenarios/limited/postgres.public.n.sql");
+    has_all(
+        &limited,
+        &[
+            "CREATE TABLE \"public\".\"n\" (\n  \"id\" integer NOT NULL,\n  \"label\" text,\n  PRIMARY KEY (\"id\")\n);\n",
+            "VALUES\n('1', 'x'),\n('2', NULL),\n('3', 'x');\n",
+        ],
+    );
+    assert!(!limited.contains("secret"), "{limited}");
+    let sampled = p.read("scenarios/sampled/postgres.public.n.sql");
+    assert_eq!(
+        sampled,
+        p.read("scenarios/sampled_again/postgres.public.n.sql")
+    );
+    assert_ne!(
+        sampled,
+        p.read("scenarios/other_seed/postgres.public.n.sql")
+    );
+    let rows = sampled.lines().filter(|l| l.starts_with("('")).count();
+    assert!((5..=35).contains(&rows), "{sampled}");
+}
