@@ -92,7 +92,7 @@ pub enum Command {
     Diff(DiffArgs),
     /// Write a scenario and its fixtures from running services: tables, queries and Redis keys,
     /// limited or sampled, with masked columns and keys (see docs/capture.md).
-    Capture(CaptureArgs),
+    Capture(Box<CaptureArgs>),
     /// Print the shell script that completes harness's commands, flags, and the project's
     /// scenario, pipeline and sink names: `source <(harness completions bash)`.
     Completions {

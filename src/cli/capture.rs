@@ -39,6 +39,14 @@ pub struct CaptureArgs {
         hide_env_values = true
     )]
     pub redis: Option<String>,
+    /// ClickHouse to read, its HTTP interface: http://[user:password@]host:port.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HARNESS_CLICKHOUSE_URL",
+        hide_env_values = true
+    )]
+    pub clickhouse: Option<String>,
     /// The Hive metastore: thrift://host:port.
     #[arg(
         long,
@@ -64,7 +72,8 @@ pub struct CaptureArgs {
         hide_env_values = true
     )]
     pub spark_conf_dir: Option<PathBuf>,
-    /// A table to capture, `postgres:schema.table` or `hive:db.table` (repeatable).
+    /// A table to capture, `postgres:schema.table`, `hive:db.table` or `clickhouse:db.table`
+    /// (repeatable).
     #[arg(long = "table", value_name = "KIND:NAME")]
     pub tables: Vec<String>,
     /// A query's rows to capture as table NAME: `postgres:schema.name=SELECT ...` (repeatable).
@@ -195,7 +204,16 @@ pub(super) fn capture(root: &Path, settings: &config::Settings, args: &CaptureAr
     let of = |kind: ServiceKind| -> Vec<&TableTarget> {
         plan.tables.iter().filter(|t| t.kind == kind).collect()
     };
-    let (pg, hive) = (of(ServiceKind::Postgres), of(ServiceKind::Hive));
+    let (pg, hive, ch) = (
+        of(ServiceKind::Postgres),
+        of(ServiceKind::Hive),
+        of(ServiceKind::ClickHouse),
+    );
+    if !ch.is_empty() && args.clickhouse.is_none() {
+        return bad(
+            "clickhouse tables are asked for but no server is given: --clickhouse URL (or HARNESS_CLICKHOUSE_URL)",
+        );
+    }
     if !pg.is_empty() && args.postgres.is_none() {
         return bad(
             "postgres tables are asked for but no server is given: --postgres URL (or HARNESS_POSTGRES_URL)",
@@ -223,6 +241,9 @@ pub(super) fn capture(root: &Path, settings: &config::Settings, args: &CaptureAr
         let mut all: Vec<Captured> = Vec::new();
         if let (false, Some(url)) = (pg.is_empty(), &args.postgres) {
             all.extend(crate::services::postgres::capture::capture(url, &pg, &plan).await?);
+        }
+        if let (false, Some(url)) = (ch.is_empty(), &args.clickhouse) {
+            all.extend(crate::services::clickhouse::capture::capture(url, &ch, &plan).await?);
         }
         if !hive.is_empty() {
             let source = HiveSource {

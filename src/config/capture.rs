@@ -27,7 +27,7 @@ pub enum CaptureError {
 /// One table to capture: a table of the service, or a query's rows under a table name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableTarget {
-    /// `postgres` or `hive`.
+    /// `postgres`, `hive` or `clickhouse`.
     pub kind: ServiceKind,
     /// `table` or `schema.table`: the table read, or the one a query's rows are seeded into.
     pub name: String,
@@ -251,19 +251,15 @@ fn check_table(name: &str, what: &str) -> Result<(), String> {
 /// The kind before the first `:`, for tables: postgres or hive.
 fn table_kind(text: &str, what: &str) -> Result<(ServiceKind, String), String> {
     let (kind, rest) = text.split_once(':').ok_or_else(|| {
-        format!("{what} {text}: write KIND:TABLE, KIND being postgres or hive (e.g. postgres:public.users)")
+        format!("{what} {text}: write KIND:TABLE, KIND being postgres, hive or clickhouse (e.g. postgres:public.users)")
     })?;
     let kind = match kind {
         "postgres" => ServiceKind::Postgres,
         "hive" => ServiceKind::Hive,
-        "clickhouse" => {
-            return Err(format!(
-                "{what} {text}: capturing from clickhouse is not supported yet (postgres, hive; redis with --keys)"
-            ));
-        }
+        "clickhouse" => ServiceKind::ClickHouse,
         other => {
             return Err(format!(
-                "{what} {text}: `{other}` is not a kind with tables: postgres or hive (redis keys go with --keys)"
+                "{what} {text}: `{other}` is not a kind with tables: postgres, hive or clickhouse (redis keys go with --keys)"
             ));
         }
     };
@@ -439,6 +435,20 @@ pub fn read_spec(path: &Path, plan: &mut CapturePlan) -> Result<(), CaptureError
     Ok(())
 }
 
+/// The indexes of the columns no `drop` rule removes (`rules` has one entry per column); an
+/// error naming `flag` when none is left.
+pub fn kept_columns(rules: &[Option<&MaskRule>], flag: &str) -> Result<Vec<usize>, CaptureError> {
+    let kept: Vec<usize> = (0..rules.len())
+        .filter(|i| !matches!(rules[*i], Some(MaskRule::Drop)))
+        .collect();
+    if kept.is_empty() {
+        return Err(CaptureError::Input(format!(
+            "{flag}: every column is dropped by a mask"
+        )));
+    }
+    Ok(kept)
+}
+
 /// The lowercase hex SHA-256 of `salt` followed by `value`.
 fn digest_hex(salt: &str, value: &[u8]) -> String {
     let mut h = Sha256::new();
@@ -536,10 +546,9 @@ mod tests {
             }
         );
         assert!(parse_table("hive:a.b.c").is_err());
-        assert!(
-            parse_table("clickhouse:a")
-                .expect_err("ch")
-                .contains("not supported")
+        assert_eq!(
+            parse_table("clickhouse:a").map(|t| t.kind),
+            Ok(ServiceKind::ClickHouse)
         );
         assert!(parse_sample("0").is_err() && parse_sample("1.5").is_err());
         assert_eq!(parse_sample("0.25"), Ok(0.25));

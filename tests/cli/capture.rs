@@ -127,6 +127,15 @@ fn goldens(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// The pipeline `[env]` that lets a task run this harness on this project.
+fn harness_env(p: &Project) -> String {
+    format!(
+        "[env]\nHARNESS_BIN = \"{}\"\nPROJECT = \"{}\"\n",
+        env!("CARGO_BIN_EXE_harness"),
+        p.path().display()
+    )
+}
+
 fn has_all(text: &str, parts: &[&str]) {
     for part in parts {
         assert!(text.contains(part), "no {part:?} in:\n{text}");
@@ -145,11 +154,7 @@ fn sha16(text: &str) -> String {
 fn a_capture_seeded_back_captures_the_same_bytes_and_snapshots() {
     require_servers();
     let p = Project::example_venv();
-    let env = format!(
-        "[env]\nHARNESS_BIN = \"{}\"\nPROJECT = \"{}\"\n",
-        env!("CARGO_BIN_EXE_harness"),
-        p.path().display()
-    );
+    let env = harness_env(&p);
     let masks = "--mask postgres:public.t.email=hash --mask 'redis:user:*#email=hash' --mask 'redis:session:*=drop'";
     p.file(
         "pipelines/first/pipeline.toml",
@@ -359,11 +364,7 @@ fn a_limit_takes_the_first_rows_by_key_and_a_sample_is_the_same_every_time() {
             "[tasks.{name}]\nkind = \"command\"\nargv = [\"sh\", \"-c\", \"exec \\\"$HARNESS_BIN\\\" -C \\\"$PROJECT\\\" capture {name} --pipeline grab {rest}\"]\n\n"
         )
     };
-    let mut pipeline = format!(
-        "services = [\"postgres\"]\n[env]\nHARNESS_BIN = \"{}\"\nPROJECT = \"{}\"\n\n",
-        env!("CARGO_BIN_EXE_harness"),
-        p.path().display()
-    );
+    let mut pipeline = format!("services = [\"postgres\"]\n{}\n", harness_env(&p));
     for (name, rest) in [
         (
             "limited",
@@ -418,4 +419,67 @@ fn a_limit_takes_the_first_rows_by_key_and_a_sample_is_the_same_every_time() {
     );
     let rows = sampled.lines().filter(|l| l.starts_with("('")).count();
     assert!((5..=35).contains(&rows), "{sampled}");
+}
+
+const SHOP: &str = r#"CREATE DATABASE shop;
+CREATE TABLE shop.items (id UInt64, name Nullable(String), email String, price Decimal(9, 2), at DateTime, day Date, score Float64, tags Array(String)) ENGINE = MergeTree ORDER BY id;
+INSERT INTO shop.items VALUES
+(1, 'Ann', 'ann@example.com', 9.50, '2024-05-01 10:00:00', '2024-05-01', 0.1, ['a', 'b c']),
+(2, NULL, 'bob@example.com', 0.00, '2000-01-01 00:00:00', '2000-01-02', 1e300, []),
+(3, '', 'zoe@example.com', -1.25, '2024-05-02 00:00:01', '2024-05-02', -0.5, ['it\'s']),
+(4, 'Zoë 東京 🚀 it\'s \\ "q"\nnew', 'x@example.com', 1234567.89, '2024-05-03 00:00:00', '2024-05-03', 2.5, ['x']);
+"#;
+
+#[test]
+fn a_clickhouse_capture_seeded_back_captures_the_same_bytes_and_snapshots() {
+    require_servers();
+    let p = Project::new();
+    let env = harness_env(&p);
+    let task = |target: &str, masks: &str| {
+        format!(
+            "services = [\"clickhouse\"]\n{env}\n[tasks.capture]\nkind = \"command\"\nargv = [\"sh\", \"-c\", \"exec \\\"$HARNESS_BIN\\\" -C \\\"$PROJECT\\\" capture {target} --pipeline again --force --table clickhouse:shop.items {masks}\"]\n"
+        )
+    };
+    p.file(
+        "pipelines/first/pipeline.toml",
+        &task("chcap", "--mask clickhouse:shop.items.email=hash"),
+    )
+    .file(
+        "pipelines/again/pipeline.toml",
+        &task("\\\"${HARNESS_SCENARIO}_again\\\"", ""),
+    )
+    .file("scenarios/source/shop.sql", SHOP)
+    .file(
+        "scenarios/source/scenario.toml",
+        "pipeline = \"first\"\n[[seed]]\nservice = \"clickhouse\"\nsql = \"shop.sql\"\n\
+         [[sink]]\nname = \"items\"\nservice = \"clickhouse\"\ntable = \"shop.items\"\n",
+    );
+    let r = p.run(&["run", "source", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let sql = p.read("scenarios/chcap/clickhouse.shop.items.sql");
+    has_all(
+        &sql,
+        &[
+            "CREATE TABLE `shop`.`items` (`id` UInt64, `name` Nullable(String), `email` String, `price` Decimal(9, 2),",
+            "ENGINE = MergeTree ORDER BY id",
+            &format!(
+                "(1, 'Ann', '{}', 9.50, '2024-05-01 10:00:00', '2024-05-01', 0.1, ['a','b c'])",
+                sha16("ann@example.com")
+            ),
+            "(2, NULL, ",
+            "(3, '', ",
+            "'Zoë 東京 🚀 it\\'s \\\\ \"q\"\\nnew'",
+            "1e300",
+        ],
+    );
+    assert!(!sql.contains("@example.com"), "{sql}");
+    let r = p.run(&["run", "chcap", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = p.run(&["run", "chcap_again", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let dirs =
+        ["chcap", "chcap_again", "chcap_again_again"].map(|d| p.path().join("scenarios").join(d));
+    same_files(&dirs[0], &dirs[1]);
+    same_files(&dirs[1], &dirs[2]);
+    assert_eq!(goldens(&dirs[0]), goldens(&dirs[1]));
 }

@@ -188,12 +188,7 @@ async fn capture_one(
         }
         rules[at] = Some(rule);
     }
-    let kept: Vec<usize> = (0..columns.len())
-        .filter(|i| !matches!(rules[*i], Some(MaskRule::Drop)))
-        .collect();
-    if kept.is_empty() {
-        return Err(input("every column is dropped by a mask".into()));
-    }
+    let kept = capture::kept_columns(&rules, &flag)?;
     let key_masked = primary_key.iter().any(|k| {
         columns
             .iter()
