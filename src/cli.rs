@@ -11,6 +11,7 @@ use crate::events::Events;
 use crate::exit;
 use crate::ledger;
 
+mod capture;
 mod clean;
 mod completions;
 mod diff;
@@ -20,6 +21,7 @@ use crate::outcome::ScenarioStatus;
 use crate::report::{self, Style, diagnostics};
 use crate::runner::{self, RunOptions};
 use crate::snapshot::golden::{self, WritePolicy};
+pub use capture::CaptureArgs;
 use clap_complete::engine::ArgValueCompleter;
 use clean::{clean, remove_containers, sweep_dead_runs};
 pub use completions::Shell;
@@ -94,6 +96,9 @@ pub enum Command {
     /// Show the pending snapshots' differences from their goldens without reviewing them:
     /// unified, `--side-by-side` or `--format json`; exit 1 when there is any.
     Diff(DiffArgs),
+    /// Write a scenario and its fixtures from running services: tables, queries and Redis keys,
+    /// limited or sampled, with masked columns and keys (see docs/capture.md).
+    Capture(Box<CaptureArgs>),
     /// Print the shell script that completes harness's commands, flags, and the project's
     /// scenario, pipeline and sink names: `source <(harness completions bash)`.
     Completions {
@@ -329,6 +334,13 @@ fn dispatch(cli: Cli) -> i32 {
             Err(code) => code,
         };
     }
+    if let Command::Capture(args) = &cli.command {
+        // A capture writes a new scenario: the project's other files need not load.
+        return match settings_only(&root, style) {
+            Ok(settings) => capture::capture(&root, &settings, args),
+            Err(code) => code,
+        };
+    }
     if let Command::Doctor = cli.command {
         // Doctor must work on a project whose pipelines and scenarios do not load; it reads
         // harness.toml only, which must be right.
@@ -414,6 +426,7 @@ fn dispatch(cli: Cli) -> i32 {
             build_images(&project.settings, base.as_deref(), style)
         }
         Command::Bench(_)
+        | Command::Capture(_)
         | Command::BenchWorker { .. }
         | Command::Clean
         | Command::Completions { .. } => exit::OK,

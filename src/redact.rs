@@ -50,6 +50,26 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     out
 }
 
+/// Registers the password of a `scheme://user:password@host:port/...` URL (a service given to
+/// `harness capture`) and returns its `host:port`, the part of it that may be shown.
+pub fn register_url(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let (userinfo, hostpart) = match rest.split_once('/') {
+        Some((authority, _)) => authority
+            .rsplit_once('@')
+            .map_or(("", authority), |(u, h)| (u, h)),
+        None => rest.rsplit_once('@').map_or(("", rest), |(u, h)| (u, h)),
+    };
+    if let Some((_, password)) = userinfo.split_once(':') {
+        register(password);
+    }
+    hostpart
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(hostpart)
+        .to_string()
+}
+
 /// [`redact`] for an owned string: the same string back when there is nothing to hide.
 pub fn redact_owned(text: String) -> String {
     match redact(&text) {
@@ -71,6 +91,16 @@ mod tests {
             ),
             "postgres://harness:***@127.0.0.1:5432/db and ***"
         );
+    }
+
+    #[test]
+    fn a_url_password_is_registered_and_only_the_address_shown() {
+        assert_eq!(
+            register_url("postgres://app:url-secret-9f3@db.internal:5432/prod"),
+            "db.internal:5432"
+        );
+        assert_eq!(redact("x url-secret-9f3 y"), "x *** y");
+        assert_eq!(register_url("redis://127.0.0.1:6379/0"), "127.0.0.1:6379");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub use crate::diagnostic;
 pub mod airflow_dag;
+pub mod capture;
 pub mod compare;
 pub mod fixture;
 pub mod graph;

@@ -5,6 +5,8 @@
 //! database and every table of `default`). Seeding and reading tables go through the harness's
 //! Spark session (`services::spark`), which speaks the metastore's full protocol.
 
+pub mod capture;
+
 use std::fmt::Write as _;
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;

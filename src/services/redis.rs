@@ -3,6 +3,8 @@
 //! KEYS) into a canonical `KeySpace`. Its `default` user has the environment's own password; the
 //! server is told only the password's SHA-256 (an ACL rule), so no command line shows it.
 
+pub mod capture;
+
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 

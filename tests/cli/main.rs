@@ -5,6 +5,7 @@ mod support;
 
 mod airflow;
 mod bench;
+mod capture;
 mod clickhouse;
 mod compare;
 mod completions;

@@ -11,6 +11,8 @@
 //! into the canonical table snapshot. Reset: every database but `system` and `default` dropped,
 //! and every table of `default`.
 
+pub mod capture;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -56,7 +58,9 @@ pub struct ClickHouseEndpoint {
     pub http_port: u16,
     /// Native protocol port (what `clickhouse-driver` and Airflow's ClickHouse hooks use).
     pub native_port: u16,
-    /// The password of user `harness`.
+    /// The user the requests log in as (`harness` on the environment's server).
+    user: String,
+    /// Its password.
     password: String,
     client: Client<HttpConnector, Full<Bytes>>,
 }
@@ -97,9 +101,29 @@ impl ClickHouseEndpoint {
             host: host.into(),
             http_port,
             native_port,
+            user: USER.into(),
             password,
             client,
         }
+    }
+
+    /// The endpoint of an `http://[user[:password]@]host:port` URL (user `default` when it
+    /// names none), for `harness capture`.
+    pub fn from_url(url: &str) -> Result<ClickHouseEndpoint, String> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or("write http://[user:password@]host:port (the HTTP interface)")?;
+        let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+        let (userinfo, hostport) = authority.rsplit_once('@').unwrap_or(("", authority));
+        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        let (host, port) = hostport
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+            .filter(|(h, _)| !h.is_empty())
+            .ok_or("write http://[user:password@]host:port with a port number")?;
+        let mut e = ClickHouseEndpoint::new(host, port, 0, password.to_string());
+        e.user = if user.is_empty() { "default" } else { user }.to_string();
+        Ok(e)
     }
 
     /// `http://harness:PASSWORD@host:port`: the HTTP interface (`HARNESS_CLICKHOUSE_URL`).
@@ -144,7 +168,7 @@ impl ClickHouseEndpoint {
                 .join("&"),
         );
         let req = hyper::Request::post(uri)
-            .header("X-ClickHouse-User", USER)
+            .header("X-ClickHouse-User", &self.user)
             .header("X-ClickHouse-Key", &self.password)
             .body(Full::new(body))
             .map_err(|e| ChError::Unreachable(e.to_string()))?;

@@ -46,7 +46,7 @@ fn scalar(base: &str, text: String) -> Value {
 }
 
 /// `Nullable(T)` and `LowCardinality(T)` render as `T` does.
-fn strip_wrappers(ty: &str) -> &str {
+pub(super) fn strip_wrappers(ty: &str) -> &str {
     let mut t = ty;
     for wrapper in ["Nullable(", "LowCardinality("] {
         if let Some(inner) = t.strip_prefix(wrapper).and_then(|r| r.strip_suffix(')')) {

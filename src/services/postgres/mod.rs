@@ -2,6 +2,8 @@
 //! a container), a fresh database per scenario, SQL and CSV (COPY) seeds, SQL tasks, and
 //! table/query sinks read into a canonical `Table`.
 
+pub mod capture;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;

@@ -29,6 +29,13 @@ Ops
 * ``read_table`` {table, out} -> ``{columns: [{name, type, schema}], rows}``
   (``type`` is Spark's simple string, ``schema`` the type as Spark's JSON)
 * ``read_path`` {path, format, out} -> same as read_table
+* ``capture_table`` {table | query, out, limit, sample, seed,
+  masks: [{column, rule: drop|fixed|hash, value, len}], salt} -> ``{rows,
+  columns, partition_by, schema}``: the rows (first `limit` in the order of
+  every column, after the hash `sample`), masked, sorted by every column,
+  written as JSON Lines at `out` that Spark's JSON reader reads back exactly
+  with `schema` (a DDL): decimals as plain numbers, timestamps as ISO UTC with
+  microseconds, binary as base64 (for `harness capture`)
 * ``refresh`` -> forget cached table metadata
 * ``shutdown`` -> stop the session and exit
 
@@ -427,6 +434,125 @@ def op_read_path(spark: Any, req: Json) -> Json:
     return write_rows(df, out)
 
 
+def orderable(df: Any) -> List[Any]:
+    """Every column that Spark can sort by (maps cannot be compared)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import MapType
+
+    return [F.col(quote_ident(f.name)) for f in df.schema.fields if not isinstance(f.dataType, MapType)]
+
+
+INTEGER_MODULUS = {"tinyint": 128, "smallint": 32768, "int": 2147483648, "bigint": 2147483648}
+
+
+def masked(spark: Any, df: Any, mask: Json, salt: str) -> Any:
+    """`df` with one mask applied to its column (NULL stays NULL)."""
+    from pyspark.sql import functions as F
+
+    column = mask.get("column")
+    fields = {f.name: f for f in df.schema.fields}
+    if column not in fields:
+        raise RequestError(f"a mask names column `{column}`, which it does not have (columns: {', '.join(df.columns)})")
+    rule = mask.get("rule")
+    col = F.col(quote_ident(column))
+    dtype = fields[column].dataType
+    type_name = dtype.simpleString()
+    if rule == "drop":
+        return df.drop(column)
+    if rule == "fixed":
+        value = F.lit(mask.get("value", "")).cast(dtype)
+        if spark.range(1).select(value.alias("v")).first()[0] is None:
+            raise RequestError(f"the fixed value for column `{column}` is not a {type_name}")
+        return df.withColumn(column, F.when(col.isNull(), F.lit(None).cast(dtype)).otherwise(value))
+    if rule == "hash":
+        digest = F.sha2(F.concat(F.lit(salt), col.cast("string")), 256)
+        if type_name in INTEGER_MODULUS:
+            number = F.shiftright(F.conv(F.substring(digest, 1, 8), 16, 10).cast("bigint"), 1)
+            return df.withColumn(column, (number % F.lit(INTEGER_MODULUS[type_name])).cast(dtype))
+        if type_name == "string" or type_name.startswith("varchar") or type_name.startswith("char"):
+            return df.withColumn(column, F.substring(digest, 1, int(mask.get("len", 16))))
+        raise RequestError(
+            f"column `{column}` is {type_name}: a hash mask takes string and integer columns; use fixed:VALUE or drop"
+        )
+    raise RequestError(f"unknown mask rule {rule!r}")
+
+
+def fixture_json(value: Any, dtype: Any) -> str:
+    """One value as the JSON text Spark's JSON reader reads back to the same value of `dtype`."""
+    import base64
+
+    from pyspark.sql import Row
+    from pyspark.sql.types import (ArrayType, BinaryType, DateType, DecimalType, DoubleType, FloatType,
+                                   MapType, StructType, TimestampNTZType, TimestampType)
+
+    if value is None:
+        return "null"
+    if isinstance(dtype, DecimalType):
+        return format(value, "f")
+    if isinstance(dtype, (FloatType, DoubleType)):
+        if math.isnan(value) or math.isinf(value):
+            return json.dumps(encode_float(value))
+        return repr(float(value))
+    if isinstance(dtype, (TimestampType, TimestampNTZType)):
+        text = encode_datetime(value).replace(" ", "T")
+        return json.dumps(text if isinstance(dtype, TimestampNTZType) else text + "Z")
+    if isinstance(dtype, DateType):
+        return json.dumps(encode_date(value))
+    if isinstance(dtype, BinaryType):
+        return json.dumps(base64.b64encode(bytes(value)).decode("ascii"))
+    if isinstance(dtype, ArrayType):
+        return "[" + ",".join(fixture_json(v, dtype.elementType) for v in value) + "]"
+    if isinstance(dtype, MapType):
+        items = sorted(value.items(), key=lambda kv: str(kv[0]))
+        return "{" + ",".join(json.dumps(str(k), ensure_ascii=False) + ":" + fixture_json(v, dtype.valueType) for k, v in items) + "}"
+    if isinstance(dtype, StructType):
+        row = value.asDict() if isinstance(value, Row) else dict(value)
+        return "{" + ",".join(json.dumps(f.name, ensure_ascii=False) + ":" + fixture_json(row.get(f.name), f.dataType) for f in dtype.fields) + "}"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def op_capture_table(spark: Any, req: Json) -> Json:
+    from pyspark.sql import functions as F
+
+    out = require(req, "out")
+    table = req.get("table")
+    query = req.get("query")
+    partition_by: List[str] = []
+    if query:
+        df = spark.sql(query)
+    else:
+        table = require(req, "table")
+        split_table(table)
+        if not spark.catalog.tableExists(table):
+            raise RequestError(f"no such table: {table}")
+        spark.catalog.refreshTable(table)
+        df = spark.table(table)
+        partition_by = [c.name for c in spark.catalog.listColumns(table) if c.isPartition]
+    sample = req.get("sample")
+    if sample is not None:
+        threshold = int(float(sample) * 4294967296)
+        row = F.to_json(F.struct(*[F.col(quote_ident(c)) for c in df.columns]))
+        bucket = F.conv(F.substring(F.sha2(F.concat(F.lit(f"{req.get('seed') or ''}:"), row), 256), 1, 8), 16, 10)
+        df = df.where(bucket.cast("bigint") < F.lit(threshold))
+    limit = req.get("limit")
+    if limit is not None:
+        df = df.orderBy(*orderable(df)).limit(int(limit))
+    for mask in req.get("masks") or []:
+        df = masked(spark, df, mask, req.get("salt") or "")
+    partition_by = [c for c in partition_by if c in df.columns]
+    # One partition, its rows sorted by every column: capturing the capture gives the same bytes.
+    df = df.repartition(1).sortWithinPartitions(*orderable(df))
+    fields = df.schema.fields
+    rows = 0
+    with open(out, "w", encoding="utf-8", newline="\n") as handle:
+        for row in df.toLocalIterator():
+            cells = [json.dumps(f.name, ensure_ascii=False) + ":" + fixture_json(v, f.dataType) for f, v in zip(fields, row)]
+            handle.write("{" + ",".join(cells) + "}\n")
+            rows += 1
+    columns = [{"name": f.name, "type": f.dataType.simpleString()} for f in fields]
+    return {"rows": rows, "columns": columns, "partition_by": partition_by, "schema": df.schema.toDDL()}
+
+
 def op_refresh(spark: Any, req: Json) -> Json:
     spark.catalog.clearCache()
     spark._jsparkSession.sessionState().catalog().invalidateAllCachedTables()
@@ -447,6 +573,7 @@ OPS: Dict[str, Callable[[Any, Json], Json]] = {
     "read_table": op_read_table,
     "read_path": op_read_path,
     "refresh": op_refresh,
+    "capture_table": op_capture_table,
     "shutdown": op_shutdown,
 }
 

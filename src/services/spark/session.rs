@@ -156,6 +156,13 @@ impl SparkSession {
         table_from(&reply, scratch)
     }
 
+    /// Captures a Hive table or a query's rows into one Parquet file (`harness capture`): the
+    /// request's fields are those of the session's `capture_table` op.
+    pub async fn capture_table(&mut self, mut request: J) -> Result<J, SparkError> {
+        request["op"] = json!("capture_table");
+        self.request(request).await
+    }
+
     /// Stops the session.
     pub async fn shutdown(&mut self) {
         let _ = tokio::time::timeout(
