@@ -318,7 +318,14 @@ def serve(dag_file, dag_id, template):
                 os.environ.update(request.get("env") or {})
                 with open(request["spec"]) as f:
                     spec = json.load(f)
-                shutil.copyfile(synced, db)
+                # The fresh copy is a new file renamed into place, not the old one rewritten: a
+                # process of the previous DagRun still winding down writes into the old file, not
+                # into this run's. A hot journal it left would be rolled back into the copy.
+                for leftover in (db + "-journal", db + "-wal", db + "-shm"):
+                    if os.path.exists(leftover):
+                        os.remove(leftover)
+                shutil.copyfile(synced, db + ".fresh")
+                os.replace(db + ".fresh", db)
                 settings.engine.dispose(close=False)
                 code = run(dag, spec)
             except BaseException:
