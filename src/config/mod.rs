@@ -71,7 +71,12 @@ pub fn retarget(project: &Project, name: &str, scenarios: &[String]) -> Result<P
         .iter_mut()
         .filter(|s| scenarios.contains(&s.name.0))
     {
-        let mut wanted: Vec<&TaskId> = s.tasks.iter().flatten().collect();
+        // Every step's selection: its own `tasks`, or the scenario's.
+        let mut wanted: Vec<&TaskId> = s
+            .steps
+            .iter()
+            .flat_map(|step| step.tasks.iter().flatten())
+            .collect();
         if let Some(scenario::ExpectedFailure::Task(t)) = &s.expect_failure {
             wanted.push(t);
         }

@@ -79,8 +79,6 @@ pub struct Scenario {
     pub sinks: Vec<Sink>,
     /// Set when the scenario must fail.
     pub expect_failure: Option<ExpectedFailure>,
-    /// How the DagRun is made when the pipeline is an Airflow DAG (`[airflow]`).
-    pub airflow: super::airflow_dag::ScenarioAirflow,
     /// Its runs of the pipeline, in order: its `[[step]]` blocks, or one unnamed step.
     pub steps: Vec<Step>,
 }
@@ -328,7 +326,6 @@ pub fn load(ctx: &LoadContext<'_>, dir: &Path, errors: &mut Vec<ConfigError>) ->
         seeds,
         sinks,
         expect_failure,
-        airflow,
         steps,
     })
 }

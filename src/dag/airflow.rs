@@ -347,10 +347,7 @@ impl Tracker<'_> {
             }
             // A task Airflow never ended was cut off (cancelled, or the run died).
             let status = tracked.as_ref().and_then(|t| t.status.clone());
-            let id = match self.step {
-                Some(step) => TaskId(format!("{step}/{}", task.id)),
-                None => task.id.clone(),
-            };
+            let id = self.id(&task.id.0);
             if status.is_none() {
                 self.ctx.events.emit(Event::TaskFinished {
                     scenario: self.ctx.scenario.clone(),

@@ -62,7 +62,7 @@ pub async fn run(
     let plan = plan::plan(project, scenarios, opts.spark_mode, opts.task_jobs);
     let per_env = plan.memory_mb;
     let available = available_memory_mb();
-    let machine = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let machine = plan.machine_cores;
     let jobs = environments(
         opts.jobs,
         scenarios.len(),

@@ -63,6 +63,8 @@ pub struct RunPlan<'p> {
     pub cores: u32,
     /// How `cores` was counted, for the first lines of a run.
     pub cores_why: String,
+    /// The cores of this machine.
+    pub machine_cores: u32,
 }
 
 /// The cores a Spark master runs an application on, on this machine: `local` 1, `local[N]` and
@@ -148,13 +150,21 @@ pub fn plan<'p>(
         .max()
         .unwrap_or(0);
     memory_mb += spark::DRIVER_MB * submitted.min(task_jobs) as u64;
-    let (cores, cores_why) = cores(&planned, &services, &settings.spark.master, task_jobs);
+    let machine_cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let (cores, cores_why) = cores(
+        &planned,
+        &services,
+        &settings.spark.master,
+        task_jobs,
+        machine_cores,
+    );
     RunPlan {
         scenarios: planned,
         services,
         memory_mb,
         cores,
         cores_why,
+        machine_cores,
     }
 }
 
@@ -164,8 +174,8 @@ fn cores(
     services: &[ServiceKind],
     master: &str,
     task_jobs: usize,
+    machine: u32,
 ) -> (u32, String) {
-    let machine = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let per_driver = local_cores(master, machine);
     if per_driver == 0 || !services.contains(&ServiceKind::Spark) {
         return (0, "no local Spark".into());

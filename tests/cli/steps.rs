@@ -259,3 +259,23 @@ fn malformed_steps_exit_2_naming_file_line_and_what_is_wrong() {
         }
     }
 }
+
+#[test]
+fn running_on_another_pipeline_needs_every_task_a_step_selects() {
+    let p = Project::new();
+    p.file("pipelines/days/pipeline.toml", PIPELINE)
+        .file("scenarios/days/scenario.toml", &scenario(""))
+        .file("scenarios/days/before.json", "{}")
+        .file("scenarios/days/late.json", "{}");
+    // `count` is selected by day2 only, not by the scenario's `tasks`.
+    let without_count = PIPELINE.replace("[tasks.count]", "[tasks.tally]");
+    p.file("pipelines/other/pipeline.toml", &without_count);
+    let r = p.run(&["run", "--pipeline", "other"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("scenario `days` needs task `count`, which `other` has not"),
+        "{}",
+        r.stderr
+    );
+}
