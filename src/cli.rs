@@ -14,6 +14,7 @@ mod capture;
 mod clean;
 mod completions;
 mod diff;
+mod env;
 mod list;
 pub mod partition;
 mod repeat;
@@ -107,6 +108,9 @@ pub enum Command {
         #[arg(value_enum)]
         shell: Shell,
     },
+    /// Environments kept running between runs: `up`, `down`, `list` (see docs/environments.md).
+    #[command(subcommand)]
+    Env(EnvCommand),
     /// Docker images of the docker backend.
     #[command(subcommand)]
     Images(ImagesCommand),
@@ -167,6 +171,54 @@ pub struct ReviewArgs {
     /// Reject every pending snapshot without asking.
     #[arg(long)]
     pub reject_all: bool,
+}
+
+/// `harness env ...`.
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Start an environment (services, metastore, Spark session or Connect server) and keep it
+    /// running for `harness run --env NAME`; prints its endpoints and writes the contract's
+    /// variables to a file.
+    Up(EnvUpArgs),
+    /// Stop kept environments (by name; `default` when none is given).
+    Down {
+        /// Their names.
+        names: Vec<String>,
+        /// Stop every kept environment that is up.
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+    },
+    /// List the kept environments that are up: name, PID, backend, project, services, busy or
+    /// idle.
+    List {
+        /// As one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The process of a kept environment (started by `env up`).
+    #[command(hide = true)]
+    Serve(EnvUpArgs),
+}
+
+/// Options of `harness env up`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnvUpArgs {
+    /// Start the services these scenarios need (names or patterns with `*`); all when none is
+    /// given.
+    #[arg(add = ArgValueCompleter::new(completions::scenarios))]
+    pub scenarios: Vec<String>,
+    /// Its name, for `run --env NAME` and `env down NAME`.
+    #[arg(long, value_name = "NAME", default_value = crate::kept::DEFAULT_NAME)]
+    pub name: String,
+    /// Backend that starts the services.
+    #[arg(long, value_name = "auto|local|docker")]
+    pub backend: Option<String>,
+    /// Start the Spark Connect server too (`connect`), as runs in that mode would.
+    #[arg(long, value_name = "submit|connect", value_parser = config::SparkMode::parse)]
+    pub spark_mode: Option<config::SparkMode>,
+    /// Stop by itself after this long without a run (`90s`, `30m`, `2h`; `0` for never).
+    #[arg(long, value_name = "DURATION", default_value = "30m")]
+    pub idle_timeout: humantime::Duration,
 }
 
 /// `harness images ...`.
@@ -232,6 +284,14 @@ pub struct RunArgs {
     /// it stable; goldens are not compared nor written. Exit 1 when anything moved.
     #[arg(long, value_name = "N", conflicts_with_all = ["update", "retries"], value_parser = clap::value_parser!(u32).range(2..))]
     pub repeat: Option<u32>,
+    /// Run on the kept environment NAME (`harness env up`) instead of starting services: one
+    /// scenario at a time, each reset first; the environment stays up after.
+    #[arg(long, value_name = "NAME", add = ArgValueCompleter::new(completions::kept))]
+    pub env: Option<String>,
+    /// Keep the environment this run starts, as the kept environment of `--env` (`default` when
+    /// not given); when one of that name is up already, run on it.
+    #[arg(long)]
+    pub keep_env: bool,
     /// How `spark` tasks run: `submit` (spark-submit each) or `connect` (Python clients of one
     /// Spark Connect server); over the tasks' `spark_mode` and harness.toml, except that jar tasks
     /// and tasks marked `spark_mode = "submit"` are always submitted.
@@ -342,6 +402,12 @@ fn dispatch(cli: Cli) -> i32 {
             Err(code) => code,
         };
     }
+    // Kept environments are listed and stopped wherever the command runs.
+    match &cli.command {
+        Command::Env(EnvCommand::List { json }) => return env::list(*json),
+        Command::Env(EnvCommand::Down { names, all }) => return env::down(names, *all),
+        _ => {}
+    }
     if let Command::Doctor = cli.command {
         // Doctor must work on a project whose pipelines and scenarios do not load; it reads
         // harness.toml only, which must be right.
@@ -420,6 +486,7 @@ fn dispatch(cli: Cli) -> i32 {
             exit::OK
         }
         Command::Run(args) => run(&project, args, style),
+        Command::Env(command) => env::env(&project, command, style),
         Command::Review(args) => review(&project, &args, style),
         Command::Diff(args) => diff::diff(&project, &args, style),
         Command::Doctor => doctor(&project.settings, style),

@@ -26,6 +26,7 @@ pub mod diagnostic;
 pub mod doctor;
 pub mod events;
 pub mod exit;
+pub mod kept;
 pub mod ledger;
 pub mod names;
 pub mod outcome;

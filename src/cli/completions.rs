@@ -78,6 +78,14 @@ pub fn scenarios(current: &OsStr) -> Vec<CompletionCandidate> {
     matching(outline().scenarios, current)
 }
 
+/// Names of the kept environments that are up.
+pub fn kept(current: &OsStr) -> Vec<CompletionCandidate> {
+    matching(
+        crate::kept::list().0.into_iter().map(|r| r.name).collect(),
+        current,
+    )
+}
+
 /// Pipeline names of the project.
 pub fn pipelines(current: &OsStr) -> Vec<CompletionCandidate> {
     matching(outline().pipelines, current)

@@ -54,6 +54,68 @@ pub async fn run(
     events: &Events,
     cancel: &CancellationToken,
 ) -> RunOutcome {
+    run_with(project, scenarios, opts, None, events, cancel).await
+}
+
+/// Runs the scenarios one after another on `env`, a started environment that stays up after
+/// them (a kept environment): reset before each scenario as on an environment of the run's own.
+/// `opts.jobs` does not apply.
+pub async fn run_on(
+    project: &Project,
+    scenarios: &[&Scenario],
+    opts: &RunOptions,
+    env: &Environment,
+    events: &Events,
+    cancel: &CancellationToken,
+) -> RunOutcome {
+    run_with(project, scenarios, opts, Some(env), events, cancel).await
+}
+
+/// The services `env` lacks of those the scenarios need.
+pub fn missing_services(
+    project: &Project,
+    scenarios: &[&Scenario],
+    opts: &RunOptions,
+    env: &Environment,
+) -> Vec<ServiceKind> {
+    let plan = plan::plan(project, scenarios, opts.spark_mode, opts.task_jobs);
+    plan.services
+        .into_iter()
+        .filter(|k| !env.started.iter().any(|r| r.kind() == *k))
+        .collect()
+}
+
+/// Starts ahead what the scenarios' runs would otherwise start on first use on `env`: the Spark
+/// Connect server when a task runs in connect mode, and the harness's Spark session when the
+/// environment has Spark and Hive (for Hive seeds and sinks).
+pub async fn warm(
+    project: &Project,
+    scenarios: &[&Scenario],
+    opts: &RunOptions,
+    env: &Environment,
+    events: &Events,
+) -> Result<(), InfraError> {
+    let plan = plan::plan(project, scenarios, opts.spark_mode, opts.task_jobs);
+    let Some(spark) = env.get::<crate::services::spark::SparkRunning>() else {
+        return Ok(());
+    };
+    if plan.scenarios.iter().any(ScenarioPlan::uses_connect) {
+        spark.connect_server(events).await?;
+    }
+    if env.started.iter().any(|r| r.kind() == ServiceKind::Hive) {
+        drop(spark.session(events).await?);
+    }
+    Ok(())
+}
+
+async fn run_with(
+    project: &Project,
+    scenarios: &[&Scenario],
+    opts: &RunOptions,
+    kept: Option<&Environment>,
+    events: &Events,
+    cancel: &CancellationToken,
+) -> RunOutcome {
     let started = Instant::now();
     events.emit(Event::RunStarted {
         scenarios: scenarios.len(),
@@ -64,12 +126,12 @@ pub async fn run(
     let available = available_memory_mb();
     let machine = plan.machine_cores;
     let jobs = environments(
-        opts.jobs,
+        if kept.is_some() { Some(1) } else { opts.jobs },
         scenarios.len(),
         (per_env, available),
         (plan.cores, machine),
     );
-    if jobs > 1 || opts.jobs != Some(1) {
+    if kept.is_none() && (jobs > 1 || opts.jobs != Some(1)) {
         let asked = opts
             .jobs
             .map_or("-j auto".to_string(), |j| format!("asked for {j}"));
@@ -83,7 +145,8 @@ pub async fn run(
     }
 
     let queue = std::sync::Mutex::new(plan.scenarios.iter().enumerate());
-    let workers = (0..jobs).map(|_| worker(project, &plan.services, &queue, opts, events, cancel));
+    let workers =
+        (0..jobs).map(|_| worker(project, &plan.services, &queue, opts, kept, events, cancel));
     let results = futures_util::future::join_all(workers).await;
 
     let mut timings = Timings::default();
@@ -155,13 +218,14 @@ struct WorkerResult {
 
 type Queue<'a, 'p> = std::sync::Mutex<std::iter::Enumerate<std::slice::Iter<'a, ScenarioPlan<'p>>>>;
 
-/// Starts one environment, runs scenarios from the queue on it until the queue is empty, and
-/// stops it.
+/// Starts one environment (or takes `kept`, started before), runs scenarios from the queue on
+/// it until the queue is empty, and stops it (but not `kept`).
 async fn worker(
     project: &Project,
     services: &[ServiceKind],
     queue: &Queue<'_, '_>,
     opts: &RunOptions,
+    kept: Option<&Environment>,
     events: &Events,
     cancel: &CancellationToken,
 ) -> WorkerResult {
@@ -170,38 +234,16 @@ async fn worker(
         timings: Timings::default(),
         infra_error: None,
     };
-    let env_dir = match crate::ledger::make_dir(&std::env::temp_dir(), "harness-env-") {
-        Ok(d) => d,
-        Err(e) => {
-            result.infra_error = Some(InfraError {
-                stopped: false,
-                service: "environment".into(),
-                message: format!("cannot create a temporary folder: {e}"),
-                log_tail: vec![],
-            });
-            return result;
-        }
+    let owned = match kept {
+        Some(_) => None,
+        None => match start_environment(project, services, opts, events, cancel, &mut result).await
+        {
+            Some(env) => Some(env),
+            None => return result,
+        },
     };
-    let t0 = Instant::now();
-    let env = tokio::select! {
-        env = Environment::start(services, &project.settings, opts.backend.kind, &env_dir, events) => env,
-        () = cancel.cancelled() => {
-            // The services half up were killed with their groups when their starts were
-            // dropped; what they started must be gone before their folder goes.
-            if let Some(l) = crate::ledger::current() {
-                l.kill_own();
-            }
-            let _ = std::fs::remove_dir_all(&env_dir);
-            return result;
-        }
-    };
-    result.timings.services += t0.elapsed();
-    let env = match env {
-        Ok(env) => env,
-        Err(e) => {
-            result.infra_error = Some(e);
-            return result;
-        }
+    let Some(env) = kept.or(owned.as_ref()) else {
+        return result;
     };
     // The Airflow drivers of this environment, one per DAG, started by the first scenario that
     // needs each.
@@ -215,7 +257,7 @@ async fn worker(
         // A service that stops while the scenario runs ends the scenario (its tasks are killed
         // with their groups as the scenario is dropped) and the environment.
         let outcome = tokio::select! {
-            outcome = run_with_retries(project, s, &env, &drivers, opts, events, cancel) => outcome,
+            outcome = run_with_retries(project, s, env, &drivers, opts, events, cancel) => outcome,
             died = env.died() => {
                 let outcome = ScenarioOutcome {
                     status: ScenarioStatus::InfraError,
@@ -260,9 +302,57 @@ async fn worker(
     }
     let t0 = Instant::now();
     drivers.stop().await;
-    env.stop().await;
+    if let Some(env) = owned {
+        env.stop().await;
+    }
     result.timings.services += t0.elapsed();
     result
+}
+
+/// Starts the environment of one worker in a new folder; `None` (with `result.infra_error` set,
+/// unless cancelled) when it did not come up.
+async fn start_environment(
+    project: &Project,
+    services: &[ServiceKind],
+    opts: &RunOptions,
+    events: &Events,
+    cancel: &CancellationToken,
+    result: &mut WorkerResult,
+) -> Option<Environment> {
+    let env_dir = match crate::ledger::make_dir(&std::env::temp_dir(), "harness-env-") {
+        Ok(d) => d,
+        Err(e) => {
+            result.infra_error = Some(InfraError {
+                stopped: false,
+                service: "environment".into(),
+                message: format!("cannot create a temporary folder: {e}"),
+                log_tail: vec![],
+            });
+            return None;
+        }
+    };
+    let t0 = Instant::now();
+    let env = tokio::select! {
+        env = Environment::start(services, &project.settings, opts.backend.kind, &env_dir, events) => env,
+        () = cancel.cancelled() => {
+            // The services half up were killed with their groups when their starts were
+            // dropped; what they started must be gone before their folder goes.
+            if let Some(l) = crate::ledger::current() {
+                l.kill_own();
+            }
+            let _ = std::fs::remove_dir_all(&env_dir);
+            return None;
+        }
+    };
+    result.timings.services += t0.elapsed();
+    let env = match env {
+        Ok(env) => env,
+        Err(e) => {
+            result.infra_error = Some(e);
+            return None;
+        }
+    };
+    Some(env)
 }
 
 /// Memory the kernel says is available for new work, in MB.

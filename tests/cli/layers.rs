@@ -9,6 +9,7 @@ use crate::support::repo;
 const LAYERS: &[(&str, u8)] = &[
     ("names", 1),
     ("ledger", 1),
+    ("kept", 1),
     ("diagnostic", 1),
     ("events", 1),
     ("outcome", 1),

@@ -17,6 +17,7 @@ mod example;
 mod faults;
 mod faults_update;
 mod interrupt;
+mod kept_env;
 mod layers;
 mod loopback;
 mod nested;
