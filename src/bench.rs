@@ -29,6 +29,7 @@ use crate::snapshot::{diff, table};
 
 /// Rows of the data-size benches unless `--rows` says otherwise.
 mod airflow;
+mod kept;
 
 pub const DEFAULT_ROWS: usize = 1_000_000;
 /// Scenarios of the overhead bench.
@@ -192,6 +193,11 @@ pub const BENCHES: &[Bench] = &[
         id: 7,
         name: "the example DAG through Airflow versus the same tasks in pipeline.toml",
         method: Method::Measure(airflow::dag_versus_declared),
+    },
+    Bench {
+        id: 8,
+        name: "one scenario on a kept environment versus on its own (example `als_recommendations`)",
+        method: Method::Measure(kept::kept_versus_cold),
     },
 ];
 

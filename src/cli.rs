@@ -416,6 +416,15 @@ fn dispatch(cli: Cli) -> i32 {
             Err(code) => code,
         };
     }
+    // A run sent to a kept environment is loaded there; here only to start one.
+    if let Command::Run(args) = &cli.command
+        && (args.env.is_some() || args.keep_env)
+    {
+        return env::run_client(&root, args, style, || {
+            config::load(&root, &crate::services::rules)
+                .map_err(|errors| config_failure(&errors.0, style))
+        });
+    }
     let project = match config::load(&root, &crate::services::rules) {
         Ok(p) => p,
         Err(errors) => return config_failure(&errors.0, style),

@@ -144,8 +144,79 @@ pub fn check_python(python: &Path) -> Result<(), String> {
     }
 }
 
-/// Parses `dag_file` with Airflow (that file only) and returns the tasks of `dag_id`.
+/// What [`describe`] answered in this process, by interpreter, DAG file, DAG id and the
+/// [`fingerprint`] of the DAG file's folder: a long-lived process (a kept environment loads the
+/// project for every run) parses a DAG again only when a file beside it changed.
+type DescribedDags = std::collections::HashMap<(PathBuf, PathBuf, String, Vec<u8>), Vec<DagTask>>;
+static DESCRIBED: std::sync::Mutex<Option<DescribedDags>> = std::sync::Mutex::new(None);
+
+/// Past this many files under a DAG's folder, its answers are not remembered.
+const FINGERPRINT_FILES: usize = 5000;
+
+/// Every file under `dir` (the DAG file's folder, the modules it may import from) with its size
+/// and modification time; empty when the folder cannot be read (nothing is then remembered).
+fn fingerprint(dir: &Path) -> Vec<u8> {
+    let mut entries = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(read) = std::fs::read_dir(&d) else {
+            return Vec::new();
+        };
+        for e in read.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if entries.len() > FINGERPRINT_FILES {
+                return Vec::new();
+            }
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else {
+                let mtime = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                entries.push(format!("{}\0{}\0{mtime}", e.path().display(), meta.len()));
+            }
+        }
+    }
+    entries.sort();
+    entries.join("\n").into_bytes()
+}
+
+/// Parses `dag_file` with Airflow (that file only) and returns the tasks of `dag_id`; the same
+/// DAG is parsed once per process while no file of its folder changes.
 pub fn describe(
+    python: &Path,
+    dag_file: &Path,
+    dag_id: &str,
+) -> Result<Vec<DagTask>, DescribeError> {
+    let print = fingerprint(dag_file.parent().unwrap_or(Path::new("/")));
+    let key = (
+        python.to_path_buf(),
+        dag_file.to_path_buf(),
+        dag_id.to_string(),
+        print,
+    );
+    if !key.3.is_empty()
+        && let Some(tasks) = DESCRIBED
+            .lock()
+            .ok()
+            .and_then(|m| m.as_ref().and_then(|m| m.get(&key).cloned()))
+    {
+        return Ok(tasks);
+    }
+    let tasks = describe_now(python, dag_file, dag_id)?;
+    if !key.3.is_empty()
+        && let Ok(mut m) = DESCRIBED.lock()
+    {
+        m.get_or_insert_with(Default::default)
+            .insert(key, tasks.clone());
+    }
+    Ok(tasks)
+}
+
+/// [`describe`], without remembering.
+fn describe_now(
     python: &Path,
     dag_file: &Path,
     dag_id: &str,

@@ -26,6 +26,9 @@ use crate::kept::{self, Hold, HoldError, Record, Reply, Request};
 use crate::report::{self, Style};
 use crate::runner;
 
+/// How long a run may take to hand itself over once connected.
+const HANDOVER: Duration = Duration::from_secs(10);
+
 /// How long `env down` waits for an environment to stop before it kills it.
 const STOP_WAIT: Duration = Duration::from_secs(120);
 
@@ -271,7 +274,12 @@ pub(super) fn list(json: bool) -> i32 {
 
 /// `harness run --env NAME` / `--keep-env`: sends the run to the kept environment (starting it
 /// first with `--keep-env`) and gives its exit code.
-pub(super) fn run_client(project: &Project, args: &RunArgs, style: Style) -> i32 {
+pub(super) fn run_client(
+    root: &Path,
+    args: &RunArgs,
+    style: Style,
+    load: impl FnOnce() -> Result<Project, i32>,
+) -> i32 {
     let name = args
         .env
         .clone()
@@ -296,7 +304,11 @@ pub(super) fn run_client(project: &Project, args: &RunArgs, style: Style) -> i32
                 spark_mode: args.spark_mode,
                 idle_timeout: humantime::Duration::from(DEFAULT_IDLE),
             };
-            match start(project, &up, style) {
+            let project = match load() {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            match start(&project, &up, style) {
                 Ok(r) => r,
                 Err(code) => return code,
             }
@@ -315,11 +327,11 @@ pub(super) fn run_client(project: &Project, args: &RunArgs, style: Style) -> i32
             return exit::BAD_INPUT;
         }
     };
-    if record.project != project.root {
+    if record.project != root {
         eprintln!(
             "error: the kept environment `{name}` was started for {}, not {}",
             record.project.display(),
-            project.root.display()
+            root.display()
         );
         return exit::BAD_INPUT;
     }
@@ -710,7 +722,9 @@ impl<'a> Server<'a> {
                             self.name, b.pid
                         ), exit::INFRA).await,
                         None => {
-                            if let Some((run, pid)) = self.begin(stream, cancel).await {
+                            // A caller that connects and says nothing is not waited for long.
+                            let begun = tokio::time::timeout(HANDOVER, self.begin(stream, cancel)).await;
+                            if let Ok(Some((run, pid))) = begun {
                                 record.busy = Some(kept::Busy { pid, since: kept::now() });
                                 let _ = hold.write_record(record);
                                 running = Some(run);

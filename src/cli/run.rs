@@ -15,12 +15,9 @@ use crate::report::{self, Style, diagnostics};
 use crate::runner::{self, RunOptions};
 use crate::snapshot::golden::{self, WritePolicy};
 
-/// `harness run`: selects, plans and runs the scenarios, reports, and gives the exit code. With
-/// `--env`/`--keep-env` the run is sent to a kept environment instead (`super::env`).
+/// `harness run`: selects, plans and runs the scenarios, reports, and gives the exit code. (With
+/// `--env`/`--keep-env` the run goes to a kept environment instead: `super::env::run_client`.)
 pub(super) fn run(project: &Project, args: RunArgs, style: Style) -> i32 {
-    if args.env.is_some() || args.keep_env {
-        return super::env::run_client(project, &args, style);
-    }
     let retargeted = match retarget(project, &args) {
         Ok(p) => p,
         Err(code) => return code,
