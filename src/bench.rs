@@ -8,7 +8,7 @@
 //! baselines' programs run as children the same way.
 
 use std::fmt::Write as _;
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,21 +23,22 @@ use crate::outcome::ScenarioStatus;
 use crate::runner::{self, RunOptions};
 use crate::services::postgres::PostgresEndpoint;
 use crate::services::redis::RedisEndpoint;
-use crate::snapshot::canonical::{Column, Header, Table, Value};
-use crate::snapshot::golden::{self, WritePolicy};
-use crate::snapshot::{diff, table};
+use crate::snapshot::golden::WritePolicy;
+
+mod airflow;
+mod cold_start;
+mod kept;
+mod suite;
+mod table;
+
+pub use table::{WorkerJob, generate_table, worker};
 
 /// Rows of the data-size benches unless `--rows` says otherwise.
-mod airflow;
-mod kept;
-
 pub const DEFAULT_ROWS: usize = 1_000_000;
 /// Scenarios of the overhead bench.
 const SCENARIOS: usize = 5;
 /// Rounds of each seeding bench (the best round counts, for the harness and the baseline alike).
 const SEED_ROUNDS: usize = 2;
-/// One row in this many differs between the generated golden and the generated table.
-const CHANGED_EVERY: u64 = 100;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -50,8 +51,11 @@ pub struct Options {
     pub json: Option<PathBuf>,
     /// Project settings (Python with PySpark, server locations).
     pub settings: Settings,
-    /// The project root (bench 7 runs the example pipeline found there).
+    /// The project root (benches 7 and 10 run the example project found there).
     pub root: PathBuf,
+    /// The fewest runs that still give every figure: bench 2 runs its job twice in each mode,
+    /// benches 3 and 9 start the set without a warm-up start first.
+    pub quick: bool,
 }
 
 /// What a figure counts.
@@ -172,12 +176,12 @@ pub const BENCHES: &[Bench] = &[
     Bench {
         id: 3,
         name: "cold start of the full local service set",
-        method: Method::Measure(cold_start),
+        method: Method::Measure(cold_start::local_set),
     },
     Bench {
         id: 4,
         name: "canonicalize + diff of a table sink",
-        method: Method::Measure(canonicalize_and_diff),
+        method: Method::Measure(table::canonicalize_and_diff),
     },
     Bench {
         id: 5,
@@ -191,13 +195,23 @@ pub const BENCHES: &[Bench] = &[
     },
     Bench {
         id: 7,
-        name: "the example DAG through Airflow versus the same tasks in pipeline.toml",
-        method: Method::Measure(airflow::dag_versus_declared),
+        name: "the example suite's wall time versus its tasks' time",
+        method: Method::Measure(suite::wall_versus_tasks),
     },
     Bench {
         id: 8,
         name: "one scenario on a kept environment versus on its own (example `als_recommendations`)",
         method: Method::Measure(kept::kept_versus_cold),
+    },
+    Bench {
+        id: 9,
+        name: "cold start of the local set with the JVMs a Hive scenario needs",
+        method: Method::Measure(cold_start::with_hive_jvm),
+    },
+    Bench {
+        id: 10,
+        name: "the example DAG through Airflow versus the same tasks in pipeline.toml",
+        method: Method::Measure(airflow::dag_versus_declared),
     },
 ];
 
@@ -205,6 +219,7 @@ pub const BENCHES: &[Bench] = &[
 #[derive(Debug)]
 pub struct Ctx {
     rows: usize,
+    quick: bool,
     settings: Settings,
     root: PathBuf,
     rt: tokio::runtime::Runtime,
@@ -268,6 +283,7 @@ pub fn run(opts: &Options) -> Result<Vec<(Bench, Outcome)>, String> {
     open_up(scratch.path())?;
     let ctx = Ctx {
         rows: opts.rows,
+        quick: opts.quick,
         settings: opts.settings.clone(),
         root: opts.root.clone(),
         rt,
@@ -711,8 +727,8 @@ fn overhead(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
 // ---------------------------------------------------------------------------------------------
 // 2. Warm Spark.
 
-/// Runs of the job in each mode; the first is left out of the median (it warms the JIT and,
-/// in connect mode, the new server).
+/// Runs of the job in each mode (2 with `--quick`); the first is left out of the median (it warms
+/// the JIT and, in connect mode, the new server).
 const SPARK_RUNS: usize = 4;
 
 const SPARK_PIPELINE: &str = r#"
@@ -757,7 +773,8 @@ fn warm_spark(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
     )?;
     write_file(&dir.join("pipelines/bench/pipeline.toml"), SPARK_PIPELINE)?;
     write_file(&dir.join("pipelines/bench/job.py"), SPARK_JOB)?;
-    for s in 1..=SPARK_RUNS {
+    let runs = if ctx.quick { 2 } else { SPARK_RUNS };
+    for s in 1..=runs {
         write_file(
             &dir.join(format!("scenarios/s{s}/scenario.toml")),
             "pipeline = \"bench\"\n[[sink]]\nname = \"nothing\"\nservice = \"redis\"\nkeys = \"*\"\n",
@@ -779,7 +796,7 @@ fn warm_spark(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
         value: connect,
         baseline: submit,
         baseline_what: format!(
-            "the same job through spark-submit (local[2]); median of runs 2 to {SPARK_RUNS} in each mode"
+            "the same job through spark-submit (local[2]); median of runs 2 to {runs} in each mode"
         ),
         goal: Goal::RatioAtMost(0.3),
     }])
@@ -830,95 +847,7 @@ fn parallel(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. Cold start.
-
-fn cold_start(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
-    crate::services::spark::discover(&ctx.settings.python)
-        .map_err(|e| format!("Spark is not installed here: {e}"))?;
-    let full = [
-        ServiceKind::Postgres,
-        ServiceKind::Redis,
-        ServiceKind::Hive,
-        ServiceKind::Hdfs,
-        ServiceKind::Spark,
-    ];
-    // The time to start `services`, and with `session` also the harness's Spark session (the
-    // JVM a Hive seed or sink needs), started right after: (services, session) seconds.
-    let start =
-        |services: &[ServiceKind], name: &str, session: bool| -> Result<(f64, f64), String> {
-            let dir = crate::ledger::make_dir(&std::env::temp_dir(), "harness-env-")
-                .map_err(|e| format!("cannot create a temporary folder: {e}"))?;
-            let (events, _rx) = Events::channel();
-            ctx.rt.block_on(async {
-                let t0 = Instant::now();
-                let env =
-                    Environment::start(services, &ctx.settings, BackendKind::Local, &dir, &events)
-                        .await
-                        .map_err(|e| format!("{name}: {e}"))?;
-                let elapsed = t0.elapsed().as_secs_f64();
-                let mut with_session = 0.0;
-                if session {
-                    let t0 = Instant::now();
-                    let started = match env.get::<crate::services::spark::SparkRunning>() {
-                        Some(spark) => spark
-                            .session(&events)
-                            .await
-                            .map(drop)
-                            .map_err(|e| e.to_string()),
-                        None => Err("spark is not part of the set".to_string()),
-                    };
-                    with_session = t0.elapsed().as_secs_f64();
-                    if let Err(e) = started {
-                        env.stop().await;
-                        return Err(format!("{name}: the Spark session: {e}"));
-                    }
-                }
-                env.stop().await;
-                Ok((elapsed, with_session))
-            })
-        };
-    // One start first, so that every figure finds the programs in the page cache.
-    start(&full, "warm-up", true)?;
-    let (value, session) = start(&full, "full set", true)?;
-    let hive_alone: Vec<ServiceKind> =
-        if ctx.settings.hive.database == config::settings::MetastoreDb::Postgres {
-            vec![ServiceKind::Postgres, ServiceKind::Hdfs, ServiceKind::Hive]
-        } else {
-            vec![ServiceKind::Hdfs, ServiceKind::Hive]
-        };
-    let mut baseline = 0.0;
-    for set in [
-        vec![ServiceKind::Postgres],
-        vec![ServiceKind::Redis],
-        hive_alone,
-    ] {
-        baseline += start(&set, "one by one", false)?.0;
-    }
-    Ok(vec![
-        Figure {
-            id: bench.id.to_string(),
-            name: "cold start: PostgreSQL, Redis, metastore, HDFS, Spark conf".into(),
-            unit: Unit::Seconds,
-            value,
-            baseline,
-            baseline_what: "the same services started one at a time, by the same code, summed"
-                .into(),
-            goal: Goal::AtMost(6.0),
-        },
-        Figure {
-            id: format!("{}.with_session", bench.id),
-            name: "cold start of the same set and the harness's Spark session (the JVM a Hive seed or sink needs), started after it".into(),
-            unit: Unit::Seconds,
-            value: value + session,
-            baseline: baseline + session,
-            baseline_what: "the services one at a time, summed, and the same session start".into(),
-            goal: Goal::AtMost(6.0),
-        },
-    ])
-}
-
-// ---------------------------------------------------------------------------------------------
-// 4. Canonicalize + diff.
+// Shared by the data benches: generated data and measured children.
 
 /// SplitMix64: a small deterministic generator, so that every run benches the same data.
 #[derive(Debug, Clone)]
@@ -943,175 +872,6 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
     }
-}
-
-/// The generated table sink: `rows` rows of 10 columns, in no particular order (as a database
-/// returns them). With `golden`, one row in [`CHANGED_EVERY`] has another score and title.
-pub fn generate_table(rows: usize, golden: bool) -> Table {
-    let col = |name: &str, type_name: &str| Column {
-        name: name.into(),
-        type_name: type_name.into(),
-    };
-    let columns = vec![
-        col("id", "int8"),
-        col("user_id", "int8"),
-        col("item_id", "int8"),
-        col("score", "float8"),
-        col("price", "numeric"),
-        col("views", "int4"),
-        col("is_paid", "bool"),
-        col("dt", "date"),
-        col("title", "text"),
-        col("note", "text"),
-    ];
-    let mut rng = Rng::new(0x5eed);
-    let mut data: Vec<Vec<Value>> = (0..rows as u64)
-        .map(|id| {
-            let item = rng.below(50_000) as i64;
-            let mut score = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 10.0;
-            let mut title = format!("item {item}");
-            if golden && id % CHANGED_EVERY == 42 {
-                score += 1.0;
-                title.push_str(" (old)");
-            }
-            let note = match rng.below(8) {
-                0 => Value::Null,
-                1 => Value::Text(String::new()),
-                2 => Value::Text(format!("said \"hi\"\tto {id}")),
-                _ => Value::Text(format!("note {}", rng.below(1000))),
-            };
-            vec![
-                Value::Int(id as i64),
-                Value::Int(rng.below(100_000) as i64),
-                Value::Int(item),
-                Value::Float(score),
-                Value::Numeric(format!("{}.{:02}", rng.below(100), rng.below(100))),
-                Value::Int(rng.below(10_000) as i64),
-                Value::Bool(rng.below(2) == 1),
-                Value::Text(format!(
-                    "2026-{:02}-{:02}",
-                    1 + rng.below(12),
-                    1 + rng.below(28)
-                )),
-                Value::Text(title),
-                note,
-            ]
-        })
-        .collect();
-    // Fisher–Yates with its own generator: the order does not depend on the values drawn above.
-    let mut order = Rng::new(0x0dde);
-    for i in (1..data.len()).rev() {
-        let j = order.below(i as u64 + 1) as usize;
-        data.swap(i, j);
-    }
-    Table {
-        columns,
-        rows: data,
-    }
-}
-
-fn bench_header() -> Header {
-    Header {
-        sink: "bench".into(),
-        source: "generated table".into(),
-    }
-}
-
-fn bench_key() -> Vec<String> {
-    vec!["id".into()]
-}
-
-/// The work of a `harness bench-worker` child.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum WorkerJob {
-    /// Write the golden snapshot and the rows as text for the `sort` + `diff` baseline.
-    Prepare,
-    /// Render the generated table, diff it against the golden, and compare it row by row.
-    Compare,
-}
-
-/// Runs a worker job in this process; prints what it measured as one JSON line.
-pub fn worker(job: WorkerJob, rows: usize, dir: &Path) -> Result<(), String> {
-    let golden_path = dir.join("golden.snap");
-    match job {
-        WorkerJob::Prepare => {
-            let golden = generate_table(rows, true)
-                .render(&bench_header(), &bench_key(), None)
-                .map_err(|e| e.to_string())?;
-            write_file(&golden_path, &golden)?;
-            let mut golden_rows: Vec<&str> = body_lines(&golden).collect();
-            // GNU sort's order under LC_ALL=C: bytes.
-            golden_rows.sort_unstable();
-            write_lines(&dir.join("golden.rows"), golden_rows.iter().copied())?;
-            drop(golden);
-            // The rows as the baseline gets them: unsorted, one per line.
-            let actual = generate_table(rows, false)
-                .render(&bench_header(), &bench_key(), None)
-                .map_err(|e| e.to_string())?;
-            let mut lines: Vec<&str> = body_lines(&actual).collect();
-            let mut order = Rng::new(0xfeed);
-            for i in (1..lines.len()).rev() {
-                lines.swap(i, order.below(i as u64 + 1) as usize);
-            }
-            write_lines(&dir.join("actual.rows"), lines.iter().copied())?;
-            println!("{{}}");
-        }
-        WorkerJob::Compare => {
-            let generated = generate_table(rows, false);
-            // The table as a sink read gives it; what the harness adds is measured above this.
-            let before = resident("VmRSS");
-            // What the runner does with a table sink: render (read stage), then read the
-            // golden, diff, and explain the difference row by row (compare stage).
-            let t0 = Instant::now();
-            let actual = generated
-                .render(&bench_header(), &bench_key(), None)
-                .map_err(|e| e.to_string())?;
-            let golden = golden::read(&golden_path)
-                .map_err(|e| format!("cannot read {}: {e}", golden_path.display()))?
-                .ok_or("no golden")?;
-            let key = bench_key();
-            let tolerances = table::Tolerances::new();
-            let (text_diff, by_rows) =
-                diff::explain(&golden, &actual, "golden.snap", Some((&key, &tolerances)));
-            let changed = by_rows.map_or(0, |d| d.changed.len());
-            let seconds = t0.elapsed().as_secs_f64();
-            drop(generated);
-            println!(
-                "{}",
-                serde_json::json!({
-                    "seconds": seconds,
-                    "changed_rows": changed,
-                    "rss_before": before,
-                    "diff_bytes": text_diff.map_or(0, |d| d.len()),
-                })
-            );
-        }
-    }
-    Ok(())
-}
-
-/// A memory figure of this process from /proc/self/status, in bytes.
-fn resident(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
-fn body_lines(snapshot: &str) -> impl Iterator<Item = &str> {
-    snapshot.lines().skip_while(|l| !l.is_empty()).skip(1)
-}
-
-fn write_lines<'a>(path: &Path, lines: impl Iterator<Item = &'a str>) -> Result<(), String> {
-    let err = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
-    let mut out = BufWriter::new(std::fs::File::create(path).map_err(err)?);
-    for l in lines {
-        out.write_all(l.as_bytes()).map_err(err)?;
-        out.write_all(b"\n").map_err(err)?;
-    }
-    out.flush().map_err(err)
 }
 
 /// A child process that ran to its end: wall time, peak resident memory and what it printed.
@@ -1170,108 +930,6 @@ fn measure_child(cmd: &mut Command, capture: Capture) -> Result<ChildRun, String
         code,
         stdout,
     })
-}
-
-fn canonicalize_and_diff(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
-    let dir = ctx.folder("table")?;
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-    let worker = |job: &str| {
-        let mut cmd = Command::new(&exe);
-        cmd.args(["bench-worker", job, "--rows"])
-            .arg(ctx.rows.to_string())
-            .arg("--dir")
-            .arg(&dir)
-            .stdin(Stdio::null());
-        let run = measure_child(&mut cmd, Capture::Stdout)?;
-        if run.code != 0 {
-            return Err(format!("bench-worker {job} failed (exit {})", run.code));
-        }
-        Ok::<_, String>(run)
-    };
-    worker("prepare")?;
-    let run = worker("compare")?;
-    let report: serde_json::Value = serde_json::from_slice(&run.stdout)
-        .map_err(|e| format!("bench-worker compare printed no figures: {e}"))?;
-    let seconds = report["seconds"].as_f64().ok_or("no seconds")?;
-    let before = report["rss_before"].as_f64().unwrap_or(0.0);
-    let changed = report["changed_rows"].as_u64().unwrap_or(0);
-    let expected = (0..ctx.rows as u64)
-        .filter(|i| i % CHANGED_EVERY == 42)
-        .count() as u64;
-    if changed != expected {
-        return Err(format!(
-            "the row-by-row comparison found {changed} changed rows, not {expected}"
-        ));
-    }
-
-    let sorted = dir.join("actual.sorted");
-    let sort = measure_child(
-        Command::new("sort")
-            .env("LC_ALL", "C")
-            .arg("-o")
-            .arg(&sorted)
-            .arg(dir.join("actual.rows")),
-        Capture::Nothing,
-    )
-    .map_err(|e| format!("GNU sort: {e}"))?;
-    if sort.code != 0 {
-        return Err(format!("sort failed (exit {})", sort.code));
-    }
-    let diff_path = dir.join("rows.diff");
-    let out = std::fs::File::create(&diff_path).map_err(|e| e.to_string())?;
-    let diff_run = measure_child(
-        Command::new("diff")
-            .arg(dir.join("golden.rows"))
-            .arg(&sorted)
-            .stdout(out),
-        Capture::Nothing,
-    )
-    .map_err(|e| format!("GNU diff: {e}"))?;
-    if diff_run.code != 1 {
-        return Err(format!(
-            "diff should find differences (exit 1), exited {}",
-            diff_run.code
-        ));
-    }
-    // The baseline wrote its whole diff, as the harness writes its own.
-    let diff_lines = std::fs::read_to_string(&diff_path)
-        .map_err(|e| e.to_string())?
-        .lines()
-        .filter(|l| l.starts_with('<') || l.starts_with('>'))
-        .count() as u64;
-    if diff_lines != 2 * expected {
-        return Err(format!(
-            "diff wrote {diff_lines} changed lines, not the {} of {expected} changed rows",
-            2 * expected
-        ));
-    }
-    let rows = ctx.rows;
-    Ok(vec![
-        Figure {
-            id: format!("{}.time", bench.id),
-            name: format!("render + diff + row compare, {rows} rows × 10 columns, 1% changed"),
-            unit: Unit::Seconds,
-            value: seconds,
-            baseline: sort.elapsed + diff_run.elapsed,
-            baseline_what:
-                "LC_ALL=C sort of the same rows as text + diff against the sorted golden rows"
-                    .into(),
-            goal: Goal::RatioAtMost(1.0),
-        },
-        Figure {
-            id: format!("{}.memory", bench.id),
-            name: format!(
-                "peak memory of the same, above the {} the table itself takes ({} in all)",
-                human(Unit::Bytes, before),
-                human(Unit::Bytes, run.max_rss)
-            ),
-            unit: Unit::Bytes,
-            value: run.max_rss - before,
-            baseline: sort.max_rss.max(diff_run.max_rss),
-            baseline_what: "peak RSS of that sort and diff, the larger".into(),
-            goal: Goal::AtMost(0.5e9),
-        },
-    ])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1554,6 +1212,7 @@ fn seed_figure(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::Value;
 
     fn figure(unit: Unit, value: f64, baseline: f64, goal: Goal) -> Figure {
         Figure {

@@ -146,6 +146,10 @@ pub struct BenchArgs {
     /// Exit 1 when a figure misses its goal or a bench could not be measured.
     #[arg(long)]
     pub check: bool,
+    /// The fewest runs that still give every figure (bench 2 runs its job twice in each mode,
+    /// benches 3 and 9 start without a warm-up start): quicker, less steady figures.
+    #[arg(long)]
+    pub quick: bool,
 }
 
 /// What `check --unreferenced` does with orphaned goldens.
@@ -556,6 +560,7 @@ fn bench(args: &BenchArgs, settings: config::Settings, root: PathBuf) -> i32 {
         json: args.json.clone(),
         settings,
         root,
+        quick: args.quick,
     };
     match crate::bench::run(&opts) {
         Ok(results) if args.check => {

@@ -1,11 +1,11 @@
-//! 7. The example pipeline's Airflow DAG against the same tasks declared in pipeline.toml: the
-//! example's `full_pipeline` scenario run twice in a row on `hydramatrices` (pipeline.toml) and
+//! Bench 10, the example pipeline's Airflow DAG against the same tasks declared in pipeline.toml:
+//! the example's `full_pipeline` scenario run twice in a row on `hydramatrices` (pipeline.toml) and
 //! twice on `hydramatrices_airflow` (its DAG), each pair in a fresh environment started the same
-//! way: same seeds, same jobs, same sinks, the same number of tasks at once. Measured on the
-//! second run of each pair (an environment that ran a scenario before, as every scenario but
-//! the first of a run finds it): the scenario's wall time (reset to compare) and the time from
-//! its start to its first task running; and on the first run, that time again, which for the DAG
-//! includes migrating Airflow's database and loading Airflow (while the seeds go in).
+//! way: same seeds, same jobs, same sinks, the same number of tasks at once. Measured on the second
+//! run of each pair (an environment that ran a scenario before, as every scenario but the first of
+//! a run finds it): the scenario's wall time (reset to compare) and the time from its start to its
+//! first task running; and on the first run, that time again, which for the DAG includes migrating
+//! Airflow's database and loading Airflow (while the seeds go in).
 
 use super::{Bench, Ctx, Figure, Goal, Unit, bench_options, load_project, run_all};
 use crate::config;

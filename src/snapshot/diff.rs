@@ -3,6 +3,7 @@
 
 use similar::TextDiff;
 
+use super::merge;
 use super::table::{self, TableDiff, Tolerances};
 
 /// A unified diff from `golden` to `actual`, or `None` when they are equal.
@@ -130,7 +131,9 @@ pub fn side_by_side(golden: &str, actual: &str, golden_name: &str, width: usize)
 const PARALLEL_BYTES: usize = 4 << 20;
 
 /// The unified diff of two snapshots and, when `table` gives a table sink's key and tolerances,
-/// its row-by-row account; both `None` when the texts are equal.
+/// its row-by-row account; both `None` when the texts are equal. A keyed table whose rows are
+/// sorted by their unique key is compared in one merge pass ([`merge::explain`]), which gives
+/// the same diff and account; otherwise a line diff and the row account run side by side.
 pub fn explain(
     golden: &str,
     actual: &str,
@@ -139,6 +142,11 @@ pub fn explain(
 ) -> (Option<String>, Option<TableDiff>) {
     if golden == actual {
         return (None, None);
+    }
+    if let Some((key, tol)) = table
+        && let Some((lines, rows)) = merge::explain(golden, actual, golden_name, key, tol)
+    {
+        return (lines, Some(rows));
     }
     let rows = || {
         let (key, tol) = table?;

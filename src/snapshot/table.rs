@@ -180,17 +180,7 @@ pub fn parse(text: &str) -> Option<Parsed<'_>> {
         preamble.push_str(line);
         preamble.push('\n');
     };
-    let columns: Vec<(String, String)> = if columns_line.is_empty() {
-        vec![]
-    } else {
-        columns_line
-            .split(" | ")
-            .map(|c| match c.split_once(' ') {
-                Some((n, t)) => (n.to_string(), t.to_string()),
-                None => (c.to_string(), String::new()),
-            })
-            .collect()
-    };
+    let columns = parse_columns(columns_line);
     let count: usize = lines.next()?.strip_prefix("rows: ")?.trim().parse().ok()?;
     if !lines.next()?.is_empty() {
         return None;
@@ -213,14 +203,40 @@ pub fn parse(text: &str) -> Option<Parsed<'_>> {
     })
 }
 
+/// The `(name, type)` of every column of a `columns:` line (what follows `columns:`).
+pub(super) fn parse_columns(line: &str) -> Vec<(String, String)> {
+    if line.is_empty() {
+        return vec![];
+    }
+    line.split(" | ")
+        .map(|c| match c.split_once(' ') {
+            Some((n, t)) => (n.to_string(), t.to_string()),
+            None => (c.to_string(), String::new()),
+        })
+        .collect()
+}
+
 /// Splits `name=value | ...` into its values; `None` when the line does not hold the columns.
-fn split_row<'a>(
+pub(super) fn split_row<'a>(
     line: &'a str,
     columns: &[(String, String)],
     out: &mut Vec<&'a str>,
 ) -> Option<()> {
+    split_row_upto(line, columns, columns.len(), out)?
+        .is_empty()
+        .then_some(())
+}
+
+/// Splits the first `upto` cells of `name=value | ...` into `out`; what follows them, or `None`
+/// when the line does not hold those columns.
+pub(super) fn split_row_upto<'a>(
+    line: &'a str,
+    columns: &[(String, String)],
+    upto: usize,
+    out: &mut Vec<&'a str>,
+) -> Option<&'a str> {
     let mut rest = line;
-    for (i, (name, _)) in columns.iter().enumerate() {
+    for (i, (name, _)) in columns.iter().take(upto).enumerate() {
         if i > 0 {
             rest = rest.strip_prefix(" | ")?;
         }
@@ -241,7 +257,7 @@ fn split_row<'a>(
         out.push(&rest[..len]);
         rest = &rest[len..];
     }
-    rest.is_empty().then_some(())
+    Some(rest)
 }
 
 /// FNV-1a: row keys come from snapshot files, not from an adversary, and a million of them
@@ -280,25 +296,31 @@ pub(super) fn number(cell: &str) -> Option<f64> {
     }
 }
 
-/// Compares two rendered tables. Rows are paired by `key` when every key column is on both
-/// sides (the n-th golden row of a key with the n-th new one), else matched whole over the
-/// columns both sides have.
-pub fn compare<'a>(
-    golden: &Parsed<'a>,
-    actual: &Parsed<'a>,
-    key: &[String],
-    tol: &Tolerances,
-) -> TableDiff {
-    let g_names: Vec<&str> = golden.columns.iter().map(|c| c.0.as_str()).collect();
-    let a_names: Vec<&str> = actual.columns.iter().map(|c| c.0.as_str()).collect();
-    let mut schema = Vec::new();
-    for (name, ty) in &golden.columns {
-        match actual.columns.iter().find(|c| &c.0 == name) {
-            None => schema.push(SchemaChange::Removed {
+/// How the columns of two rendered tables relate.
+pub(super) struct Schema<'c> {
+    /// Columns added, removed, retyped or reordered.
+    pub changes: Vec<SchemaChange>,
+    /// Columns on both sides, in the golden's order, with their index on each side.
+    pub common: Vec<(&'c str, usize, usize)>,
+    /// True when the columns on both sides come in the same order.
+    pub same_order: bool,
+}
+
+/// The schema changes from the `golden` columns to the `actual` ones.
+pub(super) fn schema<'c>(
+    golden: &'c [(String, String)],
+    actual: &'c [(String, String)],
+) -> Schema<'c> {
+    let g_names: Vec<&str> = golden.iter().map(|c| c.0.as_str()).collect();
+    let a_names: Vec<&str> = actual.iter().map(|c| c.0.as_str()).collect();
+    let mut changes = Vec::new();
+    for (name, ty) in golden {
+        match actual.iter().find(|c| &c.0 == name) {
+            None => changes.push(SchemaChange::Removed {
                 column: name.clone(),
                 type_name: ty.clone(),
             }),
-            Some((_, t)) if t != ty => schema.push(SchemaChange::TypeChanged {
+            Some((_, t)) if t != ty => changes.push(SchemaChange::TypeChanged {
                 column: name.clone(),
                 old: ty.clone(),
                 new: t.clone(),
@@ -306,15 +328,14 @@ pub fn compare<'a>(
             Some(_) => {}
         }
     }
-    for (name, ty) in &actual.columns {
+    for (name, ty) in actual {
         if !g_names.contains(&name.as_str()) {
-            schema.push(SchemaChange::Added {
+            changes.push(SchemaChange::Added {
                 column: name.clone(),
                 type_name: ty.clone(),
             });
         }
     }
-    // Columns on both sides, in the golden's order, with their index on each side.
     let common: Vec<(&str, usize, usize)> = g_names
         .iter()
         .enumerate()
@@ -326,13 +347,65 @@ pub fn compare<'a>(
         .filter(|n| g_names.contains(n))
         .collect();
     let g_order: Vec<&str> = common.iter().map(|c| c.0).collect();
-    if a_order != g_order {
-        schema.push(SchemaChange::Reordered {
+    let same_order = a_order == g_order;
+    if !same_order {
+        changes.push(SchemaChange::Reordered {
             old: g_order.iter().map(|s| s.to_string()).collect(),
             new: a_order.iter().map(|s| s.to_string()).collect(),
         });
     }
+    Schema {
+        changes,
+        common,
+        same_order,
+    }
+}
 
+/// The account of one paired row whose line differs: its changed cells (`None` when every
+/// difference is within its tolerance), counting the tolerated ones in `tolerated`.
+pub(super) fn changed_row(
+    key: &[String],
+    key_cells: &[&str],
+    (g, a): (&[&str], &[&str]),
+    common: &[(&str, usize, usize)],
+    tol: &Tolerances,
+    tolerated: &mut usize,
+) -> Option<ChangedRow> {
+    let mut cells = Vec::new();
+    for &(name, gi, ai) in common {
+        let (old, new) = (g[gi], a[ai]);
+        if old != new {
+            *tolerated +=
+                nested::compare_cell(name, old, new, tolerance_for(tol, name), &mut cells);
+        }
+    }
+    (!cells.is_empty()).then(|| ChangedRow {
+        key: key
+            .iter()
+            .zip(key_cells)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        cells,
+    })
+}
+
+/// Compares two rendered tables. Rows are paired by `key` when every key column is on both
+/// sides (the n-th golden row of a key with the n-th new one), else matched whole over the
+/// columns both sides have.
+pub fn compare<'a>(
+    golden: &Parsed<'a>,
+    actual: &Parsed<'a>,
+    key: &[String],
+    tol: &Tolerances,
+) -> TableDiff {
+    let g_names: Vec<&str> = golden.columns.iter().map(|c| c.0.as_str()).collect();
+    let a_names: Vec<&str> = actual.columns.iter().map(|c| c.0.as_str()).collect();
+    let Schema {
+        changes: schema,
+        common,
+        same_order,
+    } = schema(&golden.columns, &actual.columns);
     let key_cols: Option<Vec<(usize, usize)>> = key
         .iter()
         .map(|k| {
@@ -371,13 +444,6 @@ pub fn compare<'a>(
                     kc.iter()
                         .map(|(gi, ai)| row[if golden_side { *gi } else { *ai }]),
                 );
-            };
-            let key_text = |cells: &[&str]| -> String {
-                key.iter()
-                    .zip(cells)
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
             };
             // The actual rows of each key, in order: the first and last in the map, the rest
             // chained through `next` (a million rows cost two numbers each, not a queue each).
@@ -425,26 +491,11 @@ pub fn compare<'a>(
                 if *g_line == actual.rows[ai] {
                     continue;
                 }
-                let g = &row;
                 let a = actual.cells(ai);
-                let mut cells = Vec::new();
-                for &(name, gi, aidx) in &common {
-                    let (old, new) = (g[gi], a[aidx]);
-                    if old != new {
-                        diff.tolerated += nested::compare_cell(
-                            name,
-                            old,
-                            new,
-                            tolerance_for(tol, name),
-                            &mut cells,
-                        );
-                    }
-                }
-                if !cells.is_empty() {
-                    diff.changed.push(ChangedRow {
-                        key: key_text(&k),
-                        cells,
-                    });
+                if let Some(changed) =
+                    changed_row(key, &k, (&row, &a), &common, tol, &mut diff.tolerated)
+                {
+                    diff.changed.push(changed);
                 }
             }
             for (i, line) in actual.rows.iter().enumerate() {
@@ -469,9 +520,8 @@ pub fn compare<'a>(
                 ));
             }
             // With the same columns in the same order, a row's projection is its line.
-            let whole = common.len() == g_names.len()
-                && common.len() == a_names.len()
-                && a_order == g_order;
+            let whole =
+                common.len() == g_names.len() && common.len() == a_names.len() && same_order;
             let project = |p: &Parsed<'a>, i: usize, golden_side: bool| -> Cow<'a, str> {
                 if whole {
                     return Cow::Borrowed(p.rows[i]);

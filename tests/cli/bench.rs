@@ -53,11 +53,69 @@ fn bench_writes_every_requested_figure_with_its_baseline_and_ratio() {
 }
 
 #[test]
+fn bench_check_exits_1_naming_a_bench_that_could_not_be_measured() {
+    // No managed Python in this project: bench 2 cannot find Spark.
+    let p = Project::new();
+    let r = p.run(&["bench", "--only", "2", "--check"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("bench --check: 2 not measured: Spark is not installed here"),
+        "{}",
+        r.stderr
+    );
+    let r = p.run(&["bench", "--only", "2"]);
+    assert_eq!(
+        r.code,
+        0,
+        "without --check a bench not measured is only reported: {}",
+        r.all()
+    );
+}
+
+#[test]
+fn benches_2_and_3_measure_their_figures_against_measured_baselines() {
+    require_servers();
+    let p = Project::example_venv();
+    let r = p.run(&["bench", "--only", "2,3", "--quick", "--json", "out.json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let json: serde_json::Value =
+        serde_json::from_str(&p.read("out.json")).expect("out.json is JSON");
+    assert!(
+        json["not_measured"]
+            .as_array()
+            .is_some_and(|a| a.is_empty()),
+        "{}",
+        r.all()
+    );
+    let figures = json["figures"].as_array().expect("figures");
+    let ids: Vec<&str> = figures.iter().filter_map(|f| f["id"].as_str()).collect();
+    assert_eq!(ids, ["2", "3"], "{}", r.all());
+    for f in figures {
+        let (value, baseline) = (
+            f["value"].as_f64().unwrap_or(-1.0),
+            f["baseline"].as_f64().unwrap_or(-1.0),
+        );
+        // Seconds of a Spark job or of service starts, the baseline's too: more than nothing,
+        // less than minutes.
+        for v in [value, baseline] {
+            assert!(v > 0.01 && v < 300.0, "{f}");
+        }
+        assert_eq!(f["unit"], "seconds", "{f}");
+    }
+    assert!(
+        p.leftover_processes().is_empty(),
+        "{:?}",
+        p.leftover_processes()
+    );
+}
+
+#[test]
 fn bench_rejects_an_unknown_number() {
     let p = Project::new();
-    let r = p.run(&["bench", "--only", "9"]);
+    let r = p.run(&["bench", "--only", "99"]);
     assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains("no bench numbered [9]"), "{}", r.stderr);
+    assert!(r.stderr.contains("no bench numbered [99]"), "{}", r.stderr);
 }
 
 #[test]

@@ -1,0 +1,323 @@
+//! Bench 4, canonicalizing and diffing a large table sink: a generated table rendered, its golden
+//! read, the unified diff and the row-by-row account, as the runner does with a table sink, in a
+//! child process (`harness bench-worker`) so that its peak memory is its own; against GNU `sort` of
+//! the same rows as text and `diff` against the sorted golden rows.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use super::{Bench, Capture, Ctx, Figure, Goal, Rng, Unit, human, measure_child, write_file};
+use crate::snapshot::canonical::{Column, Header, Table, Value};
+use crate::snapshot::golden;
+use crate::snapshot::{diff, table};
+
+/// One row in this many differs between the generated golden and the generated table.
+const CHANGED_EVERY: u64 = 100;
+
+/// The generated table sink: `rows` rows of 10 columns, in no particular order (as a database
+/// returns them). With `golden`, one row in [`CHANGED_EVERY`] has another score and title.
+pub fn generate_table(rows: usize, golden: bool) -> Table {
+    let col = |name: &str, type_name: &str| Column {
+        name: name.into(),
+        type_name: type_name.into(),
+    };
+    let columns = vec![
+        col("id", "int8"),
+        col("user_id", "int8"),
+        col("item_id", "int8"),
+        col("score", "float8"),
+        col("price", "numeric"),
+        col("views", "int4"),
+        col("is_paid", "bool"),
+        col("dt", "date"),
+        col("title", "text"),
+        col("note", "text"),
+    ];
+    let mut rng = Rng::new(0x5eed);
+    let mut data: Vec<Vec<Value>> = (0..rows as u64)
+        .map(|id| {
+            let item = rng.below(50_000) as i64;
+            let mut score = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 10.0;
+            let mut title = format!("item {item}");
+            if golden && id % CHANGED_EVERY == 42 {
+                score += 1.0;
+                title.push_str(" (old)");
+            }
+            let note = match rng.below(8) {
+                0 => Value::Null,
+                1 => Value::Text(String::new()),
+                2 => Value::Text(format!("said \"hi\"\tto {id}")),
+                _ => Value::Text(format!("note {}", rng.below(1000))),
+            };
+            vec![
+                Value::Int(id as i64),
+                Value::Int(rng.below(100_000) as i64),
+                Value::Int(item),
+                Value::Float(score),
+                Value::Numeric(format!("{}.{:02}", rng.below(100), rng.below(100))),
+                Value::Int(rng.below(10_000) as i64),
+                Value::Bool(rng.below(2) == 1),
+                Value::Text(format!(
+                    "2026-{:02}-{:02}",
+                    1 + rng.below(12),
+                    1 + rng.below(28)
+                )),
+                Value::Text(title),
+                note,
+            ]
+        })
+        .collect();
+    // Fisher–Yates with its own generator: the order does not depend on the values drawn above.
+    let mut order = Rng::new(0x0dde);
+    for i in (1..data.len()).rev() {
+        let j = order.below(i as u64 + 1) as usize;
+        data.swap(i, j);
+    }
+    Table {
+        columns,
+        rows: data,
+    }
+}
+
+fn bench_header() -> Header {
+    Header {
+        sink: "bench".into(),
+        source: "generated table".into(),
+    }
+}
+
+fn bench_key() -> Vec<String> {
+    vec!["id".into()]
+}
+
+/// The work of a `harness bench-worker` child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorkerJob {
+    /// Write the golden snapshot and the rows as text for the `sort` + `diff` baseline.
+    Prepare,
+    /// Render the generated table, diff it against the golden, and compare it row by row.
+    Compare,
+}
+
+/// Runs a worker job in this process; prints what it measured as one JSON line.
+pub fn worker(job: WorkerJob, rows: usize, dir: &Path) -> Result<(), String> {
+    let golden_path = dir.join("golden.snap");
+    match job {
+        WorkerJob::Prepare => {
+            let golden = generate_table(rows, true)
+                .render(&bench_header(), &bench_key(), None)
+                .map_err(|e| e.to_string())?;
+            write_file(&golden_path, &golden)?;
+            let mut golden_rows: Vec<&str> = body_lines(&golden).collect();
+            // GNU sort's order under LC_ALL=C: bytes.
+            golden_rows.sort_unstable();
+            write_lines(&dir.join("golden.rows"), golden_rows.iter().copied())?;
+            drop(golden);
+            // The rows as the baseline gets them: unsorted, one per line.
+            let actual = generate_table(rows, false)
+                .render(&bench_header(), &bench_key(), None)
+                .map_err(|e| e.to_string())?;
+            let mut lines: Vec<&str> = body_lines(&actual).collect();
+            let mut order = Rng::new(0xfeed);
+            for i in (1..lines.len()).rev() {
+                lines.swap(i, order.below(i as u64 + 1) as usize);
+            }
+            write_lines(&dir.join("actual.rows"), lines.iter().copied())?;
+            println!("{{}}");
+        }
+        WorkerJob::Compare => {
+            let generated = generate_table(rows, false);
+            // The table as a sink read gives it; what the harness adds is measured above this.
+            let before = resident("VmRSS");
+            // What the runner does with a table sink: render (read stage), then read the
+            // golden, diff, and explain the difference row by row (compare stage).
+            let t0 = Instant::now();
+            let actual = generated
+                .render(&bench_header(), &bench_key(), None)
+                .map_err(|e| e.to_string())?;
+            let golden = golden::read(&golden_path)
+                .map_err(|e| format!("cannot read {}: {e}", golden_path.display()))?
+                .ok_or("no golden")?;
+            let key = bench_key();
+            let tolerances = table::Tolerances::new();
+            let (text_diff, by_rows) =
+                diff::explain(&golden, &actual, "golden.snap", Some((&key, &tolerances)));
+            let changed = by_rows.map_or(0, |d| d.changed.len());
+            // The runner keeps the diff in the report, as the baseline writes its own.
+            let text_diff = text_diff.unwrap_or_default();
+            write_file(&dir.join("harness.diff"), &text_diff)?;
+            let seconds = t0.elapsed().as_secs_f64();
+            drop(generated);
+            println!(
+                "{}",
+                serde_json::json!({
+                    "seconds": seconds,
+                    "changed_rows": changed,
+                    "rss_before": before,
+                    "diff_bytes": text_diff.len(),
+                })
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A memory figure of this process from /proc/self/status, in bytes.
+fn resident(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn body_lines(snapshot: &str) -> impl Iterator<Item = &str> {
+    snapshot.lines().skip_while(|l| !l.is_empty()).skip(1)
+}
+
+fn write_lines<'a>(path: &Path, lines: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let mut out = BufWriter::new(std::fs::File::create(path).map_err(err)?);
+    for l in lines {
+        out.write_all(l.as_bytes()).map_err(err)?;
+        out.write_all(b"\n").map_err(err)?;
+    }
+    out.flush().map_err(err)
+}
+
+pub(super) fn canonicalize_and_diff(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
+    let dir = ctx.folder("table")?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let worker = |job: &str| {
+        let mut cmd = Command::new(&exe);
+        cmd.args(["bench-worker", job, "--rows"])
+            .arg(ctx.rows.to_string())
+            .arg("--dir")
+            .arg(&dir)
+            .stdin(Stdio::null());
+        let run = measure_child(&mut cmd, Capture::Stdout)?;
+        if run.code != 0 {
+            return Err(format!("bench-worker {job} failed (exit {})", run.code));
+        }
+        Ok::<_, String>(run)
+    };
+    worker("prepare")?;
+    let run = worker("compare")?;
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout)
+        .map_err(|e| format!("bench-worker compare printed no figures: {e}"))?;
+    let seconds = report["seconds"].as_f64().ok_or("no seconds")?;
+    let before = report["rss_before"].as_f64().unwrap_or(0.0);
+    let changed = report["changed_rows"].as_u64().unwrap_or(0);
+    let expected = (0..ctx.rows as u64)
+        .filter(|i| i % CHANGED_EVERY == 42)
+        .count() as u64;
+    if changed != expected {
+        return Err(format!(
+            "the row-by-row comparison found {changed} changed rows, not {expected}"
+        ));
+    }
+
+    let sorted = dir.join("actual.sorted");
+    let sort = measure_child(
+        Command::new("sort")
+            .env("LC_ALL", "C")
+            .arg("-o")
+            .arg(&sorted)
+            .arg(dir.join("actual.rows")),
+        Capture::Nothing,
+    )
+    .map_err(|e| format!("GNU sort: {e}"))?;
+    if sort.code != 0 {
+        return Err(format!("sort failed (exit {})", sort.code));
+    }
+    let diff_path = dir.join("rows.diff");
+    let out = std::fs::File::create(&diff_path).map_err(|e| e.to_string())?;
+    let diff_run = measure_child(
+        Command::new("diff")
+            .arg(dir.join("golden.rows"))
+            .arg(&sorted)
+            .stdout(out),
+        Capture::Nothing,
+    )
+    .map_err(|e| format!("GNU diff: {e}"))?;
+    if diff_run.code != 1 {
+        return Err(format!(
+            "diff should find differences (exit 1), exited {}",
+            diff_run.code
+        ));
+    }
+    // The baseline wrote its whole diff, as the harness writes its own.
+    let diff_lines = std::fs::read_to_string(&diff_path)
+        .map_err(|e| e.to_string())?
+        .lines()
+        .filter(|l| l.starts_with('<') || l.starts_with('>'))
+        .count() as u64;
+    if diff_lines != 2 * expected {
+        return Err(format!(
+            "diff wrote {diff_lines} changed lines, not the {} of {expected} changed rows",
+            2 * expected
+        ));
+    }
+    let rows = ctx.rows;
+    Ok(vec![
+        Figure {
+            id: format!("{}.time", bench.id),
+            name: format!("render + diff + row compare, {rows} rows × 10 columns, 1% changed"),
+            unit: Unit::Seconds,
+            value: seconds,
+            baseline: sort.elapsed + diff_run.elapsed,
+            baseline_what:
+                "LC_ALL=C sort of the same rows as text + diff against the sorted golden rows"
+                    .into(),
+            goal: Goal::RatioAtMost(1.0),
+        },
+        Figure {
+            id: format!("{}.memory", bench.id),
+            name: format!(
+                "peak memory of the same, above the {} the table itself takes ({} in all)",
+                human(Unit::Bytes, before),
+                human(Unit::Bytes, run.max_rss)
+            ),
+            unit: Unit::Bytes,
+            value: run.max_rss - before,
+            baseline: sort.max_rss.max(diff_run.max_rss),
+            baseline_what: "peak RSS of that sort and diff, the larger".into(),
+            goal: Goal::AtMost(0.5e9),
+        },
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::merge;
+
+    /// Rows of the generated table in the test below; the bench's million in a release build
+    /// gives the same.
+    const ROWS: usize = 20_000;
+
+    #[test]
+    fn the_merge_pass_gives_the_line_diff_and_account_of_the_general_comparison() {
+        let render = |golden| {
+            generate_table(ROWS, golden)
+                .render(&bench_header(), &bench_key(), None)
+                .expect("renders")
+        };
+        let (g, a) = (render(true), render(false));
+        let tol = table::Tolerances::new();
+        let (lines, rows) =
+            merge::explain(&g, &a, "golden.snap", &bench_key(), &tol).expect("the pass applies");
+        assert_eq!(lines, diff::unified(&g, &a, "golden.snap"));
+        let general = table::compare(
+            &table::parse(&g).expect("parses"),
+            &table::parse(&a).expect("parses"),
+            &bench_key(),
+            &tol,
+        );
+        assert_eq!(rows, general);
+        assert_eq!(rows.changed.len(), ROWS / CHANGED_EVERY as usize);
+    }
+}
