@@ -72,6 +72,9 @@ pub struct HiveSettings {
     pub heap: String,
     /// Where the metastore keeps its tables.
     pub database: MetastoreDb,
+    /// True when the harness writes and reads Parquet seeds and sinks itself; false sends every
+    /// Hive seed and sink through its Spark session.
+    pub direct: bool,
 }
 
 /// The metastore's own database.
@@ -169,6 +172,7 @@ impl Settings {
                 start_timeout: Duration::from_secs(90),
                 heap: "512m".into(),
                 database: MetastoreDb::Derby,
+                direct: true,
             },
             image_base: "debian:bookworm-slim".into(),
             hdfs: HdfsSettings {
@@ -230,6 +234,7 @@ struct RawHive {
     start_timeout: Option<Spanned<String>>,
     heap: Option<Spanned<String>>,
     database: Option<Spanned<String>>,
+    direct: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -362,6 +367,9 @@ pub fn load(root: &Path, errors: &mut Vec<ConfigError>) -> Settings {
         settings.image_base = base;
     }
     if let Some(h) = raw.services.hive {
+        if let Some(direct) = h.direct {
+            settings.hive.direct = direct;
+        }
         match h.database.as_ref().map(|d| (d, d.get_ref().as_str())) {
             None | Some((_, "derby")) => {}
             Some((_, "postgres")) => settings.hive.database = MetastoreDb::Postgres,

@@ -68,6 +68,18 @@ impl HdfsEndpoint {
         self.root.join(path.trim_start_matches('/'))
     }
 
+    /// The local file behind a URL of this namespace (`hdfs://AUTHORITY/path`), or behind a
+    /// `file:` URL; `None` for any other place.
+    pub fn local_of_url(&self, url: &str) -> Option<PathBuf> {
+        if let Some(path) = url.strip_prefix(&self.url()) {
+            return path.starts_with('/').then(|| self.local(path));
+        }
+        let path = url
+            .strip_prefix("file://")
+            .or_else(|| url.strip_prefix("file:"))?;
+        path.starts_with('/').then(|| PathBuf::from(path))
+    }
+
     /// Empties the namespace, keeping an empty warehouse folder.
     pub fn reset(&self) -> Result<(), ServiceError> {
         let fail = |e: std::io::Error| ServiceError::Unavailable {

@@ -147,7 +147,7 @@ pub trait Service: Sync {
     }
 
     /// Kinds the harness itself needs to put `seeds` into this kind or read `sinks` from it
-    /// (Hive tables are written and read through the harness's Spark session).
+    /// (what the harness cannot write or read itself goes through its Spark session).
     fn needs_for(&self, _seeds: &[&Seed], _sinks: &[&Sink]) -> Vec<ServiceKind> {
         vec![]
     }

@@ -16,6 +16,7 @@ mod doctor;
 mod example;
 mod faults;
 mod faults_update;
+mod hive_direct;
 mod interrupt;
 mod kept_env;
 mod layers;
