@@ -1,7 +1,9 @@
 //! Benches 3 and 9, cold starts of the local service set: the set alone (3), and the set with the
-//! JVMs a Hive scenario waits for before its first seed (9): the metastore, part of the set, and
-//! the harness's Spark session, which every Hive seed and sink goes through. Each against the same
-//! services started one at a time by the same code, summed.
+//! JVMs a Hive scenario waits for before its first seed (9). A scenario whose Hive seeds and sinks
+//! the harness writes and reads itself (CSV seeds, Parquet tables) needs the metastore only, part
+//! of the set (`9.direct`); one with seeds or sinks it cannot (JSON Lines, ORC, dates in a CSV...)
+//! also waits for the harness's Spark session (`9.with_session`). Each against the same services
+//! started one at a time by the same code, summed.
 
 use std::time::Instant;
 
@@ -111,13 +113,24 @@ pub(super) fn with_hive_jvm(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, Str
     }
     let (value, session) = start(ctx, &FULL, "full set", true)?;
     let baseline = one_by_one(ctx)?;
-    Ok(vec![Figure {
-        id: bench.id.to_string(),
-        name: "cold start of the set, metastore included, then the Spark session every Hive seed and sink goes through".into(),
-        unit: Unit::Seconds,
-        value: value + session,
-        baseline: baseline + session,
-        baseline_what: "the services one at a time, summed, and the same session start".into(),
-        goal: Goal::AtMost(6.0),
-    }])
+    Ok(vec![
+        Figure {
+            id: format!("{}.direct", bench.id),
+            name: "cold start of the set with the one JVM a Hive scenario of CSV seeds and Parquet sinks needs: the metastore".into(),
+            unit: Unit::Seconds,
+            value,
+            baseline,
+            baseline_what: "the services one at a time, summed".into(),
+            goal: Goal::AtMost(6.0),
+        },
+        Figure {
+            id: format!("{}.with_session", bench.id),
+            name: "the same, then the Spark session the Hive seeds and sinks the harness cannot write or read itself go through".into(),
+            unit: Unit::Seconds,
+            value: value + session,
+            baseline: baseline + session,
+            baseline_what: "the services one at a time, summed, and the same session start".into(),
+            goal: Goal::AtMost(6.0),
+        },
+    ])
 }
