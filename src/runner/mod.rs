@@ -86,8 +86,9 @@ pub fn missing_services(
 }
 
 /// Starts ahead what the scenarios' runs would otherwise start on first use on `env`: the Spark
-/// Connect server when a task runs in connect mode, and the harness's Spark session when the
-/// environment has Spark and Hive (for Hive seeds and sinks).
+/// Connect server when a task runs in connect mode. (The harness's Spark session is not: the
+/// Hive seeds and sinks the harness handles itself do not need it; it starts on the first one
+/// that does, and stays with the environment.)
 pub async fn warm(
     project: &Project,
     scenarios: &[&Scenario],
@@ -101,9 +102,6 @@ pub async fn warm(
     };
     if plan.scenarios.iter().any(ScenarioPlan::uses_connect) {
         spark.connect_server(events).await?;
-    }
-    if env.started.iter().any(|r| r.kind() == ServiceKind::Hive) {
-        drop(spark.session(events).await?);
     }
     Ok(())
 }
