@@ -13,12 +13,13 @@ mod step;
 pub mod tasks;
 
 use crate::backend::{Environment, InfraError, Resolved};
-use crate::config::{ExpectedFailure, Project, Scenario, ServiceKind, SparkMode};
+use crate::config::{ExpectedFailure, Project, Scenario, SparkMode};
 use crate::dag;
 use crate::events::{Event, Events};
 use crate::outcome::{
     RunOutcome, ScenarioOutcome, ScenarioStatus, SinkOutcome, TaskStatus, Timings, summary_line,
 };
+use crate::services::spark::SparkRunning;
 use crate::snapshot::golden::WritePolicy;
 use crate::snapshot::store::Store;
 use plan::ScenarioPlan;
@@ -83,7 +84,7 @@ pub async fn run(
     }
 
     let queue = std::sync::Mutex::new(plan.scenarios.iter().enumerate());
-    let workers = (0..jobs).map(|_| worker(project, &plan.services, &queue, opts, events, cancel));
+    let workers = (0..jobs).map(|_| worker(project, &plan, &queue, opts, events, cancel));
     let results = futures_util::future::join_all(workers).await;
 
     let mut timings = Timings::default();
@@ -159,7 +160,7 @@ type Queue<'a, 'p> = std::sync::Mutex<std::iter::Enumerate<std::slice::Iter<'a, 
 /// stops it.
 async fn worker(
     project: &Project,
-    services: &[ServiceKind],
+    plan: &plan::RunPlan<'_>,
     queue: &Queue<'_, '_>,
     opts: &RunOptions,
     events: &Events,
@@ -184,7 +185,7 @@ async fn worker(
     };
     let t0 = Instant::now();
     let env = tokio::select! {
-        env = Environment::start(services, &project.settings, opts.backend.kind, &env_dir, events) => env,
+        env = Environment::start(&plan.services, &project.settings, opts.backend.kind, &env_dir, events) => env,
         () = cancel.cancelled() => {
             // The services half up were killed with their groups when their starts were
             // dropped; what they started must be gone before their folder goes.
@@ -203,6 +204,13 @@ async fn worker(
             return result;
         }
     };
+    // Tasks run on a Spark Connect server: the harness's own session is one of its clients,
+    // not a second Spark driver.
+    if plan.connect
+        && let Some(spark) = env.get::<SparkRunning>()
+    {
+        spark.session_on_connect();
+    }
     // The Airflow drivers of this environment, one per DAG, started by the first scenario that
     // needs each.
     let drivers = dag::airflow::Drivers::default();
