@@ -19,6 +19,7 @@ use crate::events::{Event, Events};
 use crate::outcome::{
     RunOutcome, ScenarioOutcome, ScenarioStatus, SinkOutcome, TaskStatus, Timings, summary_line,
 };
+use crate::services::spark::SparkRunning;
 use crate::snapshot::golden::WritePolicy;
 use crate::snapshot::store::Store;
 use plan::ScenarioPlan;
@@ -97,10 +98,11 @@ pub async fn warm(
     events: &Events,
 ) -> Result<(), InfraError> {
     let plan = plan::plan(project, scenarios, opts.spark_mode, opts.task_jobs);
-    let Some(spark) = env.get::<crate::services::spark::SparkRunning>() else {
+    let Some(spark) = env.get::<SparkRunning>() else {
         return Ok(());
     };
-    if plan.scenarios.iter().any(ScenarioPlan::uses_connect) {
+    if plan.connect {
+        spark.session_on_connect();
         spark.connect_server(events).await?;
     }
     Ok(())
@@ -143,8 +145,7 @@ async fn run_with(
     }
 
     let queue = std::sync::Mutex::new(plan.scenarios.iter().enumerate());
-    let workers =
-        (0..jobs).map(|_| worker(project, &plan.services, &queue, opts, kept, events, cancel));
+    let workers = (0..jobs).map(|_| worker(project, &plan, &queue, opts, kept, events, cancel));
     let results = futures_util::future::join_all(workers).await;
 
     let mut timings = Timings::default();
@@ -220,7 +221,7 @@ type Queue<'a, 'p> = std::sync::Mutex<std::iter::Enumerate<std::slice::Iter<'a, 
 /// it until the queue is empty, and stops it (but not `kept`).
 async fn worker(
     project: &Project,
-    services: &[ServiceKind],
+    plan: &plan::RunPlan<'_>,
     queue: &Queue<'_, '_>,
     opts: &RunOptions,
     kept: Option<&Environment>,
@@ -234,7 +235,8 @@ async fn worker(
     };
     let owned = match kept {
         Some(_) => None,
-        None => match start_environment(project, services, opts, events, cancel, &mut result).await
+        None => match start_environment(project, &plan.services, opts, events, cancel, &mut result)
+            .await
         {
             Some(env) => Some(env),
             None => return result,
@@ -243,6 +245,13 @@ async fn worker(
     let Some(env) = kept.or(owned.as_ref()) else {
         return result;
     };
+    // Tasks run on a Spark Connect server: the harness's own session is one of its clients,
+    // not a second Spark driver.
+    if plan.connect
+        && let Some(spark) = env.get::<SparkRunning>()
+    {
+        spark.session_on_connect();
+    }
     // The Airflow drivers of this environment, one per DAG, started by the first scenario that
     // needs each.
     let drivers = dag::airflow::Drivers::default();

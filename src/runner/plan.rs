@@ -54,6 +54,9 @@ pub struct RunPlan<'p> {
     pub scenarios: Vec<ScenarioPlan<'p>>,
     /// The services every environment starts (what all the scenarios need), in start order.
     pub services: Vec<ServiceKind>,
+    /// True when a task of some scenario runs on the Spark Connect server: every environment
+    /// may then run one, and the harness's own Spark session is its client.
+    pub connect: bool,
     /// Roughly what one environment takes at its peak, in MB.
     pub memory_mb: u64,
     /// The cores one environment keeps busy at its peak: Spark's local cores for each driver
@@ -141,8 +144,12 @@ pub fn plan<'p>(
         .iter()
         .map(|k| services::describe(*k).memory_mb())
         .sum();
-    if planned.iter().any(ScenarioPlan::uses_connect) {
-        memory_mb += spark::CONNECT_SERVER_MB;
+    let connect = planned.iter().any(ScenarioPlan::uses_connect);
+    if connect {
+        // The server's driver replaces the session's: the session is only its client.
+        memory_mb = memory_mb.saturating_sub(spark::SESSION_MB)
+            + spark::CONNECT_SERVER_MB
+            + spark::CLIENT_SESSION_MB;
     }
     let submitted = planned
         .iter()
@@ -161,6 +168,7 @@ pub fn plan<'p>(
     RunPlan {
         scenarios: planned,
         services,
+        connect,
         memory_mb,
         cores,
         cores_why,

@@ -11,6 +11,7 @@ mod compare;
 mod completions;
 mod config_errors;
 mod config_fuzz;
+mod connect_session;
 mod docker;
 mod doctor;
 mod example;

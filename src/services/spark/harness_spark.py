@@ -6,6 +6,14 @@ spark-defaults.conf (local master, Hive catalog, metastore URI, warehouse dir,
 hdfs:// overload scheme, UTC session time zone). One JVM then serves every
 seeding and read-back of Hive tables and dataset paths for the whole run.
 
+Started as ``harness_spark.py --remote sc://127.0.0.1:PORT``, it starts no JVM
+of its own: it is a Spark Connect client of the environment's Connect server,
+which reads the same spark-defaults.conf (so the same catalog, warehouse, file
+systems and session time zone), and every op below runs there. Only
+``refresh`` differs: a client cannot reach the server's session catalog, so it
+replaces its server-side session with a fresh one (which has no table metadata
+cached) instead of emptying the old one's.
+
 Protocol
 --------
 The real stdout is reserved for the protocol: it is duplicated before Spark
@@ -13,7 +21,7 @@ starts, and fd 1 / ``sys.stdout`` are pointed at stderr, so that nothing else
 (Python prints, JVM output, log4j) can corrupt it.
 
 * Once the session answers ``SHOW DATABASES`` the sidecar writes
-  ``{"ready": true}`` (or ``{"ready": false, "error": ..., "traceback": ...}``
+  ``{"ready": true, "remote": null | "sc://..."}`` (or ``{"ready": false, "error": ..., "traceback": ...}``
   and exits 1 if the session cannot be created).
 * Then it reads one JSON object per line on stdin and answers with one JSON
   object per line. Every request has ``id`` and ``op``; every response carries
@@ -36,7 +44,7 @@ Ops
   written as JSON Lines at `out` that Spark's JSON reader reads back exactly
   with `schema` (a DDL): decimals as plain numbers, timestamps as ISO UTC with
   microseconds, binary as base64 (for `harness capture`)
-* ``refresh`` -> forget cached table metadata
+* ``refresh`` -> forget cached data and table metadata
 * ``shutdown`` -> stop the session and exit
 
 ``read_*`` write one JSON array (values in column order) per line to ``out``.
@@ -109,6 +117,8 @@ def first_line(text: str) -> str:
 def java_chain(exc: BaseException) -> List[str]:
     """First lines of the Java exception chain behind a PySpark error (may be empty)."""
     cause = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    if cause is None:
+        return connect_chain(exc)
     chain: List[str] = []
     try:
         while cause is not None and len(chain) < 30:
@@ -117,6 +127,19 @@ def java_chain(exc: BaseException) -> List[str]:
     except Exception:  # noqa: BLE001 - best effort only
         pass
     return chain
+
+
+def connect_chain(exc: BaseException) -> List[str]:
+    """The same for a Spark Connect client's error: the server's exception and its causes, as
+    the stack trace the server sends along names them (may be empty)."""
+    trace = getattr(exc, "_stacktrace", None)
+    message = getattr(exc, "_message", None)
+    if not isinstance(trace, str) or not trace.strip() or message is None:
+        return []
+    lines = trace.splitlines()
+    chain = [f"{lines[0].strip()}: {first_line(str(message))}"]
+    chain += [line[len("Caused by: "):].strip() for line in lines if line.startswith("Caused by: ")]
+    return chain[:30]
 
 
 def one_line(exc: BaseException) -> str:
@@ -227,19 +250,51 @@ def encode_value(value: Any) -> Any:
 # --------------------------------------------------------------------------
 
 
-def create_session() -> Any:
+def create_session(remote: Optional[str]) -> Any:
+    """A session of its own JVM, or with `remote` a client of that Spark Connect server."""
     from pyspark.sql import SparkSession
 
-    spark = (
-        SparkSession.builder.appName("harness")
-        # Progress bars would only clutter the sidecar's stderr log.
-        .config("spark.ui.showConsoleProgress", "false")
-        .enableHiveSupport()
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("WARN")
+    if remote is not None:
+        # The server's defaults are those of the classic session: the same SPARK_CONF_DIR.
+        spark = SparkSession.builder.remote(remote).getOrCreate()
+        print(f"harness_spark: a Spark Connect client of {remote}, session {spark.session_id}", file=sys.stderr)
+    else:
+        spark = (
+            SparkSession.builder.appName("harness")
+            # Progress bars would only clutter the sidecar's stderr log.
+            .config("spark.ui.showConsoleProgress", "false")
+            .enableHiveSupport()
+            .getOrCreate()
+        )
+        spark.sparkContext.setLogLevel("WARN")
     spark.sql("SHOW DATABASES").collect()
     return spark
+
+
+class Sidecar:
+    """The session the ops run on; in connect mode a client whose server-side session
+    `refresh` replaces."""
+
+    def __init__(self, remote: Optional[str]) -> None:
+        self.remote = remote
+        self.spark = create_session(remote)
+
+    def refresh(self) -> None:
+        """Forget cached data and table metadata (the metastore was reset behind our back)."""
+        self.spark.catalog.clearCache()
+        if self.remote is None:
+            self.spark._jsparkSession.sessionState().catalog().invalidateAllCachedTables()
+            return
+        # The cached relations live in the server-side session's catalog, out of a client's
+        # reach: a fresh session starts without any. (The cached data, above, is the server's.)
+        self.spark.stop()
+        self.spark = create_session(self.remote)
+
+    def stop(self) -> None:
+        try:
+            self.spark.stop()
+        except Exception:  # noqa: BLE001 - exiting anyway
+            traceback.print_exc(file=sys.stderr)
 
 
 def quote_ident(name: str) -> str:
@@ -553,9 +608,8 @@ def op_capture_table(spark: Any, req: Json) -> Json:
     return {"rows": rows, "columns": columns, "partition_by": partition_by, "schema": df.schema.toDDL()}
 
 
-def op_refresh(spark: Any, req: Json) -> Json:
-    spark.catalog.clearCache()
-    spark._jsparkSession.sessionState().catalog().invalidateAllCachedTables()
+def op_refresh(sidecar: Sidecar, req: Json) -> Json:
+    sidecar.refresh()
     return {}
 
 
@@ -563,17 +617,22 @@ class Shutdown(Exception):
     """Raised by the shutdown op to leave the request loop."""
 
 
-def op_shutdown(spark: Any, req: Json) -> Json:
+def op_shutdown(sidecar: Sidecar, req: Json) -> Json:
     raise Shutdown()
 
 
-OPS: Dict[str, Callable[[Any, Json], Json]] = {
-    "ping": op_ping,
-    "seed_table": op_seed_table,
-    "read_table": op_read_table,
-    "read_path": op_read_path,
+def on_session(op: Callable[[Any, Json], Json]) -> Callable[[Sidecar, Json], Json]:
+    """An op that runs on the sidecar's current session."""
+    return lambda sidecar, req: op(sidecar.spark, req)
+
+
+OPS: Dict[str, Callable[[Sidecar, Json], Json]] = {
+    "ping": on_session(op_ping),
+    "seed_table": on_session(op_seed_table),
+    "read_table": on_session(op_read_table),
+    "read_path": on_session(op_read_path),
     "refresh": op_refresh,
-    "capture_table": op_capture_table,
+    "capture_table": on_session(op_capture_table),
     "shutdown": op_shutdown,
 }
 
@@ -583,7 +642,7 @@ OPS: Dict[str, Callable[[Any, Json], Json]] = {
 # --------------------------------------------------------------------------
 
 
-def handle_line(spark: Any, line: str) -> Json:
+def handle_line(sidecar: Sidecar, line: str) -> Json:
     """Run one request line; Shutdown propagates, everything else is a response."""
     req_id: Any = None
     try:
@@ -595,7 +654,7 @@ def handle_line(spark: Any, line: str) -> Json:
         handler = OPS.get(op) if isinstance(op, str) else None
         if handler is None:
             raise RequestError(f"unknown op {op!r} (expected one of {sorted(OPS)})")
-        result = handler(spark, req)
+        result = handler(sidecar, req)
         return {"id": req_id, "ok": True, **result}
     except Shutdown:
         raise
@@ -612,22 +671,15 @@ def request_lines(stream: TextIO) -> Iterable[str]:
             yield line
 
 
-def stop_session(spark: Any) -> None:
-    try:
-        spark.stop()
-    except Exception:  # noqa: BLE001 - exiting anyway
-        traceback.print_exc(file=sys.stderr)
-
-
-def serve(spark: Any, proto: TextIO) -> None:
+def serve(sidecar: Sidecar, proto: TextIO) -> None:
     for line in request_lines(sys.stdin):
         try:
-            send(proto, handle_line(spark, line))
+            send(proto, handle_line(sidecar, line))
         except Shutdown:
-            stop_session(spark)
+            sidecar.stop()
             send(proto, {"id": json.loads(line).get("id"), "ok": True})
             return
-    stop_session(spark)
+    sidecar.stop()
 
 
 def on_sigterm(signum: int, frame: Any) -> None:
@@ -637,13 +689,15 @@ def on_sigterm(signum: int, frame: Any) -> None:
 def main() -> int:
     proto = take_protocol_stream()
     signal.signal(signal.SIGTERM, on_sigterm)
+    args = sys.argv[1:]
+    remote = args[1] if len(args) == 2 and args[0] == "--remote" else None
     try:
-        spark = create_session()
+        sidecar = Sidecar(remote)
     except Exception as exc:  # noqa: BLE001 - report and exit non-zero
         send(proto, {"ready": False, "error": one_line(exc), "traceback": "".join(traceback.format_exception(exc))})
         return 1
-    send(proto, {"ready": True})
-    serve(spark, proto)
+    send(proto, {"ready": True, "remote": remote})
+    serve(sidecar, proto)
     return 0
 
 

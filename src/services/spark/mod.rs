@@ -2,7 +2,9 @@
 //! `SPARK_CONF_DIR` every application gets (master, metastore, warehouse, the HDFS namespace),
 //! the variables of spark-submit tasks, the harness's own long-lived Spark session (`session`)
 //! that seeds and reads Hive tables and HDFS datasets, and the Spark Connect server (`connect`)
-//! for tasks in connect mode. Both JVMs start on first use; neither runs in a container.
+//! for tasks in connect mode. Both start on first use; neither runs in a container. When the run
+//! has tasks on the Connect server, the session is a client of that server, so one Spark driver
+//! JVM serves both.
 
 pub mod connect;
 pub mod session;
@@ -10,6 +12,7 @@ pub mod session;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -30,6 +33,11 @@ use session::SparkSession;
 
 /// The Spark Connect server's share of memory, MB, when a task runs on it.
 pub const CONNECT_SERVER_MB: u64 = 1200;
+/// The harness's own Spark session's share of memory, MB, with a JVM of its own.
+pub const SESSION_MB: u64 = 1200;
+/// The harness's own Spark session's share of memory, MB, as a client of the Connect server
+/// (a Python process with the client's libraries).
+pub const CLIENT_SESSION_MB: u64 = 200;
 /// One spark-submit driver's share of memory, MB.
 pub const DRIVER_MB: u64 = 1100;
 
@@ -274,6 +282,9 @@ pub struct SparkRunning {
     start_timeout: Duration,
     /// The session, started on first use; guarded because scenarios take turns using it.
     session: Mutex<SessionSlot>,
+    /// Set once the run has tasks on the Connect server: the session is then a client of it.
+    /// Read at each use of the session, under the session's lock; nothing else orders on it.
+    session_on_connect: AtomicBool,
     connect_memory: String,
     /// The Spark Connect server, started by the first scenario with a task in connect mode;
     /// guarded so that scenarios asking at the same time start one server, not several.
@@ -290,6 +301,8 @@ struct ConnectSlot {
 struct SessionSlot {
     session: Option<SparkSession>,
     process: Option<ServiceProcess>,
+    /// The Connect server the session is a client of; `None` for a session with its own JVM.
+    server: Option<ConnectEndpoint>,
 }
 
 impl Service for Spark {
@@ -306,8 +319,9 @@ impl Service for Spark {
     }
 
     fn memory_mb(&self) -> u64 {
-        // The harness's session.
-        1200
+        // The harness's session, with its own JVM (the plan counts it as a client of the
+        // Connect server where there is one).
+        SESSION_MB
     }
 
     fn prerequisites(&self, settings: &Settings) -> Vec<Prerequisite> {
@@ -372,6 +386,7 @@ impl Service for Spark {
                 dir: ctx.dir.to_path_buf(),
                 start_timeout: ctx.settings.spark.start_timeout,
                 session: Mutex::new(SessionSlot::default()),
+                session_on_connect: AtomicBool::new(false),
                 connect_memory: ctx.settings.spark.connect_memory.clone(),
                 connect: Mutex::new(ConnectSlot::default()),
             }) as Box<dyn Running>)
@@ -380,30 +395,47 @@ impl Service for Spark {
 }
 
 impl SparkRunning {
-    /// The harness's Spark session, started on first use (and again if it died).
+    /// Makes the harness's Spark session a client of the Spark Connect server from its next
+    /// use on (the server starts then if it is not running yet), instead of a Spark driver of
+    /// its own: for a run whose tasks use that server anyway. A session already running with
+    /// its own JVM is replaced at its next use.
+    pub fn session_on_connect(&self) {
+        self.session_on_connect.store(true, Ordering::Relaxed);
+    }
+
+    /// The harness's Spark session, started on first use (and again if it died, or if the
+    /// Connect server it is a client of was started anew).
     pub async fn session(
         &self,
         events: &Events,
     ) -> Result<MappedMutexGuard<'_, SparkSession>, InfraError> {
         let mut slot = self.session.lock().await;
-        if !slot.process.as_mut().is_some_and(|p| p.is_running()) {
+        let server = match self.session_on_connect.load(Ordering::Relaxed) {
+            true => Some(self.connect_server(events).await?),
+            false => None,
+        };
+        if !slot.process.as_mut().is_some_and(|p| p.is_running()) || slot.server != server {
             if let Some(p) = slot.process.take() {
                 p.stop().await;
             }
             slot.session = None;
-            let (proc, session, elapsed) = session::start_session(
-                &self.install,
-                &self.conf_dir,
-                &self.dir,
-                self.start_timeout,
-            )
-            .await?;
-            events.notice(format!(
-                "spark session ready in {:.1}s",
-                elapsed.as_secs_f64()
-            ));
+            let (install, conf, dir, timeout) =
+                (&self.install, &self.conf_dir, &self.dir, self.start_timeout);
+            let (proc, session, elapsed) = match &server {
+                Some(ep) => session::start_client_session(install, conf, dir, timeout, ep).await?,
+                None => session::start_session(install, conf, dir, timeout).await?,
+            };
+            events.notice(match &server {
+                Some(ep) => format!(
+                    "spark session ready in {:.1}s, a client of the Spark Connect server at {}",
+                    elapsed.as_secs_f64(),
+                    ep.url()
+                ),
+                None => format!("spark session ready in {:.1}s", elapsed.as_secs_f64()),
+            });
             slot.process = Some(proc);
             slot.session = Some(session);
+            slot.server = server;
         }
         MutexGuard::try_map(slot, |s| s.session.as_mut()).map_err(|_| InfraError {
             stopped: false,

@@ -1,7 +1,9 @@
 //! The harness's own Spark session: one long-lived PySpark process per environment (started
 //! on first use by the backend) that seeds Hive tables and reads Hive tables and HDFS datasets
 //! back. One JVM start per run instead of one per operation: a spark-submit costs 8–12 s here.
-//! It speaks JSON lines over its stdin/stdout (see `harness_spark.py` beside this file).
+//! Where the environment runs a Spark Connect server, the process is a client of that server
+//! instead and starts no JVM of its own. It speaks JSON lines over its stdin/stdout (see
+//! `harness_spark.py` beside this file).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -11,6 +13,7 @@ use serde_json::{Value as J, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStdin, ChildStdout, Command};
 
+use super::connect::ConnectEndpoint;
 use super::{SparkInstall, spark_env};
 use crate::config::TableFormat;
 use crate::outcome::InfraError;
@@ -300,12 +303,35 @@ fn simple_name(json_name: &str) -> &str {
 /// The session script, shipped inside the binary.
 const SESSION_SCRIPT: &str = include_str!("harness_spark.py");
 
-/// Starts the harness's own Spark session process and waits until it answers.
+/// Starts the harness's own Spark session process, with a JVM of its own, and waits until it
+/// answers.
 pub async fn start_session(
     install: &SparkInstall,
     conf_dir: &Path,
     env_dir: &Path,
     timeout: Duration,
+) -> Result<(ServiceProcess, SparkSession, Duration), InfraError> {
+    launch(install, conf_dir, env_dir, timeout, None).await
+}
+
+/// Starts the harness's own Spark session process as a client of the Spark Connect server at
+/// `server` (no JVM of its own), and waits until it answers.
+pub async fn start_client_session(
+    install: &SparkInstall,
+    conf_dir: &Path,
+    env_dir: &Path,
+    timeout: Duration,
+    server: &ConnectEndpoint,
+) -> Result<(ServiceProcess, SparkSession, Duration), InfraError> {
+    launch(install, conf_dir, env_dir, timeout, Some(server)).await
+}
+
+async fn launch(
+    install: &SparkInstall,
+    conf_dir: &Path,
+    env_dir: &Path,
+    timeout: Duration,
+    server: Option<&ConnectEndpoint>,
 ) -> Result<(ServiceProcess, SparkSession, Duration), InfraError> {
     let started = Instant::now();
     let dir = env_dir.join("spark-session");
@@ -321,8 +347,11 @@ pub async fn start_session(
     std::fs::write(&script, SESSION_SCRIPT).map_err(|e| fail(e.to_string(), false))?;
     let logfile = std::fs::File::create(&log).map_err(|e| fail(e.to_string(), false))?;
     let mut cmd = Command::new(&install.python);
-    cmd.arg(&script)
-        .current_dir(&dir)
+    cmd.arg(&script);
+    if let Some(server) = server {
+        cmd.arg("--remote").arg(server.url());
+    }
+    cmd.current_dir(&dir)
         .envs(spark_env(install))
         .env("SPARK_CONF_DIR", conf_dir)
         .env("PYTHONUNBUFFERED", "1");
