@@ -251,11 +251,11 @@ pub fn holder(name: &str) -> Option<u32> {
 }
 
 /// The record of the kept environment `name` while it is up; the files of one that is gone are
-/// removed.
+/// removed (but its lock file, which a process starting under that name may be opening now).
 pub fn find(name: &str) -> Option<Record> {
     let p = paths(name);
     if !is_up(name) {
-        for f in [&p.record, &p.endpoints, &p.socket, &p.lock] {
+        for f in [&p.record, &p.endpoints, &p.socket] {
             let _ = std::fs::remove_file(f);
         }
         return None;
