@@ -8,37 +8,34 @@
 //! baselines' programs run as children the same way.
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::backend::{BackendKind, Environment, Resolved};
-use crate::config::fixture::RedisFixture;
-use crate::config::{self, ServiceKind, Settings};
+use crate::backend::{BackendKind, Resolved};
+use crate::config::{self, Settings};
 use crate::events::Events;
 use crate::outcome::ScenarioStatus;
 use crate::runner::{self, RunOptions};
-use crate::services::postgres::PostgresEndpoint;
-use crate::services::redis::RedisEndpoint;
 use crate::snapshot::golden::WritePolicy;
 
 mod airflow;
+mod child;
 mod cold_start;
 mod kept;
+mod scenarios;
+mod seeding;
 mod suite;
 mod table;
 
+pub use child::Rng;
 pub use table::{WorkerJob, generate_table, worker};
+
+use child::{Capture, measure_child};
 
 /// Rows of the data-size benches unless `--rows` says otherwise.
 pub const DEFAULT_ROWS: usize = 1_000_000;
-/// Scenarios of the overhead bench.
-const SCENARIOS: usize = 5;
-/// Rounds of each seeding bench (the best round counts, for the harness and the baseline alike).
-const SEED_ROUNDS: usize = 2;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -166,12 +163,12 @@ pub const BENCHES: &[Bench] = &[
     Bench {
         id: 1,
         name: "per-scenario overhead, reused environment",
-        method: Method::Measure(overhead),
+        method: Method::Measure(scenarios::overhead),
     },
     Bench {
         id: 2,
         name: "warm (Spark Connect) versus submitted Spark task, same job",
-        method: Method::Measure(warm_spark),
+        method: Method::Measure(scenarios::warm_spark),
     },
     Bench {
         id: 3,
@@ -186,12 +183,12 @@ pub const BENCHES: &[Bench] = &[
     Bench {
         id: 5,
         name: "seeding PostgreSQL (CSV) and Redis (JSON)",
-        method: Method::Measure(seeding),
+        method: Method::Measure(seeding::seeding),
     },
     Bench {
         id: 6,
         name: "-j2 versus -j1 over 10 scenarios",
-        method: Method::Measure(parallel),
+        method: Method::Measure(scenarios::parallel),
     },
     Bench {
         id: 7,
@@ -559,74 +556,6 @@ fn write_file(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-// ---------------------------------------------------------------------------------------------
-// 1. Per-scenario overhead.
-
-const OVERHEAD_PIPELINE: &str = r#"
-services = ["postgres", "redis"]
-
-[tasks.noop]
-kind = "command"
-argv = ["sh", "-c", "true"]
-"#;
-
-const OVERHEAD_SCENARIO: &str = r#"
-pipeline = "bench"
-
-[[seed]]
-service = "postgres"
-sql = "schema.sql"
-
-[[seed]]
-service = "postgres"
-table = "items"
-csv = "items.csv"
-
-[[seed]]
-service = "redis"
-json = "keys.json"
-
-[[sink]]
-name = "items"
-service = "postgres"
-table = "items"
-key = ["id"]
-written_by = "noop"
-
-[[sink]]
-name = "keys"
-service = "redis"
-keys = "item:*"
-written_by = "noop"
-"#;
-
-/// A small project: `scenarios` scenarios seeding PostgreSQL (SQL + CSV) and Redis, the task of
-/// `pipeline`, a table sink and a key sink each.
-fn overhead_project(dir: &Path, scenarios: usize, pipeline: &str) -> Result<(), String> {
-    write_file(&dir.join("harness.toml"), "backend = \"local\"\n")?;
-    write_file(&dir.join("pipelines/bench/pipeline.toml"), pipeline)?;
-    let mut csv = String::from("id,title,price\n");
-    let mut keys = serde_json::Map::new();
-    for i in 0..100 {
-        let _ = writeln!(csv, "{i},item {i},{}.{:02}", i % 17, i % 100);
-        if i < 20 {
-            keys.insert(format!("item:{i}"), format!("title {i}").into());
-        }
-    }
-    let keys = serde_json::Value::Object(keys).to_string();
-    for s in 1..=scenarios {
-        let d = dir.join(format!("scenarios/s{s}"));
-        write_file(&d.join("scenario.toml"), OVERHEAD_SCENARIO)?;
-        write_file(
-            &d.join("schema.sql"),
-            "CREATE TABLE items (id int PRIMARY KEY, title text, price numeric(8,2));\n",
-        )?;
-        write_file(&d.join("items.csv"), &csv)?;
-        write_file(&d.join("keys.json"), &keys)?;
-    }
-    Ok(())
-}
-
 /// Loads the bench project in `dir`.
 fn load_project(dir: &Path) -> Result<config::Project, String> {
     config::load(dir, &crate::services::rules).map_err(|e| {
@@ -693,294 +622,6 @@ fn median_of(
     )
 }
 
-fn overhead(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
-    let dir = ctx.folder("overhead")?;
-    overhead_project(&dir, SCENARIOS, OVERHEAD_PIPELINE)?;
-    let project = load_project(&dir)?;
-    let mut opts = bench_options(&dir);
-    // The first run writes the goldens; the second one is measured and compares with them.
-    run_all(ctx, &project, &opts)?;
-    opts.policy = WritePolicy::Nothing;
-    let outcome = run_all(ctx, &project, &opts)?;
-    Ok(vec![Figure {
-        id: bench.id.to_string(),
-        name: "overhead per scenario (reset + seed + read + compare)".into(),
-        unit: Unit::Seconds,
-        value: median_of(&outcome.scenarios, crate::outcome::Timings::overhead),
-        baseline: median_of(&outcome.scenarios, |t| t.tasks),
-        baseline_what: format!(
-            "the same scenarios' task time (one `sh -c true` run by the executor), median of {SCENARIOS}"
-        ),
-        goal: Goal::AtMost(1.0),
-    }])
-}
-
-// ---------------------------------------------------------------------------------------------
-// 2. Warm Spark.
-
-/// Runs of the job in each mode (2 with `--quick`); the first is left out of the median (it warms
-/// the JIT and, in connect mode, the new server).
-const SPARK_RUNS: usize = 4;
-
-const SPARK_PIPELINE: &str = r#"
-services = ["spark", "redis"]
-
-[tasks.job]
-kind = "spark"
-script = "job.py"
-conf = { "spark.sql.shuffle.partitions" = "2" }
-"#;
-
-/// A small aggregation of the kind the example jobs do: a generated table, a group-by, a join,
-/// and a few rows back to the driver.
-const SPARK_JOB: &str = r#"
-from pyspark.sql import SparkSession, functions as F
-
-spark = SparkSession.builder.appName("bench").getOrCreate()
-views = spark.range(0, 200000).select(
-    (F.col("id") % 1000).alias("user_id"),
-    (F.col("id") % 97).alias("item_id"),
-    (F.col("id") % 600).cast("double").alias("secs"),
-)
-items = spark.range(0, 97).select(F.col("id").alias("item_id"), (F.col("id") % 5).alias("genre"))
-top = (
-    views.join(items, "item_id")
-    .groupBy("genre")
-    .agg(F.count("*").alias("views"), F.sum("secs").alias("secs"))
-    .orderBy("genre")
-    .collect()
-)
-print("genres:", len(top))
-"#;
-
-fn warm_spark(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
-    crate::services::spark::discover(&ctx.settings.python)
-        .map_err(|e| format!("Spark is not installed here: {e}"))?;
-    let dir = ctx.folder("warm_spark")?;
-    let python = toml::Value::String(ctx.settings.python.display().to_string());
-    write_file(
-        &dir.join("harness.toml"),
-        &format!("backend = \"local\"\npython = {python}\n"),
-    )?;
-    write_file(&dir.join("pipelines/bench/pipeline.toml"), SPARK_PIPELINE)?;
-    write_file(&dir.join("pipelines/bench/job.py"), SPARK_JOB)?;
-    let runs = if ctx.quick { 2 } else { SPARK_RUNS };
-    for s in 1..=runs {
-        write_file(
-            &dir.join(format!("scenarios/s{s}/scenario.toml")),
-            "pipeline = \"bench\"\n[[sink]]\nname = \"nothing\"\nservice = \"redis\"\nkeys = \"*\"\n",
-        )?;
-    }
-    let project = load_project(&dir)?;
-    let mut opts = bench_options(&dir);
-    let mut task_secs = |mode: config::SparkMode| -> Result<f64, String> {
-        opts.spark_mode = Some(mode);
-        let outcome = run_all(ctx, &project, &opts)?;
-        Ok(median_of(&outcome.scenarios[1..], |t| t.tasks))
-    };
-    let submit = task_secs(config::SparkMode::Submit)?;
-    let connect = task_secs(config::SparkMode::Connect)?;
-    Ok(vec![Figure {
-        id: bench.id.to_string(),
-        name: "Spark task on a warm Spark Connect server".into(),
-        unit: Unit::Seconds,
-        value: connect,
-        baseline: submit,
-        baseline_what: format!(
-            "the same job through spark-submit (local[2]); median of runs 2 to {runs} in each mode"
-        ),
-        goal: Goal::RatioAtMost(0.3),
-    }])
-}
-
-// ---------------------------------------------------------------------------------------------
-// 6. Parallel scenarios.
-
-/// Scenarios of the parallel bench.
-const PARALLEL_SCENARIOS: usize = 10;
-
-/// The overhead bench's pipeline with a task that spends a second away from the CPU, as a job
-/// waiting on a database or a remote service does.
-const PARALLEL_PIPELINE: &str = r#"
-services = ["postgres", "redis"]
-
-[tasks.noop]
-kind = "command"
-argv = ["sh", "-c", "sleep 1"]
-"#;
-
-fn parallel(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
-    let dir = ctx.folder("parallel")?;
-    overhead_project(&dir, PARALLEL_SCENARIOS, PARALLEL_PIPELINE)?;
-    let project = load_project(&dir)?;
-    let mut opts = bench_options(&dir);
-    // A first run writes the goldens and warms the page cache and the servers' binaries; both
-    // measured runs then do the same work: start, seed, run, read, compare, write nothing.
-    run_all(ctx, &project, &opts)?;
-    opts.policy = WritePolicy::Nothing;
-    let mut wall = |jobs: usize| -> Result<f64, String> {
-        opts.jobs = Some(jobs);
-        Ok(run_all(ctx, &project, &opts)?.elapsed.as_secs_f64())
-    };
-    let one = wall(1)?;
-    let two = wall(2)?;
-    Ok(vec![Figure {
-        id: bench.id.to_string(),
-        name: format!("wall time of {PARALLEL_SCENARIOS} scenarios with -j2"),
-        unit: Unit::Seconds,
-        value: two,
-        baseline: one,
-        baseline_what: format!(
-            "the same {PARALLEL_SCENARIOS} scenarios (PostgreSQL and Redis seeds and sinks, a 1 s task each) with -j1, services started included"
-        ),
-        goal: Goal::RatioAtMost(0.65),
-    }])
-}
-
-// ---------------------------------------------------------------------------------------------
-// Shared by the data benches: generated data and measured children.
-
-/// SplitMix64: a small deterministic generator, so that every run benches the same data.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next number.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number below `n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-}
-
-/// A child process that ran to its end: wall time, peak resident memory and what it printed.
-#[derive(Debug)]
-struct ChildRun {
-    elapsed: f64,
-    max_rss: f64,
-    code: i32,
-    stdout: Vec<u8>,
-}
-
-/// Runs `cmd` and measures it with `wait4` (the child's own peak RSS, not its siblings').
-/// Whether [`measure_child`] keeps what the child prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Capture {
-    /// Read its stdout into the result.
-    Stdout,
-    /// Leave its stdout as the command has it (a file, or inherited).
-    Nothing,
-}
-
-fn measure_child(cmd: &mut Command, capture: Capture) -> Result<ChildRun, String> {
-    let what = format!("{:?}", cmd.get_program());
-    if capture == Capture::Stdout {
-        cmd.stdout(Stdio::piped());
-    }
-    let t0 = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {what}: {e}"))?;
-    let mut stdout = Vec::new();
-    if let Some(mut out) = child.stdout.take() {
-        let _ = out.read_to_end(&mut stdout);
-    }
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data, valid when zeroed; wait4 writes into the two locals only.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let elapsed = t0.elapsed().as_secs_f64();
-    if r != pid {
-        return Err(format!(
-            "cannot wait for {what}: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    Ok(ChildRun {
-        elapsed,
-        // Linux reports kilobytes.
-        max_rss: usage.ru_maxrss as f64 * 1024.0,
-        code,
-        stdout,
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
-// 5. Seeding.
-
-const SEED_COLUMNS: &str = "id,user_id,item_id,score,title";
-
-fn seed_csv_text(rows: usize) -> String {
-    let mut rng = Rng::new(0xc5c5);
-    let mut out = String::with_capacity(rows * 48);
-    out.push_str(SEED_COLUMNS);
-    out.push('\n');
-    for id in 0..rows {
-        let item = rng.below(50_000);
-        let _ = writeln!(
-            out,
-            "{id},{},{item},{:.6},\"item {item}, \"\"{}\"\"\"",
-            rng.below(100_000),
-            rng.below(1_000_000) as f64 / 1e5,
-            rng.below(1000)
-        );
-    }
-    out
-}
-
-/// Redis keys as a fixture (JSON) and as `redis-cli --pipe` input (RESP): one key in ten a hash.
-fn seed_redis_texts(rows: usize) -> (String, Vec<u8>) {
-    let mut json = String::with_capacity(rows * 40);
-    let mut resp = Vec::with_capacity(rows * 60);
-    let bulk = |out: &mut Vec<u8>, s: &str| {
-        let _ = write!(out, "${}\r\n{s}\r\n", s.len());
-    };
-    json.push('{');
-    for i in 0..rows {
-        let key = format!("bench:{i}");
-        if i > 0 {
-            json.push(',');
-        }
-        if i % 10 == 0 {
-            let _ = write!(
-                json,
-                "\"{key}\":{{\"type\":\"hash\",\"value\":{{\"a\":\"{i}\",\"b\":\"x\"}}}}"
-            );
-            resp.extend_from_slice(b"*6\r\n");
-            for part in ["HSET", &key, "a", &i.to_string(), "b", "x"] {
-                bulk(&mut resp, part);
-            }
-        } else {
-            let value = format!("value {i}");
-            let _ = write!(json, "\"{key}\":\"{value}\"");
-            resp.extend_from_slice(b"*3\r\n");
-            for part in ["SET", &key, &value] {
-                bulk(&mut resp, part);
-            }
-        }
-    }
-    json.push('}');
-    (json, resp)
-}
-
 fn program(name: &str, settings: &Settings) -> Result<PathBuf, String> {
     crate::process::which(name)
         .or_else(|| {
@@ -990,214 +631,6 @@ fn program(name: &str, settings: &Settings) -> Result<PathBuf, String> {
                 .filter(|p| p.is_file())
         })
         .ok_or_else(|| format!("`{name}` not found"))
-}
-
-fn seeding(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
-    let dir = ctx.folder("seed")?;
-    let psql = program("psql", &ctx.settings)?;
-    let redis_cli = program("redis-cli", &ctx.settings)?;
-    let csv = dir.join("rows.csv");
-    write_file(&csv, &seed_csv_text(ctx.rows))?;
-    let (json, resp) = seed_redis_texts(ctx.rows);
-    let json_path = dir.join("keys.json");
-    write_file(&json_path, &json)?;
-    drop(json);
-    let resp_path = dir.join("keys.resp");
-    std::fs::write(&resp_path, resp).map_err(|e| e.to_string())?;
-
-    let env_dir = crate::ledger::make_dir(&std::env::temp_dir(), "harness-env-")
-        .map_err(|e| format!("cannot create a temporary folder: {e}"))?;
-    let (events, _rx) = Events::channel();
-    let env = ctx
-        .rt
-        .block_on(Environment::start(
-            &[ServiceKind::Postgres, ServiceKind::Redis],
-            &ctx.settings,
-            BackendKind::Local,
-            &env_dir,
-            &events,
-        ))
-        .map_err(|e| e.to_string())?;
-    let result = (|| {
-        let pg = &env
-            .get::<crate::services::postgres::PostgresRunning>()
-            .ok_or("postgres did not start")?
-            .endpoint;
-        let redis = &env
-            .get::<crate::services::redis::RedisRunning>()
-            .ok_or("redis did not start")?
-            .endpoint;
-        Ok::<_, String>(vec![
-            seed_postgres(bench, ctx, pg, &psql, &csv)?,
-            seed_redis(bench, ctx, redis, &redis_cli, &json_path, &resp_path)?,
-        ])
-    })();
-    ctx.rt.block_on(env.stop());
-    result
-}
-
-fn seed_postgres(
-    bench: &Bench,
-    ctx: &Ctx,
-    pg: &PostgresEndpoint,
-    psql: &Path,
-    csv: &Path,
-) -> Result<Figure, String> {
-    let columns: Vec<String> = SEED_COLUMNS.split(',').map(String::from).collect();
-    let sql = |text: String| {
-        ctx.rt.block_on(async {
-            let c = pg.connect_to(None).await.map_err(|e| e.to_string())?;
-            c.batch_execute(&text).await.map_err(|e| e.to_string())?;
-            let n: i64 = c
-                .query_one("SELECT count(*) FROM seeded", &[])
-                .await
-                .map_err(|e| e.to_string())?
-                .get(0);
-            Ok::<_, String>(n as usize)
-        })
-    };
-    sql("DROP TABLE IF EXISTS seeded; CREATE TABLE seeded (id int8, user_id int8, item_id int8, score float8, title text)".into())?;
-    let (mut ours, mut theirs) = (f64::INFINITY, f64::INFINITY);
-    for _ in 0..SEED_ROUNDS {
-        sql("TRUNCATE seeded".into())?;
-        let t0 = Instant::now();
-        ctx.rt
-            .block_on(pg.seed_csv("seeded", csv, csv, &columns, b',', None))
-            .map_err(|e| e.to_string())?;
-        ours = ours.min(t0.elapsed().as_secs_f64());
-        if sql("SELECT 1".into())? != ctx.rows {
-            return Err("the harness's COPY did not load every row".into());
-        }
-        sql("TRUNCATE seeded".into())?;
-        theirs = theirs.min(timed_baseline(
-            Command::new(psql)
-                .arg(format!(
-                    "postgres://{}@{}:{}/{}",
-                    pg.user, pg.host, pg.port, pg.database
-                ))
-                // The password goes by the environment, not the command line (where `ps` shows it).
-                .env("PGPASSWORD", &pg.password)
-                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c"])
-                .arg(format!(
-                    "\\copy seeded ({SEED_COLUMNS}) FROM '{}' WITH (FORMAT csv, HEADER true)",
-                    csv.display()
-                ))
-                .stdin(Stdio::null()),
-            "psql \\copy",
-        )?);
-        if sql("SELECT 1".into())? != ctx.rows {
-            return Err("psql \\copy did not load every row".into());
-        }
-    }
-    Ok(seed_figure(
-        bench,
-        ctx,
-        (
-            "postgres",
-            format!("PostgreSQL CSV seed (COPY), {} rows", ctx.rows),
-        ),
-        (ours, theirs),
-        format!("psql \\copy of the same CSV into the same server (best of {SEED_ROUNDS} each)"),
-    ))
-}
-
-fn seed_redis(
-    bench: &Bench,
-    ctx: &Ctx,
-    redis: &RedisEndpoint,
-    redis_cli: &Path,
-    json_path: &Path,
-    resp_path: &Path,
-) -> Result<Figure, String> {
-    let keys = || {
-        ctx.rt.block_on(async {
-            let mut c = redis.connect().await.map_err(|e| e.to_string())?;
-            redis::cmd("DBSIZE")
-                .query_async::<usize>(&mut c)
-                .await
-                .map_err(|e| e.to_string())
-        })
-    };
-    let flush = || ctx.rt.block_on(redis.reset()).map_err(|e| e.to_string());
-    let (mut ours, mut theirs, mut parse) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
-    for _ in 0..SEED_ROUNDS {
-        flush()?;
-        // From the fixture file to keys in the server, as the baseline goes from its file: the
-        // reading and parsing (done when the project loads) is counted with the seed stage.
-        let t0 = Instant::now();
-        let text = std::fs::read_to_string(json_path).map_err(|e| e.to_string())?;
-        let fixture = RedisFixture::parse(&text).map_err(|e| e.message)?;
-        let parsed = t0.elapsed().as_secs_f64();
-        parse = parse.min(parsed);
-        drop(text);
-        let t0 = Instant::now();
-        ctx.rt
-            .block_on(redis.seed(&fixture))
-            .map_err(|e| e.to_string())?;
-        ours = ours.min(parsed + t0.elapsed().as_secs_f64());
-        drop(fixture);
-        if keys()? != ctx.rows {
-            return Err("the harness's seed did not write every key".into());
-        }
-        flush()?;
-        let input = std::fs::File::open(resp_path).map_err(|e| e.to_string())?;
-        theirs = theirs.min(timed_baseline(
-            Command::new(redis_cli)
-                .args(["-h", &redis.host, "-p", &redis.port.to_string(), "--pipe"])
-                // The password goes by the environment, not the command line (where `ps` shows it).
-                .env("REDISCLI_AUTH", &redis.password)
-                .stdin(input),
-            "redis-cli --pipe",
-        )?);
-        if keys()? != ctx.rows {
-            return Err("redis-cli --pipe did not write every key".into());
-        }
-    }
-    Ok(seed_figure(
-        bench,
-        ctx,
-        (
-            "redis",
-            format!(
-                "Redis JSON fixture read, parsed and seeded, {} keys",
-                ctx.rows
-            ),
-        ),
-        (ours, theirs),
-        format!(
-            "redis-cli --pipe of the same keys from a RESP file into the same server (best of {SEED_ROUNDS} each); of the harness's time, reading and parsing the JSON fixture took {}",
-            human(Unit::Seconds, parse)
-        ),
-    ))
-}
-
-/// Runs a baseline program to its end: its wall time, or why it failed.
-fn timed_baseline(cmd: &mut Command, what: &str) -> Result<f64, String> {
-    let run = measure_child(cmd, Capture::Nothing)?;
-    if run.code != 0 {
-        return Err(format!("{what} failed (exit {})", run.code));
-    }
-    Ok(run.elapsed)
-}
-
-/// A seeding figure: rows per second of the harness against the baseline's, from their times.
-fn seed_figure(
-    bench: &Bench,
-    ctx: &Ctx,
-    (which, name): (&str, String),
-    (ours, theirs): (f64, f64),
-    baseline_what: String,
-) -> Figure {
-    let rows = ctx.rows as f64;
-    Figure {
-        id: format!("{}.{which}", bench.id),
-        name,
-        unit: Unit::RowsPerSecond,
-        value: rows / ours,
-        baseline: rows / theirs,
-        baseline_what,
-        goal: Goal::RatioAtLeast(0.8),
-    }
 }
 
 #[cfg(test)]
@@ -1328,17 +761,5 @@ mod tests {
         assert_eq!(differ, 5);
         // Shuffled: not in id order.
         assert_ne!(a.rows[0][0], Value::Int(0));
-        assert_eq!(seed_csv_text(50), seed_csv_text(50));
-        assert_eq!(seed_redis_texts(50), seed_redis_texts(50));
-    }
-
-    #[test]
-    fn redis_fixture_and_pipe_input_hold_the_same_keys() {
-        let (json, resp) = seed_redis_texts(20);
-        let fixture = RedisFixture::parse(&json).expect("valid fixture");
-        assert_eq!(fixture.0.len(), 20);
-        let resp = String::from_utf8(resp).expect("utf-8");
-        assert_eq!(resp.matches("*3\r\n$3\r\nSET\r\n").count(), 18);
-        assert_eq!(resp.matches("*6\r\n$4\r\nHSET\r\n").count(), 2);
     }
 }

@@ -5,7 +5,7 @@
 //! run must give the same committed goldens byte for byte, which is also the determinism check,
 //! and proves the DAG and pipeline.toml do the same work.
 
-use crate::support::{Project, require_servers};
+use crate::support::{Project, SparkDrivers, require_servers};
 
 #[test]
 fn example_suite_passes_through_its_airflow_dag_and_leaves_goldens_untouched() {
@@ -164,8 +164,11 @@ fn example_suite_passes_on_spark_connect_with_the_same_goldens() {
     require_servers();
     let p = Project::example();
     let before = p.goldens();
+    let drivers = SparkDrivers::watch(&p);
     let r = p.run(&["run", "--spark-mode", "connect"]);
     assert_eq!(r.code, 0, "{}", r.all());
+    // The tasks and whatever the harness reads or seeds through Spark are clients of one server.
+    assert_eq!(drivers.seen(), ["connect-server"], "{}", r.stderr);
     assert_eq!(
         r.stderr.matches("spark connect server ready").count(),
         1,

@@ -348,3 +348,66 @@ pub fn wait_for(path: &Path, secs: u64) -> bool {
     }
     false
 }
+
+/// The Spark driver JVMs of one project, sampled from /proc every 100 ms in a thread while a run
+/// goes on: what each driver is (the Spark Connect server; a `pyspark-shell` driver, which the
+/// harness's own session in submit mode is; or a task's spark-submit).
+pub struct SparkDrivers {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<std::collections::BTreeMap<String, &'static str>>,
+}
+
+impl SparkDrivers {
+    /// Starts sampling the drivers whose working folder or command line is under `project`.
+    pub fn watch(project: &Project) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let marker = project.path().to_string_lossy().into_owned();
+        let thread = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut seen = std::collections::BTreeMap::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for p in live_processes() {
+                        // The driver's JVM itself: not the scripts that start it (which exec into
+                        // it, keeping the PID) nor the short-lived launcher JVM they run first.
+                        let program = p.cmdline.split(' ').next().unwrap_or_default();
+                        if !program.ends_with("/java")
+                            || !p.cmdline.contains("org.apache.spark.deploy.SparkSubmit")
+                            || p.cmdline.contains("org.apache.spark.launcher.Main")
+                        {
+                            continue;
+                        }
+                        let cwd = std::fs::read_link(p.dir.join("cwd"))
+                            .map(|c| c.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        if !cwd.starts_with(&marker) && !p.cmdline.contains(&marker) {
+                            continue;
+                        }
+                        let what = if p
+                            .cmdline
+                            .contains("org.apache.spark.sql.connect.service.SparkConnectServer")
+                        {
+                            "connect-server"
+                        } else if p.cmdline.contains("pyspark-shell") {
+                            "harness-session"
+                        } else {
+                            "task"
+                        };
+                        seen.insert(p.pid, what);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                seen
+            }
+        });
+        SparkDrivers { stop, thread }
+    }
+
+    /// Stops sampling: the kinds of driver seen, sorted.
+    pub fn seen(self) -> Vec<&'static str> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let seen = self.thread.join().expect("the sampler");
+        let kinds: std::collections::BTreeSet<&'static str> = seen.into_values().collect();
+        kinds.into_iter().collect()
+    }
+}
