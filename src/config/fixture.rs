@@ -96,15 +96,19 @@ impl<'de> Deserialize<'de> for RedisFixture {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RedisFixture, A::Error> {
                 let mut entries: Vec<RedisEntry> = Vec::new();
-                // A fixture may hold a million keys: finding a repeated one must not scan them all.
-                let mut seen: HashSet<String> = HashSet::new();
+                // A fixture may hold a million keys: finding a repeated one must neither scan
+                // them all nor copy each. The set holds hashes; a hash seen before is checked
+                // against the keys themselves.
+                let hasher = std::hash::RandomState::new();
+                let mut seen: HashSet<u64> = HashSet::new();
                 while let Some(key) = map.next_key::<String>()? {
-                    let raw: serde_json::Value = map.next_value()?;
-                    if !seen.insert(key.clone()) {
+                    let raw: RawEntry = map.next_value()?;
+                    let hash = std::hash::BuildHasher::hash_one(&hasher, &key);
+                    if !seen.insert(hash) && entries.iter().any(|e| e.key == key) {
                         return Err(de::Error::custom(format!("key \"{key}\": appears twice")));
                     }
-                    let (value, ttl) = entry(&raw)
-                        .map_err(|m| de::Error::custom(format!("key \"{key}\": {m}")))?;
+                    let (value, ttl) =
+                        entry(raw).map_err(|m| de::Error::custom(format!("key \"{key}\": {m}")))?;
                     entries.push(RedisEntry { key, value, ttl });
                 }
                 Ok(RedisFixture(entries))
@@ -114,16 +118,71 @@ impl<'de> Deserialize<'de> for RedisFixture {
     }
 }
 
+/// A key's value as the fixture writes it: a plain string (most keys, taken without an
+/// intermediate JSON value), an object, or anything else (an error, reported by [`entry`]).
+enum RawEntry {
+    Plain(String),
+    Object(serde_json::Map<String, serde_json::Value>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for RawEntry {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawEntry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawEntry, E> {
+                Ok(RawEntry::Plain(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<RawEntry, E> {
+                Ok(RawEntry::Plain(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawEntry, A::Error> {
+                let mut obj = serde_json::Map::new();
+                while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
+                    obj.insert(k, v);
+                }
+                Ok(RawEntry::Object(obj))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawEntry, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(RawEntry::Other)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<RawEntry, E> {
+                Ok(RawEntry::Other)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<RawEntry, E> {
+                Ok(RawEntry::Other)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawEntry, E> {
+                Ok(RawEntry::Other)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<RawEntry, E> {
+                Ok(RawEntry::Other)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<RawEntry, E> {
+                Ok(RawEntry::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// The longest time to live a key fixture may give: Redis refuses an expiry past what it can
 /// count in milliseconds from now, and no test needs more than this.
 pub const MAX_TTL: u64 = i32::MAX as u64;
 
-fn entry(raw: &serde_json::Value) -> Result<(RedisValue, Option<u64>), String> {
+fn entry(raw: RawEntry) -> Result<(RedisValue, Option<u64>), String> {
     use serde_json::Value as J;
     let obj = match raw {
-        J::String(s) => return Ok((RedisValue::String(s.clone()), None)),
-        J::Object(o) => o,
-        _ => return Err("expected a string, or an object with \"type\" and \"value\"".into()),
+        RawEntry::Plain(s) => return Ok((RedisValue::String(s), None)),
+        RawEntry::Object(o) => o,
+        RawEntry::Other => {
+            return Err("expected a string, or an object with \"type\" and \"value\"".into());
+        }
     };
     for k in obj.keys() {
         if !["type", "value", "ttl"].contains(&k.as_str()) {
@@ -377,5 +436,35 @@ mod tests {
         .expect_err("invalid");
         assert!(err.message.contains("key \"b\""), "{}", err.message);
         assert_eq!(err.line_col.map(|l| l.0), Some(3));
+    }
+
+    #[test]
+    fn a_repeated_key_and_a_value_of_no_fixture_type_are_errors_at_their_key() {
+        let err = RedisFixture::parse("{\n\"a\": \"x\",\n\"b\": \"y\",\n\"a\": \"z\"\n}")
+            .expect_err("repeated");
+        assert_eq!(err.message, "key \"a\": appears twice");
+        assert_eq!(err.line_col.map(|l| l.0), Some(2));
+        for bad in ["7", "true", "null", "[\"x\"]", "1.5"] {
+            let err = RedisFixture::parse(&format!("{{\"a\": \"x\",\n\"k\": {bad}}}"))
+                .expect_err("not a string or object");
+            assert_eq!(
+                err.message,
+                "key \"k\": expected a string, or an object with \"type\" and \"value\"",
+                "{bad}"
+            );
+            assert_eq!(err.line_col.map(|l| l.0), Some(2), "{bad}");
+        }
+        // Many keys, none repeated: every one kept, in file order.
+        let text = format!(
+            "{{{}}}",
+            (0..5000)
+                .map(|i| format!("\"k{i}\": \"v\\\"{i}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let f = RedisFixture::parse(&text).expect("valid");
+        assert_eq!(f.0.len(), 5000);
+        assert_eq!(f.0[4999].key, "k4999");
+        assert_eq!(f.0[7].value, RedisValue::String("v\"7".into()));
     }
 }
