@@ -221,7 +221,7 @@ pub struct EnvUpArgs {
     #[arg(long, value_name = "submit|connect", value_parser = config::SparkMode::parse)]
     pub spark_mode: Option<config::SparkMode>,
     /// Stop by itself after this long without a run (`90s`, `30m`, `2h`; `0` for never).
-    #[arg(long, value_name = "DURATION", default_value = "30m")]
+    #[arg(long, value_name = "DURATION", default_value = crate::kept::DEFAULT_IDLE)]
     pub idle_timeout: humantime::Duration,
 }
 

@@ -30,6 +30,8 @@ pub fn dir() -> PathBuf {
 
 /// The name a kept environment gets when none is given.
 pub const DEFAULT_NAME: &str = "default";
+/// Idle time after which a kept environment stops by itself, unless `--idle-timeout` says.
+pub const DEFAULT_IDLE: &str = "30m";
 
 /// Checks a kept environment's name: letters, digits, `-`, `_` and `.`, not starting with `.`,
 /// at most 64 characters.

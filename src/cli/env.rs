@@ -295,7 +295,9 @@ pub(super) fn run_client(
                 scenarios: args.scenarios.clone(),
                 backend: args.backend.clone(),
                 spark_mode: args.spark_mode,
-                idle_timeout: humantime::Duration::from(DEFAULT_IDLE),
+                idle_timeout: crate::kept::DEFAULT_IDLE
+                    .parse()
+                    .expect("the default idle timeout is a duration"),
             };
             let project = match load() {
                 Ok(p) => p,
@@ -339,8 +341,6 @@ pub(super) fn run_client(
     rt.block_on(send_run(&name))
 }
 
-/// Idle time after which a kept environment stops by itself, unless `--idle-timeout` says.
-pub const DEFAULT_IDLE: Duration = Duration::from_secs(30 * 60);
 
 /// " (its last words: LOG)" when the environment `name` left a log.
 fn last_log(name: &str) -> String {
