@@ -212,6 +212,12 @@ const EVENTS_JSONL: &str = r#"{"id": 1, "name": "a \"q\" é", "amount": 12.34567
 {"id": 3, "name": null, "amount": 1e2, "day": null, "n": -32768}
 "#;
 
+/// JSON Lines without a schema: the types Spark infers (integers and other numbers together as
+/// `double`, only nulls as `string`, a date as text), columns sorted by name.
+const INFERRED_JSONL: &str = r#"{"user": 1, "score": 2, "label": "a", "flag": true, "day": "2024-05-01", "none": null}
+{"user": 2, "score": 2.5, "label": null, "flag": false, "day": "2024-05-02"}
+"#;
+
 /// Reads the seeded tables back in Spark (with filters Spark pushes down into Parquet) and
 /// writes what it sees.
 const READ_JOB: &str = r#"
@@ -233,6 +239,8 @@ e = spark.table("seeds.events")
           F.unix_micros("at").alias("at_us"), F.datediff("day", F.lit("2024-01-01").cast("date")).alias("days"),
           F.isnan("score").alias("nan"), F.col("w").cast("double").alias("w"), "ok", "n")
   .write.mode("overwrite").saveAsTable("out.events"))
+(spark.table("seeds.inferred").select("user", (F.col("score") * 2).alias("score2"), F.length("day").alias("day_len"))
+  .write.mode("overwrite").saveAsTable("out.inferred"))
 "#;
 
 #[test]
@@ -245,6 +253,7 @@ fn seeds_of_dates_timestamps_decimals_quotes_and_json_are_the_session_s_without_
     .file("pipelines/r/read.py", READ_JOB)
     .file("fixtures/typed.csv", TYPED_CSV)
     .file("fixtures/events.jsonl", EVENTS_JSONL)
+    .file("fixtures/inferred.jsonl", INFERRED_JSONL)
     .file(
         "scenarios/typed_seeds/scenario.toml",
         r#"pipeline = "r"
@@ -261,6 +270,11 @@ service = "hive"
 table = "seeds.events"
 jsonl = "events.jsonl"
 schema = "id BIGINT, name STRING, amount DECIMAL(20,4), at TIMESTAMP, day DATE, score DOUBLE, w FLOAT, ok BOOLEAN, n SMALLINT"
+
+[[seed]]
+service = "hive"
+table = "seeds.inferred"
+jsonl = "inferred.jsonl"
 
 [[sink]]
 name = "typed"
@@ -291,6 +305,18 @@ name = "out_events"
 service = "hive"
 table = "out.events"
 key = ["id"]
+
+[[sink]]
+name = "inferred"
+service = "hive"
+table = "seeds.inferred"
+key = ["user"]
+
+[[sink]]
+name = "out_inferred"
+service = "hive"
+table = "out.inferred"
+key = ["user"]
 "#,
     );
     let r = p.run(&["run", "typed_seeds", "--update"]);
@@ -305,6 +331,13 @@ key = ["id"]
     ] {
         assert!(typed.contains(row), "{row}\n{typed}");
     }
+    let inferred = p.read("scenarios/typed_seeds/golden/inferred.snap");
+    assert!(
+        inferred.contains(
+            "columns: day string | flag boolean | label string | none string | score double | user bigint\n"
+        ),
+        "{inferred}"
+    );
     let filtered = p.read("scenarios/typed_seeds/golden/out_filtered.snap");
     assert!(filtered.contains("rows: 2\n"), "{filtered}");
 

@@ -196,11 +196,24 @@ struct Parsed {
 }
 
 fn parse_file(seed: &Seed<'_>) -> Result<Direct<Parsed>, String> {
-    let Some(schema) = seed.schema else {
-        spark!("it has no schema: Spark infers its types");
+    if !seed.path.is_file() {
+        spark!("it is a folder");
+    }
+    let bytes = std::fs::read(seed.path).map_err(|e| format!("{}: {e}", seed.path.display()))?;
+    let Ok(text) = String::from_utf8(bytes) else {
+        spark!("it is not UTF-8");
     };
-    let Some(columns) = columns_of(schema) else {
-        spark!("its schema has a type the harness does not write itself");
+    let columns = match (seed.schema, seed.input) {
+        (Some(schema), _) => {
+            columns_of(schema).ok_or("its schema has a type the harness does not write itself")
+        }
+        (None, Input::Jsonl) => json::infer(&text)
+            .ok_or("it has no schema, and values whose types the harness does not infer as Spark"),
+        (None, Input::Csv { .. }) => Err("it has no schema"),
+    };
+    let columns = match columns {
+        Ok(columns) => columns,
+        Err(why) => spark!("{why}"),
     };
     let timely = |c: &Field| {
         matches!(
@@ -213,13 +226,6 @@ fn parse_file(seed: &Seed<'_>) -> Result<Direct<Parsed>, String> {
     {
         spark!("the Spark configuration sets {key}, which may change how Spark reads it");
     }
-    if !seed.path.is_file() {
-        spark!("it is a folder");
-    }
-    let bytes = std::fs::read(seed.path).map_err(|e| format!("{}: {e}", seed.path.display()))?;
-    let Ok(text) = String::from_utf8(bytes) else {
-        spark!("it is not UTF-8");
-    };
     let rows = match seed.input {
         Input::Csv { delimiter, null } => csv::rows(&text, &columns, delimiter, null)?,
         Input::Jsonl => json::rows(&text, &columns)?,

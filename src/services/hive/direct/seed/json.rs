@@ -97,6 +97,63 @@ fn cell(raw: &str, ty: &SparkType) -> Option<Cell> {
     }
 }
 
+/// The kind of a JSON value as Spark's schema inference types it: `None` for `null`, and also
+/// `None` (as the outer option) for what the harness does not infer (objects, arrays, integers
+/// beyond a `long`).
+fn kind(raw: &str) -> Option<Option<SparkType>> {
+    Some(match raw.as_bytes().first()? {
+        b'n' => None,
+        b'"' => Some(SparkType::String),
+        b't' | b'f' => Some(SparkType::Boolean),
+        b'{' | b'[' => return None,
+        _ if integral(raw) => {
+            raw.parse::<i64>().ok()?;
+            Some(SparkType::Long)
+        }
+        _ => Some(SparkType::Double),
+    })
+}
+
+/// The columns Spark's JSON reader infers without a schema, when every key holds one kind of
+/// value in every line (`bigint`, `double`, `string`, `boolean`; integers and other numbers
+/// together are `double`; only nulls is `string`), sorted by name. Other mixes (Spark renders
+/// the values of the others as JSON text in a string column), nested values, names Parquet or
+/// Hive would spell otherwise, and empty files are `None`.
+pub fn infer(text: &str) -> Option<Vec<Field>> {
+    let mut types: std::collections::BTreeMap<String, Option<SparkType>> = Default::default();
+    for line in text.strip_suffix('\n').unwrap_or(text).split('\n') {
+        let Members(members) = serde_json::from_str::<Members>(line).ok()?;
+        for (key, raw) in members {
+            let kind = kind(raw.get())?;
+            let merged = match (types.remove(&key).flatten(), kind) {
+                (None, k) | (k, None) => k,
+                (Some(a), Some(b)) if a == b => Some(a),
+                (
+                    Some(SparkType::Long | SparkType::Double),
+                    Some(SparkType::Long | SparkType::Double),
+                ) => Some(SparkType::Double),
+                _ => return None,
+            };
+            types.insert(key, merged);
+        }
+    }
+    let plain = |name: &str| {
+        name.bytes().next().is_some_and(|b| !b.is_ascii_digit())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    let mut lower: Vec<String> = types.keys().map(|k| k.to_ascii_lowercase()).collect();
+    lower.sort();
+    lower.dedup();
+    if types.is_empty() || lower.len() != types.len() || !types.keys().all(|k| plain(k)) {
+        return None;
+    }
+    let fields = types.into_iter().map(|(name, ty)| Field {
+        name,
+        ty: ty.unwrap_or(SparkType::String),
+    });
+    Some(fields.collect())
+}
+
 /// Every row of `text`, in the schema's column order.
 pub fn rows(text: &str, columns: &[Field]) -> Result<Direct<Vec<Vec<Cell>>>, String> {
     if text.starts_with('\u{feff}') || text.contains('\r') {
@@ -182,6 +239,45 @@ mod tests {
             read(r#"{"price": "12.5"}"#).expect("read")[0][2],
             Cell::Decimal(1250)
         );
+    }
+
+    #[test]
+    fn types_are_inferred_as_spark_infers_them_when_each_key_holds_one_kind() {
+        let fields = infer(concat!(
+            r#"{"b": 1, "a": "x", "c": null, "d": true, "e": 1}"#,
+            "\n",
+            r#"{"b": 2, "a": null, "e": 2.5, "Z_1": false}"#,
+            "\n"
+        ))
+        .expect("inferred");
+        let got: Vec<(&str, SparkType)> = fields
+            .iter()
+            .map(|f| (f.name.as_str(), f.ty.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Z_1", SparkType::Boolean),
+                ("a", SparkType::String),
+                ("b", SparkType::Long),
+                ("c", SparkType::String),
+                ("d", SparkType::Boolean),
+                ("e", SparkType::Double),
+            ]
+        );
+        for text in [
+            "{\"a\": 1}\n{\"a\": \"1\"}\n",
+            "{\"a\": true}\n{\"a\": 1}\n",
+            "{\"a\": {\"b\": 1}}\n",
+            "{\"a\": [1]}\n",
+            "{\"a\": 9223372036854775808}\n",
+            "{\"a\": 1, \"A\": 2}\n",
+            "{\"a b\": 1}\n",
+            "{}\n",
+            "",
+        ] {
+            assert_eq!(infer(text), None, "{text}");
+        }
     }
 
     #[test]
