@@ -303,6 +303,8 @@ pub struct HiveRunning {
     /// True when seeds and sinks in Parquet are written and read by the harness itself
     /// (`[services.hive] direct`).
     direct: bool,
+    /// The environment's Spark settings that change how Spark reads seeds.
+    seed_conf: direct::seed::SessionConf,
 }
 
 fn pg_backed(settings: &Settings) -> bool {
@@ -382,6 +384,7 @@ impl Service for Hive {
                 endpoint,
                 process: Some(proc),
                 direct: ctx.settings.hive.direct,
+                seed_conf: direct::seed::SessionConf::of(&ctx.settings.spark.conf),
             }) as Box<dyn Running>)
         })
     }
@@ -454,6 +457,7 @@ impl Service for Hive {
                 endpoint,
                 process: None,
                 direct: ctx.settings.hive.direct,
+                seed_conf: direct::seed::SessionConf::of(&ctx.settings.spark.conf),
             }) as Box<dyn Running>)
         })
     }
@@ -512,14 +516,22 @@ impl Running for HiveRunning {
             else {
                 return Err(super::not_for(seed, ServiceKind::Hive));
             };
-            if self.direct && *format == TableFormat::Csv {
-                let csv = direct::seed::CsvSeed {
-                    table,
-                    path,
-                    schema: schema.as_deref(),
-                    partition_by,
+            let input = match format {
+                TableFormat::Csv => Some(direct::seed::Input::Csv {
                     delimiter: *delimiter,
                     null: null.as_deref(),
+                }),
+                TableFormat::Jsonl => Some(direct::seed::Input::Jsonl),
+                _ => None,
+            };
+            if let Some(input) = input.filter(|_| self.direct) {
+                let rows = direct::seed::Seed {
+                    table,
+                    path,
+                    input,
+                    schema: schema.as_deref(),
+                    partition_by,
+                    conf: &self.seed_conf,
                 };
                 let hive_error = |message: String| ServiceError::Unavailable {
                     service: "hive",
@@ -530,7 +542,7 @@ impl Running for HiveRunning {
                     .get::<HdfsRunning>()
                     .ok_or_else(|| hive_error("the HDFS namespace is not running".into()))?;
                 let ms = self.endpoint.client().map_err(hive_error)?;
-                match direct::seed::seed_table(&ms, &hdfs.endpoint, &self.endpoint.warehouse, &csv)
+                match direct::seed::seed_table(&ms, &hdfs.endpoint, &self.endpoint.warehouse, &rows)
                     .await
                     .map_err(hive_error)?
                 {

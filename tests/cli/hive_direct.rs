@@ -194,3 +194,165 @@ key = ["l"]
     assert!(!r.all().contains("through Spark"), "{}", r.all());
     assert!(!r.all().contains("spark session ready"), "{}", r.all());
 }
+
+/// Dates, timestamps (with and without a zone), decimals (rounded half up, with grouping
+/// commas, of every Parquet layout), quoted fields with the delimiter and doubled quotes inside.
+const TYPED_CSV: &str = "\
+id,day,at,price,big,tiny,note,dt
+1,2024-05-01,2024-05-01 12:30:15,19.99,12345678901234567890.123456789,0.5,\"plain, with a comma\",2024-05-01
+2,1970-01-01,2024-05-01T12:30:15.123456Z,-0.005,0,1,\"say \"\"hi\"\"\",2024-05-01
+3,,2024-05-01 23:59:59+02:00,\"1,234.5\",-1e3,,\"\",2024-05-02
+4,2024-02-29,2024-05-01,1.005,,9,,2024-05-02
+";
+
+/// JSON Lines with a schema: other keys left out, missing keys and nulls, decimals from numbers
+/// and strings, NaN as a string.
+const EVENTS_JSONL: &str = r#"{"id": 1, "name": "a \"q\" é", "amount": 12.34567, "at": "2024-05-01T10:00:00Z", "day": "2024-05-01", "score": 1.5, "w": 0.1, "ok": true, "n": 7, "extra": {"x": [1]}}
+{"id": 2, "name": "", "amount": "-0.00005", "at": "2024-05-01 10:00:00.5+05:30", "score": "NaN", "ok": false}
+{"id": 3, "name": null, "amount": 1e2, "day": null, "n": -32768}
+"#;
+
+/// JSON Lines without a schema: the types Spark infers (integers and other numbers together as
+/// `double`, only nulls as `string`, a date as text), columns sorted by name.
+const INFERRED_JSONL: &str = r#"{"user": 1, "score": 2, "label": "a", "flag": true, "day": "2024-05-01", "none": null}
+{"user": 2, "score": 2.5, "label": null, "flag": false, "day": "2024-05-02"}
+"#;
+
+/// Reads the seeded tables back in Spark (with filters Spark pushes down into Parquet) and
+/// writes what it sees.
+const READ_JOB: &str = r#"
+from pyspark.sql import SparkSession, functions as F
+
+spark = SparkSession.builder.enableHiveSupport().getOrCreate()
+spark.sql("CREATE DATABASE IF NOT EXISTS out")
+t = spark.table("seeds.typed")
+(t.select("id", "dt", F.date_format("at", "yyyy-MM-dd HH:mm:ss.SSSSSS").alias("at_text"),
+          F.unix_micros("at").alias("at_us"), F.date_add("day", 1).alias("next_day"),
+          (F.col("price") * 2).alias("twice"), F.col("big").cast("string").alias("big_text"),
+          (F.col("tiny") + 1).alias("tiny_plus"), F.length("note").alias("note_len"))
+  .write.mode("overwrite").saveAsTable("out.typed"))
+(t.where((F.col("price") > 0) & (F.col("day") >= F.lit("2000-01-01").cast("date"))
+         & (F.col("at") < F.lit("2024-05-01 12:30:16").cast("timestamp")))
+  .select("id").write.mode("overwrite").saveAsTable("out.filtered"))
+e = spark.table("seeds.events")
+(e.select("id", F.coalesce("name", F.lit("<null>")).alias("name"), (F.col("amount") * 10).alias("amount10"),
+          F.unix_micros("at").alias("at_us"), F.datediff("day", F.lit("2024-01-01").cast("date")).alias("days"),
+          F.isnan("score").alias("nan"), F.col("w").cast("double").alias("w"), "ok", "n")
+  .write.mode("overwrite").saveAsTable("out.events"))
+(spark.table("seeds.inferred").select("user", (F.col("score") * 2).alias("score2"), F.length("day").alias("day_len"))
+  .write.mode("overwrite").saveAsTable("out.inferred"))
+"#;
+
+#[test]
+fn seeds_of_dates_timestamps_decimals_quotes_and_json_are_the_session_s_without_it() {
+    let p = project();
+    p.file(
+        "pipelines/r/pipeline.toml",
+        "services = [\"spark\"]\n[tasks.read]\nkind = \"spark\"\nscript = \"read.py\"\n",
+    )
+    .file("pipelines/r/read.py", READ_JOB)
+    .file("fixtures/typed.csv", TYPED_CSV)
+    .file("fixtures/events.jsonl", EVENTS_JSONL)
+    .file("fixtures/inferred.jsonl", INFERRED_JSONL)
+    .file(
+        "scenarios/typed_seeds/scenario.toml",
+        r#"pipeline = "r"
+
+[[seed]]
+service = "hive"
+table = "seeds.typed"
+csv = "typed.csv"
+schema = "id INT, day DATE, at TIMESTAMP, price DECIMAL(10,2), big DECIMAL(38,9), tiny DECIMAL(1,0), note STRING, dt STRING"
+partition_by = ["dt"]
+
+[[seed]]
+service = "hive"
+table = "seeds.events"
+jsonl = "events.jsonl"
+schema = "id BIGINT, name STRING, amount DECIMAL(20,4), at TIMESTAMP, day DATE, score DOUBLE, w FLOAT, ok BOOLEAN, n SMALLINT"
+
+[[seed]]
+service = "hive"
+table = "seeds.inferred"
+jsonl = "inferred.jsonl"
+
+[[sink]]
+name = "typed"
+service = "hive"
+table = "seeds.typed"
+key = ["id"]
+
+[[sink]]
+name = "events"
+service = "hive"
+table = "seeds.events"
+key = ["id"]
+
+[[sink]]
+name = "out_typed"
+service = "hive"
+table = "out.typed"
+key = ["id"]
+
+[[sink]]
+name = "out_filtered"
+service = "hive"
+table = "out.filtered"
+key = ["id"]
+
+[[sink]]
+name = "out_events"
+service = "hive"
+table = "out.events"
+key = ["id"]
+
+[[sink]]
+name = "inferred"
+service = "hive"
+table = "seeds.inferred"
+key = ["user"]
+
+[[sink]]
+name = "out_inferred"
+service = "hive"
+table = "out.inferred"
+key = ["user"]
+"#,
+    );
+    let r = p.run(&["run", "typed_seeds", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!r.all().contains("through Spark"), "{}", r.all());
+    let typed = p.read("scenarios/typed_seeds/golden/typed.snap");
+    for row in [
+        "id=1 | day=\"2024-05-01\" | at=\"2024-05-01 12:30:15\" | price=19.99 | big=12345678901234567890.123456789 | tiny=1 | note=\"plain, with a comma\"",
+        "id=2 | day=\"1970-01-01\" | at=\"2024-05-01 12:30:15.123456\" | price=-0.01 | big=0E-9 | tiny=1 | note=\"say \\\"hi\\\"\"",
+        "id=3 | day=NULL | at=\"2024-05-01 21:59:59\" | price=1234.50 | big=-1000.000000000 | tiny=NULL | note=NULL",
+        "id=4 | day=\"2024-02-29\" | at=\"2024-05-01 00:00:00\" | price=1.01 | big=NULL | tiny=9",
+    ] {
+        assert!(typed.contains(row), "{row}\n{typed}");
+    }
+    let inferred = p.read("scenarios/typed_seeds/golden/inferred.snap");
+    assert!(
+        inferred.contains(
+            "columns: day string | flag boolean | label string | none string | score double | user bigint\n"
+        ),
+        "{inferred}"
+    );
+    let filtered = p.read("scenarios/typed_seeds/golden/out_filtered.snap");
+    assert!(filtered.contains("rows: 2\n"), "{filtered}");
+
+    // The same scenario through the harness's Spark session: the same snapshots.
+    let before = p.goldens();
+    p.file(
+        "harness.toml",
+        "backend = \"local\"\n[services.hive]\ndirect = false\n",
+    );
+    let r = p.run(&["run", "typed_seeds"]);
+    assert_eq!(
+        r.code,
+        0,
+        "the session's snapshots are the same\n{}",
+        r.all()
+    );
+    assert_eq!(p.goldens(), before);
+}

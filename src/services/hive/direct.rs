@@ -1,6 +1,6 @@
 //! Hive tables the harness reads and writes itself, without Spark: a table Spark keeps as
 //! Parquet is read from its files (its schema, location and partitions from the metastore), and a
-//! CSV seed of plain columns is written as Parquet into the warehouse and registered as Spark
+//! CSV or JSON Lines seed is written as Parquet into the warehouse and registered as Spark
 //! registers a `saveAsTable` (see `seed`). Each answers [`Direct::Spark`] with the reason when
 //! anything is outside what it renders exactly as the harness's Spark session does: that table
 //! or seed then goes through the session, so a snapshot never depends on the way taken.

@@ -1,19 +1,24 @@
-//! A CSV seed written as Parquet by the harness and registered as Spark registers
+//! A CSV or JSON Lines seed written as Parquet by the harness and registered as Spark registers
 //! `df.write.partitionBy(...).mode("overwrite").saveAsTable(t)`: a managed Parquet table with its
 //! Spark schema in the table's properties, its partitions in the metastore, its files under the
-//! database's folder. Only what it parses exactly as Spark's CSV reader does (plain columns of
-//! numbers, booleans and strings; no quotes, no carriage returns, no blank lines; partition
-//! values that need no escaping) is written this way; anything else goes through Spark.
+//! database's folder. Only what it reads exactly as the session's Spark readers do (`csv`,
+//! `json`, values in `value`; columns of numbers, booleans, strings, dates, timestamps and
+//! decimals; partition values that need no escaping) is written this way; anything else goes
+//! through Spark.
+
+mod csv;
+mod json;
+mod value;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array,
-    Int64Array, RecordBatch, StringArray,
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int8Array,
+    Int16Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use arrow_schema::{Field as ArrowField, Schema};
+use arrow_schema::{DataType, Field as ArrowField, Schema, TimeUnit};
 use hive_metastore::{
     Database, FieldSchema, Partition, SerDeInfo, SkewedInfo, StorageDescriptor, Table,
 };
@@ -26,51 +31,128 @@ use super::{Direct, spark, split_table};
 use crate::services::hdfs::HdfsEndpoint;
 use crate::services::hive::metastore::Metastore;
 use crate::services::hive::spark_type::{Field, SparkType, fields_to_json};
+use value::Cell;
 
-/// One CSV seed, as declared.
+/// The input of a seed.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// A CSV file with a header.
+    Csv {
+        /// Field delimiter.
+        delimiter: u8,
+        /// The text meaning NULL besides the empty field.
+        null: Option<&'a str>,
+    },
+    /// A JSON Lines file.
+    Jsonl,
+}
+
+/// One seed, as declared.
 #[derive(Debug)]
-pub struct CsvSeed<'a> {
+pub struct Seed<'a> {
     /// `db.table`.
     pub table: &'a str,
-    /// The CSV file.
+    /// The file.
     pub path: &'a Path,
+    /// Its format.
+    pub input: Input<'a>,
     /// Spark DDL of the columns.
     pub schema: Option<&'a str>,
     /// Partition columns.
     pub partition_by: &'a [String],
-    /// Field delimiter.
-    pub delimiter: u8,
-    /// The text meaning NULL besides the empty field.
-    pub null: Option<&'a str>,
+    /// What the environment's Spark configuration changes in Spark's reading.
+    pub conf: &'a SessionConf,
 }
 
-/// A parsed cell.
-#[derive(Debug, Clone, PartialEq)]
-enum Cell {
-    Null,
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Text(String),
+/// Spark settings of the environment that change how Spark reads dates, timestamps, decimals
+/// and JSON (time zone, parser policies, the meaning of `TIMESTAMP`): seeds that depend on them
+/// go through Spark when `[services.spark] conf` sets any.
+#[derive(Debug, Clone, Default)]
+pub struct SessionConf {
+    /// The first such setting.
+    changed: Option<String>,
 }
 
-/// The columns of a Spark DDL made only of plain types; `None` for anything else.
+impl SessionConf {
+    /// From `[services.spark] conf`: any `spark.sql.` setting but the ones about execution
+    /// counts as a change (the harness sets the session time zone to UTC itself).
+    pub fn of(conf: &BTreeMap<String, String>) -> SessionConf {
+        let harmless = |key: &str, value: &str| {
+            key.starts_with("spark.sql.adaptive.")
+                || key.starts_with("spark.sql.execution.arrow.")
+                || key == "spark.sql.shuffle.partitions"
+                || key == "spark.sql.autoBroadcastJoinThreshold"
+                || (key == "spark.sql.session.timeZone" && value == "UTC")
+        };
+        let changed = conf
+            .iter()
+            .find(|(k, v)| k.starts_with("spark.sql.") && !harmless(k, v))
+            .map(|(k, _)| k.clone());
+        SessionConf { changed }
+    }
+}
+
+/// The top-level pieces of a DDL between commas outside parentheses.
+fn split_columns(ddl: &str) -> Vec<&str> {
+    let mut depth = 0i32;
+    let mut start = 0;
+    let mut parts = Vec::new();
+    for (i, c) in ddl.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&ddl[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&ddl[start..]);
+    parts
+}
+
+/// `decimal`, `decimal(p)` or `decimal(p,s)` (or `dec`, `numeric`), spaces removed.
+fn decimal_type(ty: &str) -> Option<SparkType> {
+    let args = ["decimal", "dec", "numeric"]
+        .iter()
+        .find_map(|name| ty.strip_prefix(name))?;
+    let (p, s) = match args {
+        "" => (10, 0),
+        _ => {
+            let inner = args.strip_prefix('(')?.strip_suffix(')')?;
+            match inner.split_once(',') {
+                Some((p, s)) => (p.parse().ok()?, s.parse().ok()?),
+                None => (inner.parse().ok()?, 0),
+            }
+        }
+    };
+    ((1..=38).contains(&p) && (0..=p).contains(&s)).then_some(SparkType::Decimal(p, s as i8))
+}
+
+/// The columns of a Spark DDL made only of the types written directly; `None` for anything
+/// else.
 fn columns_of(ddl: &str) -> Option<Vec<Field>> {
-    if ddl.contains(['<', '(', '\'', '"']) {
+    if ddl.contains(['<', '\'', '"']) {
         return None;
     }
-    ddl.split(',')
+    split_columns(ddl)
+        .into_iter()
         .map(|col| {
-            let words: Vec<&str> = col.split_whitespace().collect();
-            let [name, ty] = words[..] else { return None };
-            let name = match name.strip_prefix('`') {
-                Some(quoted) => quoted.strip_suffix('`')?,
-                None => name,
+            let col = col.trim();
+            let (name, ty) = match col.strip_prefix('`') {
+                Some(quoted) => quoted.split_once('`')?,
+                None => col.split_once(char::is_whitespace)?,
             };
-            if name.is_empty() || name.contains('`') {
+            if name.is_empty() || name.contains(['`', ' ']) {
                 return None;
             }
-            let ty = match ty.to_ascii_lowercase().as_str() {
+            let ty: String = ty
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_ascii_lowercase();
+            let ty = match ty.as_str() {
                 "bigint" | "long" => SparkType::Long,
                 "int" | "integer" => SparkType::Int,
                 "smallint" | "short" => SparkType::Short,
@@ -79,7 +161,9 @@ fn columns_of(ddl: &str) -> Option<Vec<Field>> {
                 "float" | "real" => SparkType::Float,
                 "boolean" => SparkType::Boolean,
                 "string" => SparkType::String,
-                _ => return None,
+                "date" => SparkType::Date,
+                "timestamp" | "timestamp_ltz" => SparkType::Timestamp,
+                other => decimal_type(other)?,
             };
             Some(Field {
                 name: name.to_string(),
@@ -87,66 +171,6 @@ fn columns_of(ddl: &str) -> Option<Vec<Field>> {
             })
         })
         .collect()
-}
-
-/// A field as Spark's CSV reader (FAILFAST) reads it into `ty`; `None` where it would fail or
-/// where the harness is not sure to read it the same.
-fn parse(text: &str, ty: &SparkType, null: Option<&str>) -> Option<Cell> {
-    if text.is_empty() || null == Some(text) {
-        return Some(Cell::Null);
-    }
-    let integer = |min: i64, max: i64| {
-        let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        text.parse::<i64>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .map(Cell::Int)
-    };
-    let float = || -> Option<f64> {
-        match text {
-            "NaN" => return Some(f64::NAN),
-            "Inf" | "Infinity" | "+Infinity" => return Some(f64::INFINITY),
-            "-Inf" | "-Infinity" => return Some(f64::NEG_INFINITY),
-            _ => {}
-        }
-        let body = text.strip_prefix(['+', '-']).unwrap_or(text);
-        let (mantissa, exp) = match body.split_once(['e', 'E']) {
-            Some((m, e)) => (m, Some(e.strip_prefix(['+', '-']).unwrap_or(e))),
-            None => (body, None),
-        };
-        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        let ok = (!int.is_empty() || !frac.is_empty())
-            && digits(int)
-            && digits(frac)
-            && exp.is_none_or(|e| !e.is_empty() && digits(e));
-        ok.then(|| text.parse::<f64>().ok()).flatten()
-    };
-    match ty {
-        SparkType::Long => integer(i64::MIN, i64::MAX),
-        SparkType::Int => integer(i32::MIN.into(), i32::MAX.into()),
-        SparkType::Short => integer(i16::MIN.into(), i16::MAX.into()),
-        SparkType::Byte => integer(i8::MIN.into(), i8::MAX.into()),
-        SparkType::Double => float().map(Cell::Float),
-        // Java parses a float from the text directly, as Rust does (not through a double).
-        SparkType::Float => float().map(|f| {
-            let single = match text.parse::<f32>() {
-                Ok(v) if f.is_finite() => v,
-                _ => f as f32,
-            };
-            Cell::Float(f64::from(single))
-        }),
-        SparkType::Boolean => match text.to_ascii_lowercase().as_str() {
-            "true" => Some(Cell::Bool(true)),
-            "false" => Some(Cell::Bool(false)),
-            _ => None,
-        },
-        SparkType::String => Some(Cell::Text(text.to_string())),
-        _ => None,
-    }
 }
 
 /// The text of a partition value in a folder name, when it needs no escaping.
@@ -171,10 +195,7 @@ struct Parsed {
     by_partition: BTreeMap<Vec<String>, Vec<Vec<Cell>>>,
 }
 
-fn parse_file(seed: &CsvSeed<'_>) -> Result<Direct<Parsed>, String> {
-    let Some(columns) = seed.schema.and_then(columns_of) else {
-        spark!("its schema has a type the harness does not write itself");
-    };
+fn parse_file(seed: &Seed<'_>) -> Result<Direct<Parsed>, String> {
     if !seed.path.is_file() {
         spark!("it is a folder");
     }
@@ -182,20 +203,37 @@ fn parse_file(seed: &CsvSeed<'_>) -> Result<Direct<Parsed>, String> {
     let Ok(text) = String::from_utf8(bytes) else {
         spark!("it is not UTF-8");
     };
-    if text.starts_with('\u{feff}') || text.contains(['\r', '"']) || !seed.delimiter.is_ascii() {
-        spark!("it has quotes, carriage returns or a byte-order mark");
+    let columns = match (seed.schema, seed.input) {
+        (Some(schema), _) => {
+            columns_of(schema).ok_or("its schema has a type the harness does not write itself")
+        }
+        (None, Input::Jsonl) => json::infer(&text)
+            .ok_or("it has no schema, and values whose types the harness does not infer as Spark"),
+        (None, Input::Csv { .. }) => Err("it has no schema"),
+    };
+    let columns = match columns {
+        Ok(columns) => columns,
+        Err(why) => spark!("{why}"),
+    };
+    let timely = |c: &Field| {
+        matches!(
+            c.ty,
+            SparkType::Date | SparkType::Timestamp | SparkType::Decimal(..)
+        )
+    };
+    if let Some(key) = &seed.conf.changed
+        && (columns.iter().any(timely) || matches!(seed.input, Input::Jsonl))
+    {
+        spark!("the Spark configuration sets {key}, which may change how Spark reads it");
     }
-    let delimiter = seed.delimiter as char;
-    let mut lines = text.strip_suffix('\n').unwrap_or(&text).split('\n');
-    let header: Vec<&str> = lines.next().unwrap_or("").split(delimiter).collect();
-    let same_header = header.len() == columns.len()
-        && header
-            .iter()
-            .zip(&columns)
-            .all(|(h, c)| h.eq_ignore_ascii_case(&c.name));
-    if !same_header {
-        spark!("its header is not the schema's columns");
-    }
+    let rows = match seed.input {
+        Input::Csv { delimiter, null } => csv::rows(&text, &columns, delimiter, null)?,
+        Input::Jsonl => json::rows(&text, &columns)?,
+    };
+    let rows = match rows {
+        Direct::Done(rows) => rows,
+        Direct::Spark(why) => return Ok(Direct::Spark(why)),
+    };
     let mut part_index = Vec::new();
     for p in seed.partition_by {
         match columns.iter().position(|c| &c.name == p) {
@@ -218,18 +256,7 @@ fn parse_file(seed: &CsvSeed<'_>) -> Result<Direct<Parsed>, String> {
         spark!("every column is a partition column");
     }
     let mut by_partition: BTreeMap<Vec<String>, Vec<Vec<Cell>>> = BTreeMap::new();
-    for line in lines {
-        let fields: Vec<&str> = line.split(delimiter).collect();
-        if line.is_empty() || fields.len() != columns.len() {
-            spark!("a line is blank or has another number of fields");
-        }
-        let mut cells = Vec::with_capacity(columns.len());
-        for (text, c) in fields.iter().zip(&columns) {
-            match parse(text, &c.ty, seed.null) {
-                Some(cell) => cells.push(cell),
-                None => spark!("a value of column {} is not plain", c.name),
-            }
-        }
+    for cells in rows {
         let mut key = Vec::new();
         for &i in &part_index {
             match partition_text(&cells[i]) {
@@ -265,71 +292,80 @@ fn parse_file(seed: &CsvSeed<'_>) -> Result<Direct<Parsed>, String> {
     }))
 }
 
+/// The Arrow type a column is written as: Spark's Parquet types (dates as `INT32` dates,
+/// decimals as `INT32`, `INT64` or fixed-length bytes by precision), timestamps as
+/// `TIMESTAMP(MICROS)` adjusted to UTC, which Spark reads as the `INT96` it writes itself.
+fn arrow_type(ty: &SparkType) -> DataType {
+    match ty {
+        SparkType::Long => DataType::Int64,
+        SparkType::Int => DataType::Int32,
+        SparkType::Short => DataType::Int16,
+        SparkType::Byte => DataType::Int8,
+        SparkType::Double => DataType::Float64,
+        SparkType::Float => DataType::Float32,
+        SparkType::Boolean => DataType::Boolean,
+        SparkType::Date => DataType::Date32,
+        SparkType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        SparkType::Decimal(p, s) => DataType::Decimal128(*p, *s),
+        _ => DataType::Utf8,
+    }
+}
+
+/// Column `i` of `rows` as the values of one variant of [`Cell`] (`None` for NULL).
+macro_rules! column {
+    ($rows:expr, $i:expr, $variant:path) => {
+        $rows.iter().map(|r| match &r[$i] {
+            $variant(v) => Some(v.clone()),
+            _ => None,
+        })
+    };
+}
+
+/// Column `i` of `rows` as an Arrow array of `ty`.
+fn array(rows: &[Vec<Cell>], i: usize, ty: &SparkType) -> Result<ArrayRef, String> {
+    let int = || column!(rows, i, Cell::Int);
+    let float = || column!(rows, i, Cell::Float);
+    Ok(match ty {
+        SparkType::Long => Arc::new(int().collect::<Int64Array>()),
+        SparkType::Int => Arc::new(int().map(|n| n.map(|n| n as i32)).collect::<Int32Array>()),
+        SparkType::Short => Arc::new(int().map(|n| n.map(|n| n as i16)).collect::<Int16Array>()),
+        SparkType::Byte => Arc::new(int().map(|n| n.map(|n| n as i8)).collect::<Int8Array>()),
+        SparkType::Double => Arc::new(float().collect::<Float64Array>()),
+        SparkType::Float => Arc::new(
+            float()
+                .map(|f| f.map(|f| f as f32))
+                .collect::<Float32Array>(),
+        ),
+        SparkType::Boolean => Arc::new(column!(rows, i, Cell::Bool).collect::<BooleanArray>()),
+        SparkType::Date => Arc::new(column!(rows, i, Cell::Date).collect::<Date32Array>()),
+        SparkType::Timestamp => Arc::new(
+            column!(rows, i, Cell::Timestamp)
+                .collect::<TimestampMicrosecondArray>()
+                .with_timezone("UTC"),
+        ),
+        SparkType::Decimal(p, s) => Arc::new(
+            column!(rows, i, Cell::Decimal)
+                .collect::<Decimal128Array>()
+                .with_precision_and_scale(*p, *s)
+                .map_err(|e| e.to_string())?,
+        ),
+        _ => Arc::new(column!(rows, i, Cell::Text).collect::<StringArray>()),
+    })
+}
+
 /// One Parquet file of `rows`, snappy-compressed as Spark writes them.
 fn write_parquet(path: &Path, fields: &[Field], rows: &[Vec<Cell>]) -> Result<(), String> {
     let schema = Arc::new(Schema::new(
         fields
             .iter()
-            .map(|f| {
-                let ty = match f.ty {
-                    SparkType::Long => arrow_schema::DataType::Int64,
-                    SparkType::Int => arrow_schema::DataType::Int32,
-                    SparkType::Short => arrow_schema::DataType::Int16,
-                    SparkType::Byte => arrow_schema::DataType::Int8,
-                    SparkType::Double => arrow_schema::DataType::Float64,
-                    SparkType::Float => arrow_schema::DataType::Float32,
-                    SparkType::Boolean => arrow_schema::DataType::Boolean,
-                    _ => arrow_schema::DataType::Utf8,
-                };
-                ArrowField::new(&f.name, ty, true)
-            })
+            .map(|f| ArrowField::new(&f.name, arrow_type(&f.ty), true))
             .collect::<Vec<_>>(),
     ));
-    let column = |i: usize| -> ArrayRef {
-        let int = || {
-            rows.iter().map(move |r| match r[i] {
-                Cell::Int(n) => Some(n),
-                _ => None,
-            })
-        };
-        let float = || {
-            rows.iter().map(move |r| match r[i] {
-                Cell::Float(f) => Some(f),
-                _ => None,
-            })
-        };
-        match fields[i].ty {
-            SparkType::Long => Arc::new(int().collect::<Int64Array>()),
-            SparkType::Int => Arc::new(int().map(|n| n.map(|n| n as i32)).collect::<Int32Array>()),
-            SparkType::Short => {
-                Arc::new(int().map(|n| n.map(|n| n as i16)).collect::<Int16Array>())
-            }
-            SparkType::Byte => Arc::new(int().map(|n| n.map(|n| n as i8)).collect::<Int8Array>()),
-            SparkType::Double => Arc::new(float().collect::<Float64Array>()),
-            SparkType::Float => Arc::new(
-                float()
-                    .map(|f| f.map(|f| f as f32))
-                    .collect::<Float32Array>(),
-            ),
-            SparkType::Boolean => Arc::new(
-                rows.iter()
-                    .map(|r| match r[i] {
-                        Cell::Bool(b) => Some(b),
-                        _ => None,
-                    })
-                    .collect::<BooleanArray>(),
-            ),
-            _ => Arc::new(
-                rows.iter()
-                    .map(|r| match &r[i] {
-                        Cell::Text(s) => Some(s.as_str()),
-                        _ => None,
-                    })
-                    .collect::<StringArray>(),
-            ),
-        }
-    };
-    let arrays: Vec<ArrayRef> = (0..fields.len()).map(column).collect();
+    let arrays = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| array(rows, i, &f.ty))
+        .collect::<Result<Vec<ArrayRef>, String>>()?;
     let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())?;
     let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let props = WriterProperties::builder()
@@ -400,7 +436,7 @@ pub async fn seed_table(
     ms: &Metastore,
     hdfs: &HdfsEndpoint,
     warehouse: &str,
-    seed: &CsvSeed<'_>,
+    seed: &Seed<'_>,
 ) -> Result<Direct<()>, String> {
     let parsed = match parse_file(seed)? {
         Direct::Done(p) => p,
@@ -528,40 +564,53 @@ mod tests {
         // A quoted name with a space is left to Spark.
         assert_eq!(columns_of("`item id` INT"), None);
         assert_eq!(cols[2].ty, SparkType::Double);
-        assert_eq!(columns_of("price DECIMAL(10,2)"), None);
-        assert_eq!(columns_of("t TIMESTAMP"), None);
         assert_eq!(columns_of("id BIGINT NOT NULL"), None);
+        assert_eq!(columns_of("wall TIMESTAMP_NTZ"), None);
+        assert_eq!(columns_of("tags ARRAY<STRING>"), None);
+        let typed = columns_of(
+            "price DECIMAL(10, 2), n NUMERIC(5), d dec, day DATE, at timestamp, `x` Timestamp_LTZ",
+        )
+        .expect("typed");
+        let types: Vec<SparkType> = typed.into_iter().map(|f| f.ty).collect();
+        assert_eq!(
+            types,
+            [
+                SparkType::Decimal(10, 2),
+                SparkType::Decimal(5, 0),
+                SparkType::Decimal(10, 0),
+                SparkType::Date,
+                SparkType::Timestamp,
+                SparkType::Timestamp
+            ]
+        );
+        assert_eq!(columns_of("price DECIMAL(39,2)"), None);
+        assert_eq!(columns_of("price DECIMAL(2,3)"), None);
     }
 
     #[test]
-    fn values_are_read_as_spark_reads_them_or_left_to_it() {
-        let none = None;
-        assert_eq!(parse("", &SparkType::String, none), Some(Cell::Null));
+    fn spark_sql_settings_of_the_environment_send_dated_seeds_to_spark() {
+        let conf = |pairs: &[(&str, &str)]| {
+            let map = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            SessionConf::of(&map).changed
+        };
+        assert_eq!(conf(&[("spark.sql.shuffle.partitions", "2")]), None);
+        assert_eq!(conf(&[("spark.sql.session.timeZone", "UTC")]), None);
+        assert_eq!(conf(&[("spark.executor.memory", "1g")]), None);
         assert_eq!(
-            parse("\\N", &SparkType::Long, Some("\\N")),
-            Some(Cell::Null)
-        );
-        assert_eq!(parse("+7", &SparkType::Int, none), Some(Cell::Int(7)));
-        assert_eq!(parse("2147483648", &SparkType::Int, none), None);
-        assert_eq!(parse(" 7", &SparkType::Int, none), None);
-        assert_eq!(parse("1.5", &SparkType::Long, none), None);
-        assert_eq!(
-            parse("4.0", &SparkType::Double, none),
-            Some(Cell::Float(4.0))
-        );
-        assert_eq!(
-            parse(".5e1", &SparkType::Double, none),
-            Some(Cell::Float(5.0))
-        );
-        assert_eq!(parse("1.5d", &SparkType::Double, none), None);
-        assert_eq!(
-            parse("TRUE", &SparkType::Boolean, none),
-            Some(Cell::Bool(true))
+            conf(&[("spark.sql.session.timeZone", "Europe/Paris")]).as_deref(),
+            Some("spark.sql.session.timeZone")
         );
         assert_eq!(
-            parse("0.1", &SparkType::Float, none),
-            Some(Cell::Float(f64::from(0.1f32)))
+            conf(&[("spark.sql.timestampType", "TIMESTAMP_NTZ")]).as_deref(),
+            Some("spark.sql.timestampType")
         );
+    }
+
+    #[test]
+    fn partition_values_that_need_no_escaping() {
         assert_eq!(
             partition_text(&Cell::Text("2024-05-01".into())).as_deref(),
             Some("2024-05-01")
