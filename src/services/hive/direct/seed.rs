@@ -95,55 +95,14 @@ fn parse(text: &str, ty: &SparkType, null: Option<&str>) -> Option<Cell> {
     if text.is_empty() || null == Some(text) {
         return Some(Cell::Null);
     }
-    let integer = |min: i64, max: i64| {
-        let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        text.parse::<i64>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .map(Cell::Int)
-    };
-    let float = || -> Option<f64> {
-        match text {
-            "NaN" => return Some(f64::NAN),
-            "Inf" | "Infinity" | "+Infinity" => return Some(f64::INFINITY),
-            "-Inf" | "-Infinity" => return Some(f64::NEG_INFINITY),
-            _ => {}
-        }
-        let body = text.strip_prefix(['+', '-']).unwrap_or(text);
-        let (mantissa, exp) = match body.split_once(['e', 'E']) {
-            Some((m, e)) => (m, Some(e.strip_prefix(['+', '-']).unwrap_or(e))),
-            None => (body, None),
-        };
-        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        let ok = (!int.is_empty() || !frac.is_empty())
-            && digits(int)
-            && digits(frac)
-            && exp.is_none_or(|e| !e.is_empty() && digits(e));
-        ok.then(|| text.parse::<f64>().ok()).flatten()
-    };
     match ty {
-        SparkType::Long => integer(i64::MIN, i64::MAX),
-        SparkType::Int => integer(i32::MIN.into(), i32::MAX.into()),
-        SparkType::Short => integer(i16::MIN.into(), i16::MAX.into()),
-        SparkType::Byte => integer(i8::MIN.into(), i8::MAX.into()),
-        SparkType::Double => float().map(Cell::Float),
-        // Java parses a float from the text directly, as Rust does (not through a double).
-        SparkType::Float => float().map(|f| {
-            let single = match text.parse::<f32>() {
-                Ok(v) if f.is_finite() => v,
-                _ => f as f32,
-            };
-            Cell::Float(f64::from(single))
-        }),
-        SparkType::Boolean => match text.to_ascii_lowercase().as_str() {
-            "true" => Some(Cell::Bool(true)),
-            "false" => Some(Cell::Bool(false)),
-            _ => None,
-        },
+        SparkType::Long | SparkType::Int | SparkType::Short | SparkType::Byte => {
+            let (min, max) = super::text::integer_range(ty)?;
+            super::text::integer(text, min, max).map(Cell::Int)
+        }
+        SparkType::Double => super::text::csv_floating(text, false).map(Cell::Float),
+        SparkType::Float => super::text::csv_floating(text, true).map(Cell::Float),
+        SparkType::Boolean => super::text::boolean(text).map(Cell::Bool),
         SparkType::String => Some(Cell::Text(text.to_string())),
         _ => None,
     }
