@@ -465,6 +465,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_table_s_format_comes_from_its_provider_serde_and_options() {
+        let opts = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let lazy = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe";
+        let orc = "org.apache.hadoop.hive.ql.io.orc.OrcSerde";
+        assert!(matches!(
+            Format::of_table("hive", orc, &[]),
+            Direct::Done(Format::Orc)
+        ));
+        assert!(matches!(
+            Format::of_table("json", lazy, &[]),
+            Direct::Done(Format::Json)
+        ));
+        let Direct::Done(Format::Csv(csv)) =
+            Format::of_table("csv", lazy, &opts(&[("Header", "TRUE"), ("sep", "|")]))
+        else {
+            panic!("a CSV table");
+        };
+        assert!(csv.header && csv.sep == '|');
+        // Hive text tables, other data sources and options not handled: through Spark.
+        for (provider, serde, options) in [
+            ("hive", lazy, opts(&[])),
+            ("avro", lazy, opts(&[])),
+            ("csv", lazy, opts(&[("compression", "gzip")])),
+            ("json", lazy, opts(&[("multiLine", "true")])),
+        ] {
+            assert!(matches!(
+                Format::of_table(provider, serde, &options),
+                Direct::Spark(_)
+            ));
+        }
+    }
+
+    #[test]
     fn a_csv_folder_is_read_with_its_header_as_string_columns() {
         let dir = tempfile::tempdir().expect("tempdir");
         let write = |name: &str, text: &str| {
