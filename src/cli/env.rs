@@ -341,7 +341,6 @@ pub(super) fn run_client(
     rt.block_on(send_run(&name))
 }
 
-
 /// " (its last words: LOG)" when the environment `name` left a log.
 fn last_log(name: &str) -> String {
     let log = kept::paths(name).log;

@@ -4,7 +4,8 @@
 //! `hdfs://` paths and the Hadoop FileSystem API, but this is a local folder, not a NameNode
 //! (no replication, permissions or quotas). This file describes it: laying it out, the Hadoop
 //! settings that serve it, reset, seeding files, and reading a path back as a listing (and the
-//! rows of a dataset, through the harness's Spark session).
+//! rows of a dataset, from its files where the harness reads them exactly, through the
+//! harness's Spark session otherwise).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,14 +16,15 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
+use super::hive::direct::{self, Direct};
 use super::spark::SparkRunning;
 use super::{DataContext, Running, Service, ServiceError, StartContext};
 use crate::config::rules::{DataRules, SinkRules};
-use crate::config::{Seed, SeedKind, Settings, Sink, SinkSpec};
+use crate::config::{Seed, SeedKind, Settings, Sink, SinkSpec, TableFormat};
 use crate::names::ServiceKind;
 use crate::outcome::InfraError;
 use crate::snapshot::canonical::quote;
-use crate::snapshot::table;
+use crate::snapshot::{Table, table};
 
 /// Where the warehouse lives inside the namespace.
 pub const WAREHOUSE: &str = "/user/hive/warehouse";
@@ -291,6 +293,9 @@ static RULES: DataRules = DataRules {
 pub struct HdfsRunning {
     /// Its authority and folder.
     pub endpoint: HdfsEndpoint,
+    /// Datasets read by the harness itself where it reads them exactly (`[services.hive]
+    /// direct`), through the Spark session otherwise.
+    direct: bool,
 }
 
 impl Service for Hdfs {
@@ -340,7 +345,10 @@ impl Service for Hdfs {
             endpoint
                 .reset()
                 .map_err(|e| ctx.fail(ServiceKind::Hdfs, e.to_string()))?;
-            Ok(Box::new(HdfsRunning { endpoint }) as Box<dyn Running>)
+            Ok(Box::new(HdfsRunning {
+                endpoint,
+                direct: ctx.settings.hive.direct,
+            }) as Box<dyn Running>)
         })
     }
 }
@@ -407,15 +415,10 @@ impl Running for HdfsRunning {
             out.push_str(&render_listing(&files, format.is_some()));
             let mut out = table::redact_lines(&out, &sink.redact);
             if let Some(f) = format {
-                let spark = ctx
-                    .started
-                    .get::<SparkRunning>()
-                    .ok_or("spark is not part of this environment")?;
-                let mut session = spark.session(ctx.events).await.map_err(|e| e.to_string())?;
-                let mut rows = session
-                    .read_path(&self.endpoint.url_of(path), *f, &ctx.scratch)
-                    .await
-                    .map_err(|e| e.message)?;
+                let mut rows = match self.read_direct(path, *f, sink, ctx).await? {
+                    Some(rows) => rows,
+                    None => self.read_spark(path, *f, ctx).await?,
+                };
                 super::prepare_table(sink, &mut rows).map_err(located)?;
                 out.push_str(&rows.render_rows(key, *float_digits).map_err(located)?);
             }
@@ -425,6 +428,54 @@ impl Running for HdfsRunning {
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
+    }
+}
+
+impl HdfsRunning {
+    /// The dataset at `path` read from its files, when the harness reads it exactly; `None`
+    /// (with a notice saying why) when it goes through Spark.
+    async fn read_direct(
+        &self,
+        path: &str,
+        format: TableFormat,
+        sink: &Sink,
+        ctx: &DataContext<'_>,
+    ) -> Result<Option<Table>, String> {
+        if !self.direct {
+            return Ok(None);
+        }
+        let dir = self.endpoint.local(path);
+        let read = tokio::task::spawn_blocking(move || direct::read_path(&dir, format))
+            .await
+            .map_err(|e| e.to_string())??;
+        Ok(match read {
+            Direct::Done(rows) => Some(rows),
+            Direct::Spark(why) => {
+                ctx.events.notice(format!(
+                    "hdfs sink {} is read through Spark: {why}",
+                    sink.name
+                ));
+                None
+            }
+        })
+    }
+
+    /// The dataset at `path` read through the harness's Spark session.
+    async fn read_spark(
+        &self,
+        path: &str,
+        format: TableFormat,
+        ctx: &DataContext<'_>,
+    ) -> Result<Table, String> {
+        let spark = ctx
+            .started
+            .get::<SparkRunning>()
+            .ok_or("spark is not part of this environment")?;
+        let mut session = spark.session(ctx.events).await.map_err(|e| e.to_string())?;
+        session
+            .read_path(&self.endpoint.url_of(path), format, &ctx.scratch)
+            .await
+            .map_err(|e| e.message)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Hive seeds and sinks without Spark: a scenario with Hive seeds and sinks and no Spark task
 //! runs with no JVM but the metastore, and its snapshots are the ones the harness's Spark session
 //! gives (`[services.hive] direct = false`); a table a Spark job writes with every type the
-//! harness reads itself renders the same from its files as through the session.
+//! harness reads itself, in every format it reads (Parquet, ORC, CSV, JSON Lines), and the
+//! datasets of `hdfs` sinks render the same from their files as through the session.
 
 use crate::spark::require_spark;
 use crate::support::Project;
@@ -129,7 +130,7 @@ fn a_hive_scenario_without_spark_tasks_starts_no_jvm_but_the_metastore() {
 }
 
 const TYPES_JOB: &str = r#"
-import datetime, decimal
+import datetime, decimal, os
 from pyspark.sql import SparkSession
 
 spark = SparkSession.builder.enableHiveSupport().getOrCreate()
@@ -147,10 +148,27 @@ rows = [
      datetime.datetime(1970, 1, 1, 0, 0, 0), datetime.datetime(2038, 1, 19, 3, 14, 8, 1),
      [], {}, (None, None, []), "p2"),
     (None,) * 18 + ("p2",),
+    (5, 5, 5, 5, float("nan"), float("-inf"), decimal.Decimal("-0.05"), None, None, " x \\ y, \"z\"", b"\x01",
+     None, None, None, None, [None], {"k": None}, (None, "", None), "p1"),
 ]
 spark.sql("CREATE DATABASE IF NOT EXISTS typed")
-spark.createDataFrame(rows, schema).write.mode("overwrite").partitionBy("part").saveAsTable("typed.every")
-spark.createDataFrame(rows, schema).drop("part").write.mode("overwrite").saveAsTable("typed.flat")
+df = spark.createDataFrame(rows, schema)
+df.write.mode("overwrite").partitionBy("part").saveAsTable("typed.every")
+df.drop("part").write.mode("overwrite").saveAsTable("typed.flat")
+# The same rows in the other formats the harness reads itself (CSV holds no binary or nested types).
+scalars = [c for c in df.columns if c not in ("bin", "ids", "weights", "who", "part")]
+df.write.mode("overwrite").format("orc").partitionBy("part").saveAsTable("typed.every_orc")
+df.drop("part").write.mode("overwrite").format("json").saveAsTable("typed.flat_json")
+df.select(*scalars, "part").write.mode("overwrite").format("csv").partitionBy("part").saveAsTable("typed.every_csv")
+(df.select(*scalars).write.mode("overwrite").format("csv").option("header", "true").option("sep", "|")
+   .option("nullValue", "\\N").saveAsTable("typed.flat_csv"))
+# Datasets of hdfs sinks, which the session reads without a schema.
+hdfs = os.environ["HARNESS_HDFS_URL"]
+df.drop("part").write.mode("overwrite").parquet(hdfs + "/out/typed_parquet")
+df.select(*scalars).write.mode("overwrite").option("header", "true").csv(hdfs + "/out/typed_csv")
+# A Hive ORC table (Hive has no timestamp_ntz).
+(df.select(*[c for c in scalars if c != "wall"]).write.mode("overwrite").format("hive")
+   .option("fileFormat", "orc").saveAsTable("typed.hive_orc"))
 "#;
 
 #[test]
@@ -176,6 +194,50 @@ name = "flat"
 service = "hive"
 table = "typed.flat"
 key = ["l"]
+
+[[sink]]
+name = "every_orc"
+service = "hive"
+table = "typed.every_orc"
+key = ["part", "l"]
+
+[[sink]]
+name = "flat_json"
+service = "hive"
+table = "typed.flat_json"
+key = ["l"]
+
+[[sink]]
+name = "every_csv"
+service = "hive"
+table = "typed.every_csv"
+key = ["part", "l"]
+
+[[sink]]
+name = "flat_csv"
+service = "hive"
+table = "typed.flat_csv"
+key = ["l"]
+
+[[sink]]
+name = "hive_orc"
+service = "hive"
+table = "typed.hive_orc"
+key = ["l"]
+
+[[sink]]
+name = "typed_parquet"
+service = "hdfs"
+path = "/out/typed_parquet"
+format = "parquet"
+key = ["l"]
+
+[[sink]]
+name = "typed_csv"
+service = "hdfs"
+path = "/out/typed_csv"
+format = "csv"
+key = ["l"]
 "#,
     )
     .file(
@@ -186,7 +248,7 @@ key = ["l"]
     let r = p.run(&["run", "typed", "--update"]);
     assert_eq!(r.code, 0, "{}", r.all());
     let every = p.read("scenarios/typed/golden/every.snap");
-    assert!(every.contains("rows: 3\n"), "{every}");
+    assert!(every.contains("rows: 4\n"), "{every}");
     // ...then read from the files: the same snapshots, and nothing read through Spark.
     p.file("harness.toml", "backend = \"local\"\n");
     let r = p.run(&["run", "typed"]);

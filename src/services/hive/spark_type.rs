@@ -52,6 +52,16 @@ pub struct Field {
     pub ty: SparkType,
 }
 
+impl Field {
+    /// A field named `name` of type `ty`.
+    pub fn new(name: &str, ty: SparkType) -> Field {
+        Field {
+            name: name.to_string(),
+            ty,
+        }
+    }
+}
+
 impl SparkType {
     /// The type of Spark's JSON form (`"long"`, `{"type": "array", ...}`); `None` for a type
     /// the harness does not handle itself.

@@ -3,6 +3,7 @@
 //! zone UTC). Each answers `None` where Spark would fail, or where the harness is not sure to
 //! read it the same way: the seed then goes through Spark.
 
+use crate::services::hive::direct::text;
 use crate::services::hive::spark_type::SparkType;
 
 /// A value of a seed's column.
@@ -33,24 +34,13 @@ const FIRST_DAY: i32 = -25_567;
 /// A field of a CSV file (after unquoting, not NULL) as Spark's CSV reader reads it into `ty`.
 pub fn csv(text: &str, ty: &SparkType) -> Option<Cell> {
     match ty {
-        SparkType::Long => integer(text, i64::MIN, i64::MAX),
-        SparkType::Int => integer(text, i32::MIN.into(), i32::MAX.into()),
-        SparkType::Short => integer(text, i16::MIN.into(), i16::MAX.into()),
-        SparkType::Byte => integer(text, i8::MIN.into(), i8::MAX.into()),
-        SparkType::Double => float(text).map(Cell::Float),
-        // Java parses a float from the text directly, as Rust does (not through a double).
-        SparkType::Float => float(text).map(|f| {
-            let single = match text.parse::<f32>() {
-                Ok(v) if f.is_finite() => v,
-                _ => f as f32,
-            };
-            Cell::Float(f64::from(single))
-        }),
-        SparkType::Boolean => match text.to_ascii_lowercase().as_str() {
-            "true" => Some(Cell::Bool(true)),
-            "false" => Some(Cell::Bool(false)),
-            _ => None,
-        },
+        SparkType::Long | SparkType::Int | SparkType::Short | SparkType::Byte => {
+            let (min, max) = text::integer_range(ty)?;
+            integer(text, min, max)
+        }
+        SparkType::Double => text::csv_floating(text, false).map(Cell::Float),
+        SparkType::Float => text::csv_floating(text, true).map(Cell::Float),
+        SparkType::Boolean => text::boolean(text).map(Cell::Bool),
         SparkType::String => Some(Cell::Text(text.to_string())),
         SparkType::Date => date(text).map(Cell::Date),
         SparkType::Timestamp => timestamp(text).map(Cell::Timestamp),
@@ -62,47 +52,7 @@ pub fn csv(text: &str, ty: &SparkType) -> Option<Cell> {
 
 /// Java's `Long.parseLong`, then a range check: digits with an optional sign, nothing else.
 pub fn integer(text: &str, min: i64, max: i64) -> Option<Cell> {
-    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse::<i64>()
-        .ok()
-        .filter(|n| (min..=max).contains(n))
-        .map(Cell::Int)
-}
-
-/// Java's `Double.parseDouble` on plain decimal notation, and Spark's CSV names of NaN and the
-/// infinities; hex floats, `d`/`f` suffixes and padding are left to Spark.
-pub fn float(text: &str) -> Option<f64> {
-    match text {
-        "NaN" => return Some(f64::NAN),
-        "Inf" | "Infinity" | "+Infinity" => return Some(f64::INFINITY),
-        "-Inf" | "-Infinity" => return Some(f64::NEG_INFINITY),
-        _ => {}
-    }
-    let body = text.strip_prefix(['+', '-']).unwrap_or(text);
-    let (mantissa, exp) = match body.split_once(['e', 'E']) {
-        Some((m, e)) => (m, Some(e.strip_prefix(['+', '-']).unwrap_or(e))),
-        None => (body, None),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    let ok = (!int.is_empty() || !frac.is_empty())
-        && digits(int)
-        && digits(frac)
-        && exp.is_none_or(|e| !e.is_empty() && digits(e));
-    ok.then(|| text.parse::<f64>().ok()).flatten()
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    text::integer(text, min, max).map(Cell::Int)
 }
 
 /// Exactly `n` ASCII digits as a number.
@@ -129,7 +79,8 @@ pub fn date(text: &str) -> Option<i32> {
     if !(1..=len).contains(&d) {
         return None;
     }
-    let days = i32::try_from(days_from_civil(y, m, d)).ok()?;
+    // `m` and `d` are checked above: 1 to 12 and 1 to 31.
+    let days = i32::try_from(text::days_from_civil(y, m as u32, d as u32)).ok()?;
     (days >= FIRST_DAY).then_some(days)
 }
 
