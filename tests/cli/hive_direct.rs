@@ -1,7 +1,11 @@
 //! Hive seeds and sinks without Spark: a scenario with Hive seeds and sinks and no Spark task
 //! runs with no JVM but the metastore, and its snapshots are the ones the harness's Spark session
 //! gives (`[services.hive] direct = false`); a table a Spark job writes with every type the
-//! harness reads itself renders the same from its files as through the session.
+//! harness reads itself renders the same from its files as through the session. Each test keeps
+//! its own metastore cache: the first run fills it, the second maps its archive, and a damaged
+//! archive gives way to the plain start.
+
+use std::path::Path;
 
 use crate::spark::require_spark;
 use crate::support::Project;
@@ -21,6 +25,10 @@ for pid in sorted(p for p in os.listdir("/proc") if p.isdigit()):
         continue
     if "LoopbackMetaStore" in args:
         print("jvm: metastore")
+        if "-XX:SharedArchiveFile=" in args:
+            print("metastore: maps the cached class-data archive")
+        if "-XX:ArchiveClassesAtExit=" in args:
+            print("metastore: writes the class-data archive at exit")
     elif "harness_spark.py" in args or "SparkSubmit" in args or "spark-session" in args:
         print("jvm: spark session")
     elif args.split(" ")[0].endswith("/java"):
@@ -79,12 +87,44 @@ key = ["user_id"]
     p
 }
 
+/// The files of the metastore's cache folder in `cache`, by name.
+fn cached(cache: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(cache.join("metastore"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 #[test]
 fn a_hive_scenario_without_spark_tasks_starts_no_jvm_but_the_metastore() {
     let p = project();
-    let r = p.run(&["run", "--update"]);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cache_env = [("HARNESS_CACHE_DIR", cache.path().to_str().expect("utf-8"))];
+    let r = p.run_env(&["run", "--update"], &cache_env);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.all().contains("jvm: metastore"), "{}", r.all());
+    assert!(
+        r.all()
+            .contains("metastore: writes the class-data archive at exit"),
+        "{}",
+        r.all()
+    );
+    let entries = cached(cache.path());
+    assert!(
+        entries
+            .iter()
+            .any(|n| n.starts_with("launcher-") && n.ends_with(".jar"))
+            && entries
+                .iter()
+                .any(|n| n.starts_with("classes-") && n.ends_with(".jsa"))
+            && entries.len() == 2,
+        "a compiled launcher and an archive, no temporary left: {entries:?}"
+    );
     assert!(!r.all().contains("jvm: spark session"), "{}", r.all());
     assert!(!r.all().contains("jvm: other"), "{}", r.all());
     assert!(!r.all().contains("spark session ready"), "{}", r.all());
@@ -112,7 +152,7 @@ fn a_hive_scenario_without_spark_tasks_starts_no_jvm_but_the_metastore() {
         "harness.toml",
         "backend = \"local\"\n[services.hive]\ndirect = false\n",
     );
-    let r = p.run(&["run"]);
+    let r = p.run_env(&["run"], &cache_env);
     assert_eq!(
         r.code,
         0,
@@ -120,6 +160,13 @@ fn a_hive_scenario_without_spark_tasks_starts_no_jvm_but_the_metastore() {
         r.all()
     );
     assert!(r.all().contains("jvm: spark session"), "{}", r.all());
+    assert!(
+        r.all()
+            .contains("metastore: maps the cached class-data archive"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(cached(cache.path()), entries);
     assert_eq!(p.goldens(), before);
     assert!(
         p.leftover_processes().is_empty(),
@@ -182,15 +229,31 @@ key = ["l"]
         "harness.toml",
         "backend = \"local\"\n[services.hive]\ndirect = false\n",
     );
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cache_env = [("HARNESS_CACHE_DIR", cache.path().to_str().expect("utf-8"))];
     // Goldens through the session...
-    let r = p.run(&["run", "typed", "--update"]);
+    let r = p.run_env(&["run", "typed", "--update"], &cache_env);
     assert_eq!(r.code, 0, "{}", r.all());
     let every = p.read("scenarios/typed/golden/every.snap");
     assert!(every.contains("rows: 3\n"), "{every}");
+    // A damaged archive (cut short, as a full disk would leave it) crashes the JVM that maps
+    // it: the metastore starts the plain way, and the damaged entry goes.
+    let archives: Vec<String> = cached(cache.path())
+        .into_iter()
+        .filter(|n| n.ends_with(".jsa"))
+        .collect();
+    assert_eq!(archives.len(), 1, "{:?}", cached(cache.path()));
+    let archive = cache.path().join("metastore").join(&archives[0]);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&archive)
+        .and_then(|f| f.set_len(1 << 20))
+        .expect("truncate");
     // ...then read from the files: the same snapshots, and nothing read through Spark.
     p.file("harness.toml", "backend = \"local\"\n");
-    let r = p.run(&["run", "typed"]);
+    let r = p.run_env(&["run", "typed"], &cache_env);
     assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!archive.exists(), "{:?}", cached(cache.path()));
     assert!(!r.all().contains("through Spark"), "{}", r.all());
     assert!(!r.all().contains("spark session ready"), "{}", r.all());
 }
