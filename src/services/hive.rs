@@ -239,7 +239,8 @@ async fn start_metastore(
             // Java ignores TMPDIR; what the metastore writes there goes with the environment.
             .arg(format!("-Djava.io.tmpdir={}", dir.display()))
             // The C2 compiler's threads take CPU from the start and seldom pay back in a
-            // metastore's light calls; median start measured ~35% shorter without them.
+            // metastore's light calls: the median start measured 35-40% shorter without them
+            // (docs/performance.md).
             .arg("-XX:TieredStopAtLevel=1")
             .args(&launch.options)
             .arg("-cp")
@@ -270,6 +271,10 @@ async fn start_metastore(
                 if let Some(d) = &cached.dump {
                     d.finish(None);
                 }
+                // What the failed JVM made of Derby's database, if anything, is made anew.
+                if pg.is_none() {
+                    let _ = std::fs::remove_dir_all(dir.join("metastore_db"));
+                }
                 let (proc, port) = serve(how(), |port| command(&plain, port), ready).await?;
                 cached.forget();
                 (proc, port, plain)
@@ -288,8 +293,10 @@ async fn start_metastore(
     Ok((proc, at(port), launch.dump))
 }
 
-/// How long a metastore that writes its class-data archive at exit gets to stop.
-const DUMP_GRACE: Duration = Duration::from_secs(30);
+/// How long a metastore that writes its class-data archive at exit gets to stop: about 3 s of
+/// CPU, but 33 s were measured on 2 CPUs under a load average of 15, and more than 30 s under 23.
+/// Killing it wastes the work and leaves the archive to the next start, so it gets long.
+const DUMP_GRACE: Duration = Duration::from_secs(120);
 
 // ---- the description ----
 

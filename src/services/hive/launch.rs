@@ -25,7 +25,7 @@ const MAIN_CLASS: &str = "LoopbackMetaStore";
 const CACHE_FOLDER: &str = "metastore";
 
 /// One way to start the metastore's JVM.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Launch {
     /// JVM options that come with it (the class-data archive to use or to write, and where
     /// Java's messages about it go).
@@ -42,12 +42,15 @@ pub struct Launch {
 
 /// A class-data archive being written by a JVM: at `tmp` until the JVM has exited cleanly, then
 /// renamed to `target`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Dump {
     /// Where the JVM writes it.
     pub tmp: PathBuf,
     /// Where it goes once complete.
     pub target: PathBuf,
+    /// The lock that makes this JVM the only one writing this archive, held until it is dropped
+    /// (runs starting meanwhile go without: writing it costs a few seconds of CPU).
+    _writing: Option<std::fs::File>,
 }
 
 impl Dump {
@@ -150,15 +153,20 @@ pub async fn cached(
         (vec![jar, archive], None)
     } else {
         let name = archive.file_name()?.to_string_lossy().into_owned();
-        let tmp = cache::temp_path(&dir, &name);
-        options.push(format!("-XX:ArchiveClassesAtExit={}", tmp.display()));
-        (
-            vec![jar],
-            Some(Dump {
-                tmp,
-                target: archive,
-            }),
-        )
+        match lock(&dir.join(format!("{name}.lock"))) {
+            Some(writing) => {
+                let tmp = cache::temp_path(&dir, &name);
+                options.push(format!("-XX:ArchiveClassesAtExit={}", tmp.display()));
+                let dump = Dump {
+                    tmp,
+                    target: archive,
+                    _writing: Some(writing),
+                };
+                (vec![jar], Some(dump))
+            }
+            // Another run's JVM is writing it.
+            None => (vec![jar], None),
+        }
     };
     Some(Launch {
         options,
@@ -167,6 +175,19 @@ pub async fn cached(
         uses,
         dump,
     })
+}
+
+/// The file `path` locked for this process, or `None` when another process holds it (the kernel
+/// drops the lock of a process that dies).
+fn lock(path: &Path) -> Option<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ok()?;
+    file.try_lock().ok()?;
+    Some(file)
 }
 
 /// What identifies the Java installation's build: its folder and the sizes and times of the
@@ -273,6 +294,7 @@ mod tests {
         let dump = Dump {
             tmp: cache::temp_path(dir.path(), "a.jsa"),
             target: dir.path().join("a.jsa"),
+            _writing: None,
         };
         // Killed while writing (SIGKILL after the grace time): the half file goes.
         std::fs::write(&dump.tmp, "half").expect("write");
@@ -293,6 +315,16 @@ mod tests {
             std::fs::read_to_string(&dump.target).expect("read"),
             "whole"
         );
+    }
+
+    #[test]
+    fn one_process_at_a_time_writes_an_archive() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.jsa.lock");
+        let first = lock(&path).expect("free");
+        assert!(lock(&path).is_none(), "held by the first");
+        drop(first);
+        assert!(lock(&path).is_some(), "free again");
     }
 
     #[test]
