@@ -10,7 +10,12 @@
 //! labelled with its id. Every process the run starts also carries `HARNESS_OWNER=<run id>.<n>` in
 //! its environment (`<n>` is its process group's number, `0` for the run itself): descendants
 //! inherit it, so a grandchild that left its process group or session is still found.
+//!
+//! Atomic writes (goldens, cache entries) leave no ledger line: their temporary entries carry the
+//! writer's pid in their name, and the next write to the same folder sweeps those of dead writers
+//! ([`sweep_temps`]).
 
+use std::ffi::OsStr;
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -500,6 +505,62 @@ fn nanos() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+// ---- temporaries of atomic writes ----
+
+/// The start of the name of a temporary file or folder an atomic write makes (a golden, a cache
+/// entry): the writer's pid follows, then `-`.
+pub const TEMP_PREFIX: &str = ".harness-";
+/// The end of such a name.
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// True for the name of a temporary entry of an atomic write: never a finished one, whatever is
+/// in it.
+pub fn is_temp(name: &OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
+}
+
+/// Removes the temporary entries that killed writers left in `dir`: those whose pid names no
+/// living process, and those without a pid older than `max_age`. An entry it cannot remove stays;
+/// readers skip it anyway.
+pub fn sweep_temps(dir: &Path, max_age: Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if !is_temp(&name) {
+            continue;
+        }
+        let name = name.to_string_lossy();
+        let pid = name[TEMP_PREFIX.len()..]
+            .split_once('-')
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
+        let abandoned = match pid {
+            Some(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
+            None => e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > max_age),
+        };
+        if abandoned {
+            // Best effort: another run may be sweeping the same entry right now.
+            remove_entry(&e.path());
+        }
+    }
+}
+
+/// Removes a file or a folder with what it holds; a missing one is fine.
+pub fn remove_entry(path: &Path) {
+    if path.is_dir() {
+        let _ = std::fs::remove_dir_all(path);
+    } else {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 #[cfg(test)]

@@ -14,11 +14,13 @@
 //! - [`doctor`]: prerequisites found or missing; [`bench`]: the harness's own speed against
 //!   baselines measured in the same run;
 //! - [`cli`]: the command line; [`signals`]: SIGINT/SIGTERM as a cancellation; [`exit`]: codes;
-//!   [`redact`]: the passwords of this process, masked wherever text leaves it.
+//!   [`redact`]: the passwords of this process, masked wherever text leaves it; [`cache`]: the
+//!   per-user cache of what starts rebuild (the metastore's compiled launcher and class archive).
 
 pub mod airflow;
 pub mod backend;
 pub mod bench;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod dag;

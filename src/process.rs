@@ -362,6 +362,8 @@ pub struct ServiceProcess {
     guard: GroupGuard,
     /// A folder outside the environment's that the server's data lives in, removed on stop.
     owned_dir: Option<PathBuf>,
+    /// How long it gets to stop by itself ([`STOP_GRACE`] unless it has more to do on exit).
+    grace: Duration,
 }
 
 impl ServiceProcess {
@@ -369,6 +371,13 @@ impl ServiceProcess {
     /// the server stops.
     pub fn owning(mut self, dir: Option<PathBuf>) -> Self {
         self.owned_dir = dir;
+        self
+    }
+
+    /// Gives it `grace` to stop by itself instead of [`STOP_GRACE`] (a server that writes
+    /// something on exit).
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
         self
     }
 
@@ -381,6 +390,7 @@ impl ServiceProcess {
             stop_signal,
             guard,
             owned_dir: None,
+            grace: STOP_GRACE,
         }
     }
 
@@ -402,20 +412,23 @@ impl ServiceProcess {
     }
 
     /// Asks the server to stop, then kills its group if it has not stopped within the grace time.
-    pub async fn stop(mut self) {
+    /// Returns how it exited when it stopped by itself (`None` when it had to be killed, or had
+    /// been waited for already).
+    pub async fn stop(mut self) -> Option<std::process::ExitStatus> {
+        let mut stopped = None;
         if let Some(pid) = self.child.id() {
             // SAFETY: kill has no memory-safety preconditions.
             unsafe {
                 libc::kill(pid as i32, self.stop_signal);
             }
-            if tokio::time::timeout(STOP_GRACE, self.child.wait())
-                .await
-                .is_err()
-            {
-                if let Some(pgid) = self.guard.pgid() {
-                    signal_group(pgid, libc::SIGKILL);
+            match tokio::time::timeout(self.grace, self.child.wait()).await {
+                Ok(status) => stopped = status.ok(),
+                Err(_) => {
+                    if let Some(pgid) = self.guard.pgid() {
+                        signal_group(pgid, libc::SIGKILL);
+                    }
+                    let _ = self.child.wait().await;
                 }
-                let _ = self.child.wait().await;
             }
         }
         let _ = self.name;
@@ -423,6 +436,7 @@ impl ServiceProcess {
         if let Some(d) = self.owned_dir.take() {
             let _ = std::fs::remove_dir_all(d);
         }
+        stopped
     }
 }
 

@@ -8,15 +8,13 @@
 //! the next write to the folder removes those whose writing process is gone (or, for a name
 //! without a pid, that are older than a minute).
 
-use std::ffi::OsStr;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The start of a temporary file's name.
-const TEMP_PREFIX: &str = ".harness-";
-/// The end of a temporary file's name.
-const TEMP_SUFFIX: &str = ".tmp";
+pub use crate::ledger::is_temp;
+use crate::ledger::{TEMP_PREFIX, TEMP_SUFFIX, sweep_temps};
+
 /// How old a temporary file with no pid in its name must be before a write sweeps it away.
 const TEMP_MAX_AGE: Duration = Duration::from_secs(60);
 
@@ -66,45 +64,6 @@ pub fn read(golden: &Path) -> std::io::Result<Option<String>> {
     }
 }
 
-/// True for the name of a temporary file of an atomic write: never a golden nor a pending
-/// snapshot, whatever is in it.
-pub fn is_temp(name: &OsStr) -> bool {
-    let name = name.to_string_lossy();
-    name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
-}
-
-/// Removes the temporary files that killed writers left in `dir`: those whose pid names no
-/// living process, and those without a pid older than [`TEMP_MAX_AGE`]. A file it cannot remove
-/// stays; readers skip it anyway.
-fn sweep_temps(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        if !is_temp(&name) {
-            continue;
-        }
-        let name = name.to_string_lossy();
-        let pid = name[TEMP_PREFIX.len()..]
-            .split_once('-')
-            .and_then(|(pid, _)| pid.parse::<u32>().ok());
-        let abandoned = match pid {
-            Some(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
-            None => e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > TEMP_MAX_AGE),
-        };
-        if abandoned {
-            // Best effort: another run may be sweeping the same file right now.
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
-}
-
 /// Writes `contents` to `path` atomically, creating the folder when needed: the old file or the
 /// new one is there at every instant, even across a crash of the machine.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
@@ -113,7 +72,7 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    sweep_temps(dir);
+    sweep_temps(dir, TEMP_MAX_AGE);
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
         .suffix(TEMP_SUFFIX)
@@ -190,6 +149,7 @@ pub fn remove_pending(golden: &Path) -> std::io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsStr;
 
     #[test]
     fn policy_never_writes_on_ci_without_update() {

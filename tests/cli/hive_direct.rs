@@ -2,7 +2,11 @@
 //! runs with no JVM but the metastore, and its snapshots are the ones the harness's Spark session
 //! gives (`[services.hive] direct = false`); a table a Spark job writes with every type the
 //! harness reads itself, in every format it reads (Parquet, ORC, CSV, JSON Lines), and the
-//! datasets of `hdfs` sinks render the same from their files as through the session.
+//! datasets of `hdfs` sinks render the same from their files as through the session. Each test
+//! keeps its own metastore cache: the first run fills it, the second maps its archive, and a
+//! damaged archive gives way to the plain start.
+
+use std::path::Path;
 
 use crate::spark::require_spark;
 use crate::support::Project;
@@ -22,6 +26,10 @@ for pid in sorted(p for p in os.listdir("/proc") if p.isdigit()):
         continue
     if "LoopbackMetaStore" in args:
         print("jvm: metastore")
+        if "-XX:SharedArchiveFile=" in args:
+            print("metastore: maps the cached class-data archive")
+        if "-XX:ArchiveClassesAtExit=" in args:
+            print("metastore: writes the class-data archive at exit")
     elif "harness_spark.py" in args or "SparkSubmit" in args or "spark-session" in args:
         print("jvm: spark session")
     elif args.split(" ")[0].endswith("/java"):
@@ -80,12 +88,44 @@ key = ["user_id"]
     p
 }
 
+/// The files of the metastore's cache folder in `cache`, by name.
+fn cached(cache: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(cache.join("metastore"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 #[test]
 fn a_hive_scenario_without_spark_tasks_starts_no_jvm_but_the_metastore() {
     let p = project();
-    let r = p.run(&["run", "--update"]);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cache_env = [("HARNESS_CACHE_DIR", cache.path().to_str().expect("utf-8"))];
+    let r = p.run_env(&["run", "--update"], &cache_env);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.all().contains("jvm: metastore"), "{}", r.all());
+    assert!(
+        r.all()
+            .contains("metastore: writes the class-data archive at exit"),
+        "{}",
+        r.all()
+    );
+    let entries = cached(cache.path());
+    assert!(
+        entries
+            .iter()
+            .any(|n| n.starts_with("launcher-") && n.ends_with(".jar"))
+            && entries
+                .iter()
+                .any(|n| n.starts_with("classes-") && n.ends_with(".jsa"))
+            && !entries.iter().any(|n| n.starts_with(".harness-")),
+        "a compiled launcher and an archive, no temporary left: {entries:?}"
+    );
     assert!(!r.all().contains("jvm: spark session"), "{}", r.all());
     assert!(!r.all().contains("jvm: other"), "{}", r.all());
     assert!(!r.all().contains("spark session ready"), "{}", r.all());
@@ -113,7 +153,7 @@ fn a_hive_scenario_without_spark_tasks_starts_no_jvm_but_the_metastore() {
         "harness.toml",
         "backend = \"local\"\n[services.hive]\ndirect = false\n",
     );
-    let r = p.run(&["run"]);
+    let r = p.run_env(&["run"], &cache_env);
     assert_eq!(
         r.code,
         0,
@@ -121,6 +161,13 @@ fn a_hive_scenario_without_spark_tasks_starts_no_jvm_but_the_metastore() {
         r.all()
     );
     assert!(r.all().contains("jvm: spark session"), "{}", r.all());
+    assert!(
+        r.all()
+            .contains("metastore: maps the cached class-data archive"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(cached(cache.path()), entries);
     assert_eq!(p.goldens(), before);
     assert!(
         p.leftover_processes().is_empty(),
@@ -171,92 +218,6 @@ df.select(*scalars).write.mode("overwrite").option("header", "true").csv(hdfs + 
    .option("fileFormat", "orc").saveAsTable("typed.hive_orc"))
 "#;
 
-#[test]
-fn a_table_of_every_type_spark_writes_renders_the_same_from_its_files() {
-    let p = project();
-    p.file(
-        "pipelines/w/pipeline.toml",
-        "services = [\"spark\"]\n[tasks.write]\nkind = \"spark\"\nscript = \"write.py\"\n",
-    )
-    .file("pipelines/w/write.py", TYPES_JOB)
-    .file(
-        "scenarios/typed/scenario.toml",
-        r#"pipeline = "w"
-
-[[sink]]
-name = "every"
-service = "hive"
-table = "typed.every"
-key = ["part", "l"]
-
-[[sink]]
-name = "flat"
-service = "hive"
-table = "typed.flat"
-key = ["l"]
-
-[[sink]]
-name = "every_orc"
-service = "hive"
-table = "typed.every_orc"
-key = ["part", "l"]
-
-[[sink]]
-name = "flat_json"
-service = "hive"
-table = "typed.flat_json"
-key = ["l"]
-
-[[sink]]
-name = "every_csv"
-service = "hive"
-table = "typed.every_csv"
-key = ["part", "l"]
-
-[[sink]]
-name = "flat_csv"
-service = "hive"
-table = "typed.flat_csv"
-key = ["l"]
-
-[[sink]]
-name = "hive_orc"
-service = "hive"
-table = "typed.hive_orc"
-key = ["l"]
-
-[[sink]]
-name = "typed_parquet"
-service = "hdfs"
-path = "/out/typed_parquet"
-format = "parquet"
-key = ["l"]
-
-[[sink]]
-name = "typed_csv"
-service = "hdfs"
-path = "/out/typed_csv"
-format = "csv"
-key = ["l"]
-"#,
-    )
-    .file(
-        "harness.toml",
-        "backend = \"local\"\n[services.hive]\ndirect = false\n",
-    );
-    // Goldens through the session...
-    let r = p.run(&["run", "typed", "--update"]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    let every = p.read("scenarios/typed/golden/every.snap");
-    assert!(every.contains("rows: 4\n"), "{every}");
-    // ...then read from the files: the same snapshots, and nothing read through Spark.
-    p.file("harness.toml", "backend = \"local\"\n");
-    let r = p.run(&["run", "typed"]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert!(!r.all().contains("through Spark"), "{}", r.all());
-    assert!(!r.all().contains("spark session ready"), "{}", r.all());
-}
-
 /// Dates, timestamps (with and without a zone), decimals (rounded half up, with grouping
 /// commas, of every Parquet layout), quoted fields with the delimiter and doubled quotes inside.
 const TYPED_CSV: &str = "\
@@ -305,22 +266,10 @@ e = spark.table("seeds.events")
   .write.mode("overwrite").saveAsTable("out.inferred"))
 "#;
 
-#[test]
-fn seeds_of_dates_timestamps_decimals_quotes_and_json_are_the_session_s_without_it() {
-    let p = project();
-    p.file(
-        "pipelines/r/pipeline.toml",
-        "services = [\"spark\"]\n[tasks.read]\nkind = \"spark\"\nscript = \"read.py\"\n",
-    )
-    .file("pipelines/r/read.py", READ_JOB)
-    .file("fixtures/typed.csv", TYPED_CSV)
-    .file("fixtures/events.jsonl", EVENTS_JSONL)
-    .file("fixtures/inferred.jsonl", INFERRED_JSONL)
-    .file(
-        "scenarios/typed_seeds/scenario.toml",
-        r#"pipeline = "r"
 
-[[seed]]
+/// The seeds the harness writes itself, the tables the job writes from them and from its own
+/// rows of every type, and every sink of both.
+const SEEDS_AND_SINKS: &str = r#"[[seed]]
 service = "hive"
 table = "seeds.typed"
 csv = "typed.csv"
@@ -379,12 +328,91 @@ name = "out_inferred"
 service = "hive"
 table = "out.inferred"
 key = ["user"]
-"#,
+
+[[sink]]
+name = "every"
+service = "hive"
+table = "typed.every"
+key = ["part", "l"]
+
+[[sink]]
+name = "flat"
+service = "hive"
+table = "typed.flat"
+key = ["l"]
+
+[[sink]]
+name = "every_orc"
+service = "hive"
+table = "typed.every_orc"
+key = ["part", "l"]
+
+[[sink]]
+name = "flat_json"
+service = "hive"
+table = "typed.flat_json"
+key = ["l"]
+
+[[sink]]
+name = "every_csv"
+service = "hive"
+table = "typed.every_csv"
+key = ["part", "l"]
+
+[[sink]]
+name = "flat_csv"
+service = "hive"
+table = "typed.flat_csv"
+key = ["l"]
+
+[[sink]]
+name = "hive_orc"
+service = "hive"
+table = "typed.hive_orc"
+key = ["l"]
+
+[[sink]]
+name = "typed_parquet"
+service = "hdfs"
+path = "/out/typed_parquet"
+format = "parquet"
+key = ["l"]
+
+[[sink]]
+name = "typed_csv"
+service = "hdfs"
+path = "/out/typed_csv"
+format = "csv"
+key = ["l"]
+"#;
+
+#[test]
+fn hive_seeds_and_tables_of_every_type_give_the_session_s_snapshots_without_it() {
+    let p = project();
+    p.file(
+        "pipelines/w/pipeline.toml",
+        "services = [\"spark\"]\n[tasks.write]\nkind = \"spark\"\nscript = \"write.py\"\n",
+    )
+    .file("pipelines/w/write.py", &format!("{TYPES_JOB}\n{READ_JOB}"))
+    .file("fixtures/typed.csv", TYPED_CSV)
+    .file("fixtures/events.jsonl", EVENTS_JSONL)
+    .file("fixtures/inferred.jsonl", INFERRED_JSONL)
+    .file(
+        "scenarios/typed/scenario.toml",
+        &format!("pipeline = \"w\"\n{SEEDS_AND_SINKS}"),
+    )
+    .file(
+        "harness.toml",
+        "backend = \"local\"\n[services.hive]\ndirect = false\n",
     );
-    let r = p.run(&["run", "typed_seeds", "--update"]);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cache_env = [("HARNESS_CACHE_DIR", cache.path().to_str().expect("utf-8"))];
+    // Goldens through the session: it seeds the tables and reads every sink...
+    let r = p.run_env(&["run", "typed", "--update"], &cache_env);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(!r.all().contains("through Spark"), "{}", r.all());
-    let typed = p.read("scenarios/typed_seeds/golden/typed.snap");
+    let every = p.read("scenarios/typed/golden/every.snap");
+    assert!(every.contains("rows: 4\n"), "{every}");
+    let typed = p.read("scenarios/typed/golden/typed.snap");
     for row in [
         "id=1 | day=\"2024-05-01\" | at=\"2024-05-01 12:30:15\" | price=19.99 | big=12345678901234567890.123456789 | tiny=1 | note=\"plain, with a comma\"",
         "id=2 | day=\"1970-01-01\" | at=\"2024-05-01 12:30:15.123456\" | price=-0.01 | big=0E-9 | tiny=1 | note=\"say \\\"hi\\\"\"",
@@ -393,28 +421,37 @@ key = ["user"]
     ] {
         assert!(typed.contains(row), "{row}\n{typed}");
     }
-    let inferred = p.read("scenarios/typed_seeds/golden/inferred.snap");
+    let inferred = p.read("scenarios/typed/golden/inferred.snap");
     assert!(
         inferred.contains(
             "columns: day string | flag boolean | label string | none string | score double | user bigint\n"
         ),
         "{inferred}"
     );
-    let filtered = p.read("scenarios/typed_seeds/golden/out_filtered.snap");
+    let filtered = p.read("scenarios/typed/golden/out_filtered.snap");
     assert!(filtered.contains("rows: 2\n"), "{filtered}");
 
-    // The same scenario through the harness's Spark session: the same snapshots.
+    // ...then the harness seeds and reads them itself: the Spark job sees the same tables, the
+    // snapshots are the same, and nothing goes through the session.
     let before = p.goldens();
-    p.file(
-        "harness.toml",
-        "backend = \"local\"\n[services.hive]\ndirect = false\n",
-    );
-    let r = p.run(&["run", "typed_seeds"]);
-    assert_eq!(
-        r.code,
-        0,
-        "the session's snapshots are the same\n{}",
-        r.all()
-    );
+    // A damaged archive (cut short, as a full disk would leave it) crashes the JVM that maps
+    // it: the metastore starts the plain way, and the damaged entry goes.
+    let archives: Vec<String> = cached(cache.path())
+        .into_iter()
+        .filter(|n| n.ends_with(".jsa"))
+        .collect();
+    assert_eq!(archives.len(), 1, "{:?}", cached(cache.path()));
+    let archive = cache.path().join("metastore").join(&archives[0]);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&archive)
+        .and_then(|f| f.set_len(1 << 20))
+        .expect("truncate");
+    p.file("harness.toml", "backend = \"local\"\n");
+    let r = p.run_env(&["run", "typed"], &cache_env);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!archive.exists(), "{:?}", cached(cache.path()));
+    assert!(!r.all().contains("through Spark"), "{}", r.all());
+    assert!(!r.all().contains("spark session ready"), "{}", r.all());
     assert_eq!(p.goldens(), before);
 }

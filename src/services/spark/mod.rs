@@ -328,7 +328,8 @@ impl Service for Spark {
         let mut out = Vec::new();
         out.push(Prerequisite {
         name: "java",
-        // The metastore's launcher runs in source-file mode: the runtime alone is not enough.
+        // The metastore's launcher is compiled (once into the cache, or at each start in
+        // source-file mode): the runtime alone is not enough.
         found: find_java().ok().filter(|(home, _)| has_compiler(home)).map(|(home, v)| format!("{v} at {}", home.display())),
         how: "Java 17+ with its compiler module runs Spark and the Hive metastore: apt-get install openjdk-17-jdk-headless (scripts/setup.sh does)",
         required: true,
