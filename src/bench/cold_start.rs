@@ -1,8 +1,9 @@
 //! Benches 3 and 9, cold starts of the local service set: the set alone (3), and the set with the
 //! JVMs a Hive scenario waits for before its first seed (9). A scenario whose Hive seeds and sinks
-//! the harness writes and reads itself (CSV seeds, Parquet tables) needs the metastore only, part
-//! of the set (`9.direct`); one with seeds or sinks it cannot (JSON Lines, ORC, dates in a CSV...)
-//! also waits for the harness's Spark session (`9.with_session`). Each against the same services
+//! the harness writes and reads itself (CSV and JSON Lines seeds; Parquet, ORC, CSV and JSON
+//! tables) needs the metastore only, part of the set (`9.direct`); one with seeds or sinks it
+//! cannot (Parquet seeds, Hive text tables, views...) also waits for the harness's Spark session
+//! (`9.with_session`). Each against the same services
 //! started one at a time by the same code, summed.
 
 use std::time::Instant;
@@ -116,7 +117,7 @@ pub(super) fn with_hive_jvm(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, Str
     Ok(vec![
         Figure {
             id: format!("{}.direct", bench.id),
-            name: "cold start of the set with the one JVM a Hive scenario of CSV seeds and Parquet sinks needs: the metastore".into(),
+            name: "cold start of the set with the one JVM a Hive scenario of seeds and sinks the harness handles itself needs: the metastore".into(),
             unit: Unit::Seconds,
             value,
             baseline,

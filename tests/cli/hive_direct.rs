@@ -266,7 +266,6 @@ e = spark.table("seeds.events")
   .write.mode("overwrite").saveAsTable("out.inferred"))
 "#;
 
-
 /// The seeds the harness writes itself, the tables the job writes from them and from its own
 /// rows of every type, and every sink of both.
 const SEEDS_AND_SINKS: &str = r#"[[seed]]
