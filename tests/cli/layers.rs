@@ -10,6 +10,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("names", 1),
     ("ledger", 1),
     ("kept", 1),
+    ("cache", 1),
     ("diagnostic", 1),
     ("events", 1),
     ("outcome", 1),
