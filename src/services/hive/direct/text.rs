@@ -81,10 +81,10 @@ pub fn boolean(text: &str) -> Option<bool> {
     }
 }
 
-/// A `java.math.BigDecimal` text (`-12.50`, `1.00E-8`, `0E-18`) as a value of
-/// `decimal(precision, scale)`, spelled as the session spells it; `None` where Spark would have
-/// to round it (or fails: too many digits for the precision).
-pub fn decimal(text: &str, precision: u8, scale: i8) -> Option<String> {
+/// A decimal in Java's notation (`new java.math.BigDecimal(text)`): its sign, the digits before
+/// and after the point (either may be empty, not both) and the exponent (at most 4 digits);
+/// `None` for any other text.
+pub fn decimal_parts(text: &str) -> Option<(bool, &str, &str, i64)> {
     let (negative, body) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text.strip_prefix('+').unwrap_or(text)),
@@ -96,15 +96,27 @@ pub fn decimal(text: &str, precision: u8, scale: i8) -> Option<String> {
             {
                 return None;
             }
-            (m, e.parse::<i32>().ok()?)
+            (m, e.parse::<i64>().ok()?)
         }
         None => (body, 0),
     };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if int.is_empty() || !all_digits(int) || !all_digits(frac) {
+    let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !all_digits(int) || !all_digits(frac) {
         return None;
     }
+    Some((negative, int, frac, exp))
+}
+
+/// A `java.math.BigDecimal` text (`-12.50`, `1.00E-8`, `0E-18`) as a value of
+/// `decimal(precision, scale)`, spelled as the session spells it; `None` where Spark would have
+/// to round it (or fails: too many digits for the precision).
+pub fn decimal(text: &str, precision: u8, scale: i8) -> Option<String> {
+    let (negative, int, frac, exp) = decimal_parts(text)?;
+    if int.is_empty() {
+        return None;
+    }
+    let exp = exp as i32;
     let mut digits: String = format!("{int}{frac}").trim_start_matches('0').to_string();
     let mut text_scale = frac.len() as i32 - exp;
     let scale_wanted = i32::from(scale);

@@ -140,27 +140,7 @@ pub fn timestamp(text: &str) -> Option<i64> {
 /// `Decimal(value, p, s)` does: its unscaled value, or `None` when it has more than `p` digits
 /// (Spark fails on it) or the text is not Java's decimal notation.
 pub fn decimal(text: &str, p: u8, s: i8) -> Option<i128> {
-    let (negative, body) = match text.as_bytes().first()? {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let (mantissa, exp) = match body.split_once(['e', 'E']) {
-        Some((m, e)) => {
-            let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
-            if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| b.is_ascii_digit())
-            {
-                return None;
-            }
-            (m, e.parse::<i64>().ok()?)
-        }
-        None => (body, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-    if (int.is_empty() && frac.is_empty()) || !all_digits(int) || !all_digits(frac) {
-        return None;
-    }
+    let (negative, int, frac, exp) = text::decimal_parts(text)?;
     // The digits, and how many of them are after the point once the exponent is applied.
     let digits: Vec<u8> = int.bytes().chain(frac.bytes()).map(|b| b - b'0').collect();
     let point = int.len() as i64 + exp;
