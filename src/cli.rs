@@ -339,6 +339,15 @@ pub fn main() -> i32 {
     if let Command::Completions { shell } = cli.command {
         return completions::print(shell);
     }
+    // The commands that stop cleanly hold a signal from here until their handlers are in place.
+    let holds_signals = match &cli.command {
+        Command::Run(args) => args.env.is_none() && !args.keep_env,
+        Command::Env(EnvCommand::Serve(_)) => true,
+        _ => false,
+    };
+    if holds_signals {
+        crate::signals::defer();
+    }
     // Still one thread: the ledger marks the process's own environment.
     let ledger = ledger::open();
     if let Err(e) = &ledger {
@@ -348,7 +357,15 @@ pub fn main() -> i32 {
         clean()
     } else {
         sweep_dead_runs();
-        dispatch(cli)
+        let code = dispatch(cli);
+        // A signal held before the handlers were installed that no handler took: the command
+        // stopped before its run began, because of it.
+        if holds_signals && crate::signals::interrupted() {
+            eprintln!("harness: interrupted");
+            exit::INTERRUPTED
+        } else {
+            code
+        }
     };
     if let Ok(l) = ledger {
         let left = l.close();
@@ -431,6 +448,8 @@ fn dispatch(cli: Cli) -> i32 {
     }
     let project = match config::load(&root, &crate::services::rules) {
         Ok(p) => p,
+        // The project's DAG parse stopped by a held signal: said as the interruption it is.
+        Err(_) if crate::signals::interrupted() => return exit::INTERRUPTED,
         Err(errors) => return config_failure(&errors.0, style),
     };
     match cli.command {

@@ -309,6 +309,11 @@ fn wait_with_timeout(
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
+            Ok(None) if crate::signals::interrupted() => {
+                crate::process::signal_group(child.id(), libc::SIGKILL);
+                let _ = child.wait();
+                return Err("interrupted while parsing the DAG file".to_string());
+            }
             Ok(None) if started.elapsed() < timeout => {
                 std::thread::sleep(Duration::from_millis(20));
             }
