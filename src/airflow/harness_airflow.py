@@ -5,8 +5,9 @@
         upstream ids, retries, execution timeout, trigger rule), or the import error with the
         file and line it points at.
 
-    harness_airflow.py serve DAG_FILE DAG_ID TEMPLATE_DB
-        Makes the migrated template database when it is missing (`airflow db migrate`), loads
+    harness_airflow.py serve DAG_FILE DAG_ID TEMPLATES
+        Makes the migrated template database in the folder TEMPLATES when it is missing
+        (`airflow db migrate`; one template per set of installed versions), loads
         Airflow and the DAG once, prints {"event": "ready"}, and then reads requests on standard
         input, one JSON line each: {"spec": SPEC_FILE, "env": {...}}. For each it forks a child
         that sets the variables, starts from a fresh copy of the template database, and runs
@@ -239,8 +240,20 @@ def prepare_execution_api():
     supervisor.in_process_api_server = lambda: api
 
 
-def prepare_database(template):
-    """Starts from a fresh copy of the migrated template database; makes the template first."""
+def template_name():
+    """The migrated template's name: a key of every installed distribution and its version,
+    because the schema `airflow db migrate` makes is that of Airflow and its providers."""
+    import hashlib
+    from importlib import metadata
+
+    parts = sorted("%s==%s" % (d.metadata["Name"], d.version) for d in metadata.distributions())
+    return "template-%s.db" % hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def prepare_database(templates):
+    """Starts from a fresh copy of the migrated template database in the folder `templates`;
+    makes the template first. The folder may be shared by runs at the same time: the template
+    is written under a temporary name of this process and renamed into place."""
     import shutil
     import subprocess
 
@@ -248,19 +261,28 @@ def prepare_database(template):
     db = os.path.join(home, "airflow.db")
     os.makedirs(home, exist_ok=True)
     os.makedirs(os.environ.get("TMPDIR") or home, exist_ok=True)
-    if not os.path.exists(template):
-        if os.path.exists(db):
-            os.remove(db)
-        subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            check=True,
-            stdout=sys.stderr,
-            stderr=sys.stderr,
-        )
-        shutil.copyfile(db, template + ".part")
-        os.replace(template + ".part", template)
-    else:
+    name = template_name()
+    template = os.path.join(templates, name)
+    if os.path.exists(template):
         shutil.copyfile(template, db)
+        # What the `airflow` command does first, as the migration did: the home's airflow.cfg,
+        # with the secret keys Airflow generates for it.
+        from airflow.configuration import write_default_airflow_configuration_if_needed
+
+        write_default_airflow_configuration_if_needed()
+        return
+    if os.path.exists(db):
+        os.remove(db)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        stdout=sys.stderr,
+        stderr=sys.stderr,
+    )
+    # The harness's name for a temporary entry: swept when this process is gone.
+    part = os.path.join(templates, ".harness-%d-0-%s.tmp" % (os.getpid(), name))
+    shutil.copyfile(db, part)
+    os.replace(part, template)
 
 
 def sync_dag(dag_file):
@@ -283,9 +305,9 @@ def sync_dag(dag_file):
     session.close()
 
 
-def serve(dag_file, dag_id, template):
+def serve(dag_file, dag_id, templates):
     """Loads once, then runs one DagRun per request line, each in a forked child."""
-    prepare_database(template)
+    prepare_database(templates)
     dag, error = load_dag(dag_file, dag_id)
     if error:
         emit(event="import_error", error=error.get("error") or error.get("missing"), line=error.get("line"))

@@ -188,7 +188,12 @@ pub fn airflow_run(
                 "serve".into(),
                 dag.file.clone().into(),
                 dag.dag_id.clone().into(),
-                home.join("template.db").into(),
+                // Migrated templates of Airflow's database: from the per-user cache, so that
+                // only a machine's first run (and the first after an upgrade) migrates; in the
+                // environment's own folder when the cache cannot be used.
+                crate::cache::folder("airflow")
+                    .unwrap_or_else(|| home.clone())
+                    .into(),
             ],
             cwd: pipeline.dir.clone(),
             env: shared,
