@@ -50,18 +50,46 @@ with DAG("flow", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
 "#
     );
     let p = dag_project(&dag, "", &format!("pipeline = \"p\"\n{REDIS_SINK}"));
-    let r = p.run(&["run", "--format", "json"]);
+    // A cache of its own: the first run migrates Airflow's database and keeps the template
+    // there; the next runs, each in a new environment, start from copies of it.
+    let cache = tempfile::tempdir().expect("cache folder");
+    let cache_env = [("HARNESS_CACHE_DIR", cache.path().to_str().expect("utf-8"))];
+    let templates = || -> Vec<String> {
+        std::fs::read_dir(cache.path().join("airflow"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let r = p.run_env(&["run", "--format", "json"], &cache_env);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(
         r.stdout.contains(r#""event":"task_finished""#) && r.stdout.contains(r#""task":"explode""#),
         "{}",
         r.stdout
     );
+    let made = templates();
+    assert!(
+        made.len() == 1 && made[0].starts_with("template-") && made[0].ends_with(".db"),
+        "one migrated template and nothing else: {made:?}"
+    );
+    let modified = |name: &str| {
+        std::fs::metadata(cache.path().join("airflow").join(name))
+            .and_then(|m| m.modified())
+            .expect("template")
+    };
+    let first = modified(&made[0]);
     let results = p.read(".harness/report/results.json");
     assert!(results.contains("Bash command failed"), "{results}");
     let log = p.read(".harness/report/s/tasks/explode.log");
     assert!(log.contains("boom-marker-41"), "{log}");
-    let r = p.run(&["run"]);
+    // A new environment from the template: the same failure, reported the same way, and the
+    // template neither made again nor joined by another.
+    let r = p.run_env(&["run"], &cache_env);
+    assert_eq!(templates(), made);
+    assert_eq!(modified(&made[0]), first);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(
         r.stderr
