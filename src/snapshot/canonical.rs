@@ -252,7 +252,10 @@ impl Table {
             .first()
             .copied()
             .or((!self.columns.is_empty()).then_some(0));
-        let (Some(col), Ok(_)) = (first, u32::try_from(self.rows.len())) else {
+        let fits = |col: usize| {
+            u32::try_from(self.rows.len()).is_ok() && self.rows.iter().all(|r| col < r.len())
+        };
+        let Some(col) = first.filter(|&c| fits(c)) else {
             let mut rows: Vec<&Vec<Value>> = self.rows.iter().collect();
             rows.sort_unstable_by(|a, b| full(a, b));
             return rows;
