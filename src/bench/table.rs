@@ -134,33 +134,31 @@ pub fn worker(job: WorkerJob, rows: usize, dir: &Path) -> Result<(), String> {
             // What the runner does with a table sink: render (read stage), then read the
             // golden, diff, and explain the difference row by row (compare stage).
             let t0 = Instant::now();
-            let mut stages = Vec::new();
-            let mut lap = {
-                let mut last = t0;
-                move |stages: &mut Vec<f64>| {
-                    stages.push(last.elapsed().as_secs_f64());
-                    last = Instant::now();
-                }
-            };
+            // The end of each stage; their times are the gaps.
+            let mut ends = vec![t0];
             let actual = generated
                 .render(&bench_header(), &bench_key(), None)
                 .map_err(|e| e.to_string())?;
-            lap(&mut stages);
+            ends.push(Instant::now());
             let golden = golden::read(&golden_path)
                 .map_err(|e| format!("cannot read {}: {e}", golden_path.display()))?
                 .ok_or("no golden")?;
-            lap(&mut stages);
+            ends.push(Instant::now());
             let key = bench_key();
             let tolerances = table::Tolerances::new();
             let (text_diff, by_rows) =
                 diff::explain(&golden, &actual, "golden.snap", Some((&key, &tolerances)));
             let changed = by_rows.map_or(0, |d| d.changed.len());
-            lap(&mut stages);
+            ends.push(Instant::now());
             // The runner keeps the diff in the report, as the baseline writes its own.
             let text_diff = text_diff.unwrap_or_default();
             write_file(&dir.join("harness.diff"), &text_diff)?;
-            lap(&mut stages);
+            ends.push(Instant::now());
             let seconds = t0.elapsed().as_secs_f64();
+            let stages: Vec<f64> = ends
+                .windows(2)
+                .map(|w| (w[1] - w[0]).as_secs_f64())
+                .collect();
             drop(generated);
             println!(
                 "{}",
