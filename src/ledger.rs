@@ -369,6 +369,13 @@ fn sweep_entries(run: &str, path: &Path) -> Swept {
     // Recorded processes whose start time still matches (a reused PID does not), then everything
     // that carries the run's mark.
     let me = std::process::id();
+    // Every recorded process led a group: what is left of those groups is waited for too, as a
+    // server that rewrote its process title (PostgreSQL, Redis) no longer shows its mark.
+    let groups: Vec<u32> = recorded
+        .iter()
+        .map(|(pid, _)| *pid)
+        .filter(|p| *p != me)
+        .collect();
     for (pid, start) in recorded {
         if pid != me && start_time(pid) == Some(start) && !is_zombie(pid) {
             let name = comm(pid);
@@ -385,7 +392,7 @@ fn sweep_entries(run: &str, path: &Path) -> Swept {
             swept.processes.push(p);
         }
     }
-    wait_gone(swept.processes.iter().map(|p| p.0).collect());
+    wait_gone(swept.processes.iter().map(|p| p.0).collect(), &groups);
     for folder in folders {
         let safe = folder
             .file_name()
@@ -425,7 +432,7 @@ fn kill_marked(prefix: &str) -> Vec<(u32, String)> {
             killed.push((pid, name));
         }
     }
-    wait_gone(killed.iter().map(|p| p.0).collect());
+    wait_gone(killed.iter().map(|p| p.0).collect(), &[]);
     killed
 }
 
@@ -464,12 +471,38 @@ pub fn mark_of(pid: u32) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
-/// Waits (at most [`DEATH_WAIT`]) until none of `pids` is alive.
-fn wait_gone(pids: Vec<u32>) {
+/// Waits (at most [`DEATH_WAIT`]) until none of `pids` is alive and no live process is left in
+/// any of the process groups `groups`: a killed process may still finish the system call it was
+/// in (a file it creates in a folder about to be removed) until it is gone.
+fn wait_gone(pids: Vec<u32>, groups: &[u32]) {
     let deadline = Instant::now() + DEATH_WAIT;
-    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+    let left = || pids.iter().any(|p| alive(*p)) || !group_members(groups).is_empty();
+    while left() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The live (not zombie) processes whose process group is one of `groups`.
+fn group_members(groups: &[u32]) -> Vec<u32> {
+    if groups.is_empty() {
+        return vec![];
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // Fields after the name: state, ppid, pgrp.
+            stat_fields(*pid).is_some_and(|f| {
+                f.first().is_some_and(|s| s != "Z" && s != "X")
+                    && f.get(2)
+                        .and_then(|g| g.parse::<u32>().ok())
+                        .is_some_and(|g| groups.contains(&g))
+            })
+        })
+        .collect()
 }
 
 /// True while `pid` exists and is not a zombie.
@@ -616,6 +649,52 @@ mod tests {
         assert!(
             foreign.exists(),
             "a folder not named harness-* is never removed"
+        );
+    }
+
+    #[test]
+    fn a_sweep_waits_for_the_unmarked_members_of_a_recorded_group_before_removing_folders() {
+        use std::os::unix::process::CommandExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let owned = dir.path().join("harness-env-x-1");
+        std::fs::create_dir_all(&owned).expect("mkdir");
+        // A group leader that is gone, and a member that outlives it by a moment and then writes
+        // into the folder, with no owner mark: as a server that rewrote its title.
+        let late = owned.join("late");
+        let mut leader = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "(sleep 0.5; mkdir -p {}) </dev/null >/dev/null 2>&1 &",
+                late.display()
+            ))
+            .process_group(0)
+            .spawn()
+            .expect("spawn");
+        let pgid = leader.id();
+        leader.wait().expect("wait");
+        assert!(
+            !group_members(&[pgid]).is_empty(),
+            "the member is still in the group"
+        );
+        let ledger = dir.path().join("dead.ledger");
+        let lines = [
+            serde_json::to_string(&Entry::Process {
+                pid: pgid,
+                start: 0,
+            })
+            .expect("json"),
+            serde_json::to_string(&Entry::Folder {
+                path: owned.clone(),
+            })
+            .expect("json"),
+        ];
+        std::fs::write(&ledger, lines.join("\n") + "\n").expect("ledger");
+        let swept = sweep_entries("dead", &ledger);
+        assert!(group_members(&[pgid]).is_empty());
+        assert_eq!(swept.folders, vec![owned.clone()], "{:?}", swept.failures);
+        assert!(
+            !owned.exists(),
+            "the member wrote into the folder after it was removed"
         );
     }
 
