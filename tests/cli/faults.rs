@@ -148,6 +148,40 @@ impl Trials {
     }
 }
 
+/// Every entry under the folder `dir` that a run left, for the message of a failed trial: its
+/// owner, size, and when it was last written relative to the harness's exit (`exited`).
+fn listing(dir: &Path, exited: std::time::SystemTime) -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut out = format!("{}:\n", dir.display());
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(m) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let when = m.modified().ok().map(|t| match t.duration_since(exited) {
+                Ok(after) => format!("{:.3} s after the exit", after.as_secs_f64()),
+                Err(e) => format!("{:.3} s before the exit", e.duration().as_secs_f64()),
+            });
+            out.push_str(&format!(
+                "  {} (uid {}, {} bytes, written {})\n",
+                path.strip_prefix(dir).unwrap_or(&path).display(),
+                m.uid(),
+                m.len(),
+                when.unwrap_or_default()
+            ));
+            if m.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    out
+}
+
 /// Entries of `dir` whose name passes `keep`.
 fn entries(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
@@ -323,6 +357,7 @@ fn whole_run_faults(t: &mut Trials, n: usize) -> Vec<(String, usize, usize, f64)
             }
             let from = Instant::now();
             let status = wait_exit(&mut child, 120);
+            let exited = std::time::SystemTime::now();
             let took = if sig.is_some() {
                 from.elapsed()
             } else {
@@ -366,7 +401,12 @@ fn whole_run_faults(t: &mut Trials, n: usize) -> Vec<(String, usize, usize, f64)
             assert_eq!(
                 left,
                 Left::default(),
-                "{fault} trial {trial} left things behind"
+                "{fault} trial {trial} left things behind\n{}\nthe harness's stderr:\n{}",
+                left.folders
+                    .iter()
+                    .map(|f| listing(f, exited))
+                    .collect::<String>(),
+                t.stderr()
             );
             leftovers += left.total();
             worst = worst.max(took.as_secs_f64());
