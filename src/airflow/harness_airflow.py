@@ -8,7 +8,8 @@
     harness_airflow.py serve DAG_FILE DAG_ID TEMPLATES
         Makes the migrated template database in the folder TEMPLATES when it is missing
         (`airflow db migrate`; one template per set of installed versions), loads
-        Airflow and the DAG once, prints {"event": "ready"}, and then reads requests on standard
+        Airflow and the DAG once, prints {"event": "ready", "stages": [[PART, SECONDS], ...]}
+        (where its start went), and then reads requests on standard
         input, one JSON line each: {"spec": SPEC_FILE, "env": {...}}. For each it forks a child
         that sets the variables, starts from a fresh copy of the template database, and runs
         one DagRun of the DAG the way `airflow dags test` does (Airflow's own scheduling
@@ -307,16 +308,29 @@ def sync_dag(dag_file):
 
 def serve(dag_file, dag_id, templates):
     """Loads once, then runs one DagRun per request line, each in a forked child."""
+    # How long each part of the start took, for the "ready" event.
+    stages = []
+    mark = [time.monotonic()]
+
+    def lap(name):
+        now = time.monotonic()
+        stages.append([name, round(now - mark[0], 3)])
+        mark[0] = now
+
+    # Copying the template imports Airflow's configuration, and so Airflow.
     prepare_database(templates)
+    lap("import Airflow, database")
     dag, error = load_dag(dag_file, dag_id)
     if error:
         emit(event="import_error", error=error.get("error") or error.get("missing"), line=error.get("line"))
         return 2
+    lap("parse the DAG")
     import shutil
 
     from airflow import settings
 
     prepare_execution_api()
+    lap("execution API")
     # The DAG goes into the database once; every DagRun starts from a copy of that.
     sync_dag(dag.fileloc)
     # No connection of the metadata database crosses a fork.
@@ -325,7 +339,8 @@ def serve(dag_file, dag_id, templates):
     db = os.path.join(home, "airflow.db")
     synced = os.path.join(home, "synced.db")
     shutil.copyfile(db, synced)
-    emit(event="ready")
+    lap("DAG into the database")
+    emit(event="ready", stages=stages)
     base_env = dict(os.environ)
     for line in sys.stdin:
         if not line.strip():

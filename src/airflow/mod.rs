@@ -359,7 +359,11 @@ pub struct RunSpec {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum DriverEvent {
     /// Airflow is loaded, the DAG parsed and the database ready; waiting for requests.
-    Ready,
+    Ready {
+        /// The parts of the driver's start and their seconds, in order.
+        #[serde(default)]
+        stages: Vec<(String, f64)>,
+    },
     /// The DagRun changed state (`running`, `success`, `failed`).
     DagRun {
         /// Its state.
@@ -427,6 +431,14 @@ mod tests {
                 state: "up_for_retry".into(),
                 try_number: 1,
                 max_tries: 2
+            })
+        );
+        assert_eq!(
+            DriverEvent::parse(
+                r#"{"event": "ready", "stages": [["import Airflow", 2.5], ["database", 0.1]]}"#
+            ),
+            Some(DriverEvent::Ready {
+                stages: vec![("import Airflow".into(), 2.5), ("database".into(), 0.1)]
             })
         );
         assert_eq!(DriverEvent::parse("[info] Filling up the DagBag"), None);
