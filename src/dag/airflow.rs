@@ -534,7 +534,7 @@ mod tests {
     #[test]
     fn the_ready_notice_gives_the_start_and_its_parts() {
         assert_eq!(
-            ready_notice(&[("import Airflow".into(), 3.14), ("database".into(), 0.2)]),
+            ready_notice(&[("import Airflow".into(), 3.12), ("database".into(), 0.2)]),
             "airflow driver ready in 3.3s (import Airflow 3.1s, database 0.2s)"
         );
         assert_eq!(ready_notice(&[]), "airflow driver ready");
