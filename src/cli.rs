@@ -369,7 +369,7 @@ pub fn main() -> i32 {
     };
     if let Ok(l) = ledger {
         let left = l.close();
-        if !left.processes.is_empty() || !left.folders.is_empty() {
+        if left.has_news() {
             eprintln!("harness: removed what this run left: {}", left.describe());
         }
         if !left.containers.is_empty() {

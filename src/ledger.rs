@@ -264,6 +264,12 @@ impl Swept {
         self.processes.is_empty() && self.folders.is_empty() && self.containers.is_empty()
     }
 
+    /// True when the sweep has something to say for itself: processes killed, folders removed,
+    /// or something it could not remove (containers are the backend's to report).
+    pub fn has_news(&self) -> bool {
+        !self.processes.is_empty() || !self.folders.is_empty() || !self.failures.is_empty()
+    }
+
     /// One line for people: what was removed.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
@@ -392,6 +398,14 @@ fn sweep_entries(run: &str, path: &Path) -> Swept {
             swept.processes.push(p);
         }
     }
+    // What still works inside the run's folders: PostgreSQL's backends make sessions of their
+    // own and rewrite their titles, so neither the groups nor the marks find them, and one busy
+    // in a command (a CREATE DATABASE) outlives its server by a while, writing.
+    for p in kill_within(&folders) {
+        if !swept.processes.iter().any(|(pid, _)| *pid == p.0) {
+            swept.processes.push(p);
+        }
+    }
     wait_gone(swept.processes.iter().map(|p| p.0).collect(), &groups);
     for folder in folders {
         let safe = folder
@@ -433,6 +447,40 @@ fn kill_marked(prefix: &str) -> Vec<(u32, String)> {
         }
     }
     wait_gone(killed.iter().map(|p| p.0).collect(), &[]);
+    killed
+}
+
+/// Kills (SIGKILL) every process but this one whose working folder is one of `folders` or
+/// inside one, and returns them.
+fn kill_within(folders: &[PathBuf]) -> Vec<(u32, String)> {
+    let roots: Vec<PathBuf> = folders
+        .iter()
+        .filter_map(|f| std::fs::canonicalize(f).ok())
+        .collect();
+    if roots.is_empty() {
+        return vec![];
+    }
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    let mut killed = Vec::new();
+    for pid in entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    {
+        let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
+            continue;
+        };
+        if pid != me && roots.iter().any(|r| cwd.starts_with(r)) && !is_zombie(pid) {
+            let name = comm(pid);
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+            killed.push((pid, name));
+        }
+    }
     killed
 }
 
@@ -696,6 +744,49 @@ mod tests {
             !owned.exists(),
             "the member wrote into the folder after it was removed"
         );
+    }
+
+    #[test]
+    fn a_sweep_kills_an_unmarked_process_of_another_session_working_in_a_run_folder() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let owned = dir.path().join("harness-env-x-1");
+        std::fs::create_dir_all(owned.join("data")).expect("mkdir");
+        // As a PostgreSQL backend: a session of its own, no mark, its working folder in the
+        // run's folder, and it writes there a moment later.
+        let mut child = std::process::Command::new("setsid")
+            .arg("sh")
+            .arg("-c")
+            .arg("sleep 1; mkdir -p late")
+            .current_dir(owned.join("data"))
+            .spawn()
+            .expect("spawn");
+        // Until it has exec'd, it is a copy of this process with its working folder set.
+        let data = std::fs::canonicalize(owned.join("data")).expect("canonical");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while std::fs::read_link(format!("/proc/{}/cwd", child.id())).ok() != Some(data.clone())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let ledger = dir.path().join("dead.ledger");
+        let line = serde_json::to_string(&Entry::Folder {
+            path: owned.clone(),
+        })
+        .expect("json");
+        std::fs::write(&ledger, line + "\n").expect("ledger");
+        let swept = sweep_entries("dead", &ledger);
+        assert!(
+            swept.processes.iter().any(|(pid, _)| *pid == child.id()),
+            "{:?}",
+            swept.processes
+        );
+        assert!(!child.wait().expect("wait").success());
+        std::thread::sleep(Duration::from_millis(1200));
+        assert!(
+            !owned.exists(),
+            "the process wrote into the folder after it was removed"
+        );
+        assert!(swept.has_news());
     }
 
     #[test]

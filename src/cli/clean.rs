@@ -12,10 +12,7 @@ use super::runtime;
 pub(super) fn sweep_dead_runs() -> usize {
     let swept = ledger::sweep_dead();
     let mut n = 0;
-    for s in swept
-        .iter()
-        .filter(|s| !s.processes.is_empty() || !s.folders.is_empty())
-    {
+    for s in swept.iter().filter(|s| s.has_news()) {
         n += s.processes.len() + s.folders.len();
         eprintln!(
             "harness: run {} (`{}`) ended without cleaning up; {}",
