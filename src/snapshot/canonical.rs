@@ -260,20 +260,30 @@ impl Table {
             rows.sort_unstable_by(|a, b| full(a, b));
             return rows;
         };
-        let numbers = Numbers::of(self.rows.iter().map(|r| &r[col]));
+        // One pass over the rows: each number gets the prefix of its own kind, and the column's
+        // kinds are noted on the way; when they turn out mixed, the numbers' prefixes are dropped
+        // after it, from the compact entries.
+        let mut numbers = Numbers::default();
         let mut order: Vec<Entry> = self
             .rows
             .iter()
             .enumerate()
             .map(|(i, r)| {
                 let v = &r[col];
+                numbers.see(v);
                 Entry {
-                    prefix: numbers.prefix(v),
+                    prefix: prefix(v),
                     row: i as u32,
                     rank: v.rank(),
                 }
             })
             .collect();
+        if numbers.mixed() {
+            let number = Value::Int(0).rank();
+            for e in order.iter_mut().filter(|e| e.rank == number) {
+                e.prefix = 0;
+            }
+        }
         // Rows equal under this order render the same, so an unstable sort gives the same text.
         order.sort_unstable_by(|a, b| {
             (a.rank, a.prefix)
@@ -338,54 +348,51 @@ struct Entry {
     rank: u8,
 }
 
-/// How the numbers of one column get their sort prefix: numbers of different kinds compare by
-/// value as floats, so a prefix is only given when the column holds one kind.
-#[derive(Clone, Copy)]
-enum Numbers {
-    Ints,
-    Floats,
-    Mixed,
+/// The kinds of number one column holds. Numbers of different kinds compare by value as floats,
+/// so their prefixes only hold when the column holds one kind.
+#[derive(Default)]
+struct Numbers {
+    ints: bool,
+    floats: bool,
+    decimals: bool,
 }
 
 impl Numbers {
-    fn of<'a>(values: impl Iterator<Item = &'a Value>) -> Numbers {
-        let (mut ints, mut floats, mut decimals) = (false, false, false);
-        for v in values {
-            match v {
-                Value::Int(_) => ints = true,
-                Value::Float(_) => floats = true,
-                Value::Numeric(_) => decimals = true,
-                _ => {}
-            }
-        }
-        match (ints, floats, decimals) {
-            (_, false, false) => Numbers::Ints,
-            (false, true, false) => Numbers::Floats,
-            _ => Numbers::Mixed,
+    fn see(&mut self, v: &Value) {
+        match v {
+            Value::Int(_) => self.ints = true,
+            Value::Float(_) => self.floats = true,
+            Value::Numeric(_) => self.decimals = true,
+            _ => {}
         }
     }
 
-    /// Eight bytes of `v` whose order, among values of its rank in this column, never
-    /// contradicts [`Value::total_cmp`]; equal prefixes say nothing.
-    fn prefix(self, v: &Value) -> u64 {
-        const SIGN: u64 = 1 << 63;
-        match (v, self) {
-            (Value::Bool(b), _) => u64::from(*b),
-            (Value::Int(i), Numbers::Ints) => (*i as u64) ^ SIGN,
-            (Value::Float(f), Numbers::Floats) => {
-                // The order of f64::total_cmp, as unsigned integers.
-                let bits = f.to_bits();
-                if bits & SIGN != 0 { !bits } else { bits | SIGN }
-            }
-            (Value::Text(t) | Value::Redacted(t), _) => {
-                // The first eight bytes, padded with zeros: byte order, as `str`'s.
-                let mut head = [0u8; 8];
-                let n = t.len().min(8);
-                head[..n].copy_from_slice(&t.as_bytes()[..n]);
-                u64::from_be_bytes(head)
-            }
-            _ => 0,
+    /// True when the column's numbers are not all ints or all floats.
+    fn mixed(&self) -> bool {
+        self.decimals || (self.ints && self.floats)
+    }
+}
+
+/// Eight bytes of `v` whose order, among values of its rank in a column whose numbers are of
+/// one kind, never contradicts [`Value::total_cmp`]; equal prefixes say nothing.
+fn prefix(v: &Value) -> u64 {
+    const SIGN: u64 = 1 << 63;
+    match v {
+        Value::Bool(b) => u64::from(*b),
+        Value::Int(i) => (*i as u64) ^ SIGN,
+        Value::Float(f) => {
+            // The order of f64::total_cmp, as unsigned integers.
+            let bits = f.to_bits();
+            if bits & SIGN != 0 { !bits } else { bits | SIGN }
         }
+        Value::Text(t) | Value::Redacted(t) => {
+            // The first eight bytes, padded with zeros: byte order, as `str`'s.
+            let mut head = [0u8; 8];
+            let n = t.len().min(8);
+            head[..n].copy_from_slice(&t.as_bytes()[..n]);
+            u64::from_be_bytes(head)
+        }
+        _ => 0,
     }
 }
 
