@@ -450,8 +450,9 @@ fn kill_marked(prefix: &str) -> Vec<(u32, String)> {
     killed
 }
 
-/// Kills (SIGKILL) every process but this one whose working folder is one of `folders` or
-/// inside one, and returns them.
+/// Kills (SIGKILL) every process whose working folder is one of `folders` or inside one, but
+/// this one and its ancestors (the shell a command was typed in may stand in such a folder), and
+/// returns them.
 fn kill_within(folders: &[PathBuf]) -> Vec<(u32, String)> {
     let roots: Vec<PathBuf> = folders
         .iter()
@@ -460,7 +461,14 @@ fn kill_within(folders: &[PathBuf]) -> Vec<(u32, String)> {
     if roots.is_empty() {
         return vec![];
     }
-    let me = std::process::id();
+    let mut spared = vec![std::process::id()];
+    while let Some(parent) = spared
+        .last()
+        .and_then(|p| stat_fields(*p)?.get(1)?.parse::<u32>().ok())
+        .filter(|p| *p > 1 && !spared.contains(p))
+    {
+        spared.push(parent);
+    }
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return vec![];
     };
@@ -472,7 +480,7 @@ fn kill_within(folders: &[PathBuf]) -> Vec<(u32, String)> {
         let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
             continue;
         };
-        if pid != me && roots.iter().any(|r| cwd.starts_with(r)) && !is_zombie(pid) {
+        if !spared.contains(&pid) && roots.iter().any(|r| cwd.starts_with(r)) && !is_zombie(pid) {
             let name = comm(pid);
             // SAFETY: kill has no memory-safety preconditions.
             unsafe {
