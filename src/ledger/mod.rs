@@ -15,19 +15,22 @@
 //! writer's pid in their name, and the next write to the same folder sweeps those of dead writers
 //! ([`sweep_temps`]).
 
-use std::ffi::OsStr;
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
 /// The environment variable that marks every process a run started.
 pub const OWNER_VAR: &str = "HARNESS_OWNER";
 /// Overrides the ledger folder (by default `/tmp/harness-ledger-<uid>`).
 pub const DIR_VAR: &str = "HARNESS_LEDGER_DIR";
-/// How long killed processes get to disappear before their folders are removed anyway.
-const DEATH_WAIT: Duration = Duration::from_secs(5);
+
+mod procs;
+mod temps;
+
+pub use procs::{alive, kill_group_mark, mark_of, marked_processes, start_time};
+use procs::{comm, is_zombie, kill_marked, kill_within, wait_gone};
+pub use temps::{TEMP_PREFIX, TEMP_SUFFIX, is_temp, remove_entry, sweep_temps};
 
 /// The ledger of this process's run.
 #[derive(Debug)]
@@ -423,172 +426,6 @@ fn sweep_entries(run: &str, path: &Path) -> Swept {
     swept
 }
 
-/// Kills (SIGKILL) every process but this one whose owner mark starts with `prefix`, waits for
-/// them to go, and returns them.
-fn kill_marked(prefix: &str) -> Vec<(u32, String)> {
-    let me = std::process::id();
-    let mut killed = Vec::new();
-    // Killing a process can let its children be seen marked only now: a few rounds.
-    for _ in 0..3 {
-        let found: Vec<u32> = marked_processes(prefix)
-            .into_iter()
-            .filter(|p| *p != me && !killed.iter().any(|(k, _)| k == p))
-            .collect();
-        if found.is_empty() {
-            break;
-        }
-        for pid in found {
-            let name = comm(pid);
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
-            killed.push((pid, name));
-        }
-    }
-    wait_gone(killed.iter().map(|p| p.0).collect(), &[]);
-    killed
-}
-
-/// Kills (SIGKILL) every process whose working folder is one of `folders` or inside one, but
-/// this one and its ancestors (the shell a command was typed in may stand in such a folder), and
-/// returns them.
-fn kill_within(folders: &[PathBuf]) -> Vec<(u32, String)> {
-    let roots: Vec<PathBuf> = folders
-        .iter()
-        .filter_map(|f| std::fs::canonicalize(f).ok())
-        .collect();
-    if roots.is_empty() {
-        return vec![];
-    }
-    let mut spared = vec![std::process::id()];
-    while let Some(parent) = spared
-        .last()
-        .and_then(|p| stat_fields(*p)?.get(1)?.parse::<u32>().ok())
-        .filter(|p| *p > 1 && !spared.contains(p))
-    {
-        spared.push(parent);
-    }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    let mut killed = Vec::new();
-    for pid in entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-    {
-        let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
-            continue;
-        };
-        if !spared.contains(&pid) && roots.iter().any(|r| cwd.starts_with(r)) && !is_zombie(pid) {
-            let name = comm(pid);
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
-            killed.push((pid, name));
-        }
-    }
-    killed
-}
-
-/// Kills every process marked exactly `mark` or as a descendant group of it (used when a process
-/// group is killed, for what left the group).
-pub fn kill_group_mark(mark: &str) {
-    let me = std::process::id();
-    for pid in marked_processes(mark) {
-        if pid != me && mark_of(pid).as_deref() == Some(mark) {
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
-        }
-    }
-}
-
-/// Live (not zombie) processes whose owner mark starts with `prefix`.
-pub fn marked_processes(prefix: &str) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| mark_of(*pid).is_some_and(|m| m.starts_with(prefix)) && !is_zombie(*pid))
-        .collect()
-}
-
-/// The owner mark in a process's environment.
-pub fn mark_of(pid: u32) -> Option<String> {
-    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-    let key = format!("{OWNER_VAR}=");
-    env.split(|b| *b == 0)
-        .find_map(|kv| kv.strip_prefix(key.as_bytes()))
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-}
-
-/// Waits (at most [`DEATH_WAIT`]) until none of `pids` is alive and no live process is left in
-/// any of the process groups `groups`: a killed process may still finish the system call it was
-/// in (a file it creates in a folder about to be removed) until it is gone.
-fn wait_gone(pids: Vec<u32>, groups: &[u32]) {
-    let deadline = Instant::now() + DEATH_WAIT;
-    let left = || pids.iter().any(|p| alive(*p)) || !group_members(groups).is_empty();
-    while left() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The live (not zombie) processes whose process group is one of `groups`.
-fn group_members(groups: &[u32]) -> Vec<u32> {
-    if groups.is_empty() {
-        return vec![];
-    }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            // Fields after the name: state, ppid, pgrp.
-            stat_fields(*pid).is_some_and(|f| {
-                f.first().is_some_and(|s| s != "Z" && s != "X")
-                    && f.get(2)
-                        .and_then(|g| g.parse::<u32>().ok())
-                        .is_some_and(|g| groups.contains(&g))
-            })
-        })
-        .collect()
-}
-
-/// True while `pid` exists and is not a zombie.
-pub fn alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid)
-}
-
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The name may hold spaces and parentheses: the fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    Some(rest.split_whitespace().map(str::to_string).collect())
-}
-
-fn is_zombie(pid: u32) -> bool {
-    stat_fields(pid).is_some_and(|f| f.first().is_some_and(|s| s == "Z" || s == "X"))
-}
-
-/// A process's start time, in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
-pub fn start_time(pid: u32) -> Option<u64> {
-    stat_fields(pid)?.get(19)?.parse().ok()
-}
-
-/// A process's name.
-fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "?".into())
-}
-
 fn nanos() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -596,78 +433,11 @@ fn nanos() -> u64 {
         .unwrap_or(0)
 }
 
-// ---- temporaries of atomic writes ----
-
-/// The start of the name of a temporary file or folder an atomic write makes (a golden, a cache
-/// entry): the writer's pid follows, then `-`.
-pub const TEMP_PREFIX: &str = ".harness-";
-/// The end of such a name.
-pub const TEMP_SUFFIX: &str = ".tmp";
-
-/// True for the name of a temporary entry of an atomic write: never a finished one, whatever is
-/// in it.
-pub fn is_temp(name: &OsStr) -> bool {
-    let name = name.to_string_lossy();
-    name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
-}
-
-/// Removes the temporary entries that killed writers left in `dir`: those whose pid names no
-/// living process, and those without a pid older than `max_age`. An entry it cannot remove stays;
-/// readers skip it anyway.
-pub fn sweep_temps(dir: &Path, max_age: Duration) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        if !is_temp(&name) {
-            continue;
-        }
-        let name = name.to_string_lossy();
-        let pid = name[TEMP_PREFIX.len()..]
-            .split_once('-')
-            .and_then(|(pid, _)| pid.parse::<u32>().ok());
-        let abandoned = match pid {
-            Some(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
-            None => e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > max_age),
-        };
-        if abandoned {
-            // Best effort: another run may be sweeping the same entry right now.
-            remove_entry(&e.path());
-        }
-    }
-}
-
-/// Removes a file or a folder with what it holds; a missing one is fine.
-pub fn remove_entry(path: &Path) {
-    if path.is_dir() {
-        let _ = std::fs::remove_dir_all(path);
-    } else {
-        let _ = std::fs::remove_file(path);
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::procs::group_members;
     use super::*;
-
-    #[test]
-    fn start_time_tells_a_process_from_a_later_one_with_the_same_pid() {
-        let me = std::process::id();
-        let a = start_time(me).expect("own start time");
-        assert_eq!(start_time(me), Some(a));
-        let mut child = std::process::Command::new("true").spawn().expect("spawn");
-        let pid = child.id();
-        let b = start_time(pid);
-        child.wait().expect("wait");
-        assert!(b.is_some_and(|b| b >= a));
-        assert_eq!(start_time(pid), None, "a reaped process has no start time");
-    }
+    use std::time::{Duration, Instant};
 
     #[test]
     fn a_ledger_is_alive_while_its_lock_is_held_and_dead_after() {
@@ -795,28 +565,5 @@ mod tests {
             "the process wrote into the folder after it was removed"
         );
         assert!(swept.has_news());
-    }
-
-    #[test]
-    fn the_mark_of_a_child_is_read_from_its_environment() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("5")
-            .env(OWNER_VAR, "run-x.7")
-            .spawn()
-            .expect("spawn");
-        let pid = child.id();
-        // `spawn` returns once exec has closed the CLOEXEC pipe, which is before the kernel has
-        // laid out the new environment: until then /proc/<pid>/environ reads empty.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while mark_of(pid).is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(mark_of(pid).as_deref(), Some("run-x.7"));
-        assert!(marked_processes("run-x.").contains(&pid));
-        assert!(!marked_processes("run-y.").contains(&pid));
-        let killed = kill_marked("run-x.");
-        assert_eq!(killed.iter().map(|k| k.0).collect::<Vec<_>>(), vec![pid]);
-        let status = child.wait().expect("wait");
-        assert!(!status.success());
     }
 }
