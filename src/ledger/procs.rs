@@ -23,14 +23,7 @@ pub(super) fn kill_marked(prefix: &str) -> Vec<(u32, String)> {
         if found.is_empty() {
             break;
         }
-        for pid in found {
-            let name = comm(pid);
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
-            killed.push((pid, name));
-        }
+        killed.extend(found.into_iter().map(kill));
     }
     wait_gone(killed.iter().map(|p| p.0).collect(), &[]);
     killed
@@ -55,27 +48,15 @@ pub(super) fn kill_within(folders: &[PathBuf]) -> Vec<(u32, String)> {
     {
         spared.push(parent);
     }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    let mut killed = Vec::new();
-    for pid in entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-    {
-        let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
-            continue;
-        };
-        if !spared.contains(&pid) && roots.iter().any(|r| cwd.starts_with(r)) && !is_zombie(pid) {
-            let name = comm(pid);
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
-            killed.push((pid, name));
-        }
-    }
-    killed
+    pids()
+        .filter(|pid| {
+            !spared.contains(pid)
+                && std::fs::read_link(format!("/proc/{pid}/cwd"))
+                    .is_ok_and(|cwd| roots.iter().any(|r| cwd.starts_with(r)))
+                && !is_zombie(*pid)
+        })
+        .map(kill)
+        .collect()
 }
 
 /// Kills every process marked exactly `mark` or as a descendant group of it (used when a process
@@ -84,22 +65,14 @@ pub fn kill_group_mark(mark: &str) {
     let me = std::process::id();
     for pid in marked_processes(mark) {
         if pid != me && mark_of(pid).as_deref() == Some(mark) {
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
+            kill(pid);
         }
     }
 }
 
 /// Live (not zombie) processes whose owner mark starts with `prefix`.
 pub fn marked_processes(prefix: &str) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    pids()
         .filter(|pid| mark_of(*pid).is_some_and(|m| m.starts_with(prefix)) && !is_zombie(*pid))
         .collect()
 }
@@ -129,12 +102,7 @@ pub(super) fn group_members(groups: &[u32]) -> Vec<u32> {
     if groups.is_empty() {
         return vec![];
     }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    pids()
         .filter(|pid| {
             // Fields after the name: state, ppid, pgrp.
             stat_fields(*pid).is_some_and(|f| {
@@ -145,6 +113,25 @@ pub(super) fn group_members(groups: &[u32]) -> Vec<u32> {
             })
         })
         .collect()
+}
+
+/// The PIDs /proc lists now.
+fn pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+}
+
+/// Kills `pid` (SIGKILL); gives it back with its name, read before.
+fn kill(pid: u32) -> (u32, String) {
+    let name = comm(pid);
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+    (pid, name)
 }
 
 /// True while `pid` exists and is not a zombie.
