@@ -203,10 +203,64 @@ class Child:
                 pass
 
 
+def only_current_api_version():
+    """Narrows the execution API to the one version this install's task SDK speaks, when the
+    newest version the API serves is that one. The API serves every version since Airflow 3.0,
+    and its first request generates the routes of each (Cadwyn): about 2.5 s of the driver's
+    start, against 0.1 s for one version. The tasks it serves here are this install's own, so
+    they all send that version. Routes that only older versions have go with them. Returns a
+    function that undoes it, or None when nothing was narrowed (another layout of Airflow, or a
+    task SDK of another version)."""
+    try:
+        from airflow.api_fastapi.execution_api import routes, versions
+        from airflow.sdk.api.datamodels._generated import API_VERSION
+        from cadwyn import HeadVersion, Version, VersionBundle
+        from cadwyn.route_generation import _DELETED_ROUTE_TAG
+    except ImportError:
+        return None
+    original = versions.bundle
+    if not original.versions or original.versions[0].value != API_VERSION:
+        return None
+    if original.head_version.changes:
+        return None
+    router = routes.execution_api_router
+    every_route = list(router.routes)
+    versions.bundle = VersionBundle(HeadVersion(), Version(API_VERSION))
+    router.routes[:] = [
+        r for r in every_route if _DELETED_ROUTE_TAG not in (getattr(r, "tags", None) or ())
+    ]
+
+    def undo():
+        versions.bundle = original
+        router.routes[:] = every_route
+
+    return undo
+
+
 def prepare_execution_api():
     """Builds Airflow's in-process execution API once, before any child is forked: each task
     would otherwise build it anew (seconds each). Its transport starts a thread, which a fork
-    does not carry over, so each child still makes its own."""
+    does not carry over, so each child still makes its own. The API serves only the task SDK's
+    version where that can be done (`only_current_api_version`); should that API fail to
+    build, the whole one is built instead."""
+    undo = only_current_api_version()
+    try:
+        build_execution_api()
+    except Exception:
+        if undo is None:
+            raise
+        traceback.print_exc()
+        print(
+            "harness: the execution API of one version failed to build; building every version",
+            file=sys.stderr,
+        )
+        undo()
+        build_execution_api()
+
+
+def build_execution_api():
+    """Builds the in-process execution API and serves its first request (see
+    `prepare_execution_api`)."""
     from airflow.api_fastapi.execution_api.app import InProcessExecutionAPI
     from airflow.sdk.execution_time import supervisor, task_runner  # noqa: F401
 
@@ -228,16 +282,17 @@ def prepare_execution_api():
     async def start():
         await stack.enter_async_context(app.router.lifespan_context(app))
 
-    asyncio.run_coroutine_threadsafe(start(), loop).result()
-    client = httpx.Client(
-        transport=httpx.WSGITransport(app=ASGIMiddleware(app, loop=loop)),
-        base_url="http://in-process.invalid./",
-    )
-    client.get("/execution/health")
-    client.close()
-    asyncio.run_coroutine_threadsafe(stack.aclose(), loop).result()
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join()
+    try:
+        asyncio.run_coroutine_threadsafe(start(), loop).result()
+        with httpx.Client(
+            transport=httpx.WSGITransport(app=ASGIMiddleware(app, loop=loop)),
+            base_url="http://in-process.invalid./",
+        ) as client:
+            client.get("/health").raise_for_status()
+    finally:
+        asyncio.run_coroutine_threadsafe(stack.aclose(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
     supervisor.in_process_api_server = lambda: api
 
 
