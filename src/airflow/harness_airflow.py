@@ -5,11 +5,16 @@
         upstream ids, retries, execution timeout, trigger rule), or the import error with the
         file and line it points at.
 
-    harness_airflow.py serve DAG_FILE DAG_ID TEMPLATES
+    harness_airflow.py serve DAG_FILE DAG_ID TEMPLATES [--wait-load]
         Makes the migrated template database in the folder TEMPLATES when it is missing
         (`airflow db migrate`; one template per set of installed versions), loads
         Airflow and the DAG once, prints {"event": "ready", "stages": [[PART, SECONDS], ...]}
         (where its start went), and then reads requests on standard
+        input. With --wait-load, what needs no service (Airflow, its database, the execution
+        API) is done first, and the DAG is parsed only after a first line on standard input,
+        {"load": {"env": {...}}}, has given the variables of the services, which the DAG's
+        top-level code may read: the driver can then start while the services do. Requests
+        come on standard
         input, one JSON line each: {"spec": SPEC_FILE, "env": {...}}. For each it forks a child
         that sets the variables, starts from a fresh copy of the template database, and runs
         one DagRun of the DAG the way `airflow dags test` does (Airflow's own scheduling
@@ -361,8 +366,9 @@ def sync_dag(dag_file):
     session.close()
 
 
-def serve(dag_file, dag_id, templates):
-    """Loads once, then runs one DagRun per request line, each in a forked child."""
+def serve(dag_file, dag_id, templates, wait_load=False):
+    """Loads once, then runs one DagRun per request line, each in a forked child; with
+    `wait_load`, parses the DAG only after the line that gives the services' variables."""
     # How long each part of the start took, for the "ready" event.
     stages = []
     mark = [time.monotonic()]
@@ -375,6 +381,14 @@ def serve(dag_file, dag_id, templates):
     # Copying the template imports Airflow's configuration, and so Airflow.
     prepare_database(templates)
     lap("import Airflow, database")
+    prepare_execution_api()
+    lap("execution API")
+    if wait_load:
+        line = sys.stdin.readline()
+        if not line:
+            return 0
+        os.environ.update(json.loads(line)["load"].get("env") or {})
+        lap("waiting for the services")
     dag, error = load_dag(dag_file, dag_id)
     if error:
         emit(event="import_error", error=error.get("error") or error.get("missing"), line=error.get("line"))
@@ -384,8 +398,6 @@ def serve(dag_file, dag_id, templates):
 
     from airflow import settings
 
-    prepare_execution_api()
-    lap("execution API")
     # The DAG goes into the database once; every DagRun starts from a copy of that.
     sync_dag(dag.fileloc)
     # No connection of the metadata database crosses a fork.
@@ -595,8 +607,8 @@ def main(argv):
     signal.signal(signal.SIGTERM, terminated)
     if len(argv) >= 3 and argv[0] == "describe":
         return describe(argv[1], argv[2])
-    if len(argv) >= 4 and argv[0] == "serve":
-        return serve(argv[1], argv[2], argv[3])
+    if len(argv) in (4, 5) and argv[0] == "serve" and argv[4:] in ([], ["--wait-load"]):
+        return serve(argv[1], argv[2], argv[3], wait_load=argv[4:] == ["--wait-load"])
     print(__doc__, file=sys.stderr)
     return 2
 

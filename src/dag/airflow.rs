@@ -53,26 +53,67 @@ pub struct Drivers {
     running: tokio::sync::Mutex<BTreeMap<(PathBuf, String), Driver>>,
 }
 
-/// A driver process, and whether it said it is ready.
+/// A driver process, whether it said it is ready, and whether it waits for the services'
+/// variables before it parses the DAG.
 #[derive(Debug)]
 struct Driver {
     spawned: Spawned,
     ready: bool,
+    waiting: bool,
+}
+
+impl Driver {
+    /// Starts the process of `spec`, in a process group of its own, with a pipe to its standard
+    /// input.
+    fn start(spec: &ProcessSpec, waiting: bool) -> std::io::Result<Driver> {
+        Ok(Driver {
+            spawned: Spawned::start(spec, true)?,
+            ready: false,
+            waiting,
+        })
+    }
 }
 
 impl Drivers {
-    /// Starts the driver of `key` with `spec` (`python harness_airflow.py serve ...`) unless it
-    /// runs already.
-    pub async fn start(&self, key: &(PathBuf, String), spec: &ProcessSpec) -> std::io::Result<()> {
+    /// Starts the driver of `key` with `spec` (`python harness_airflow.py serve ...
+    /// --wait-load`) before the environment's services are up, unless one runs already: it
+    /// loads Airflow meanwhile, and parses the DAG when [`Drivers::start`] gives it the
+    /// services' variables.
+    pub async fn start_early(
+        &self,
+        key: &(PathBuf, String),
+        spec: &ProcessSpec,
+    ) -> std::io::Result<()> {
         let mut running = self.running.lock().await;
         if !running.contains_key(key) {
-            running.insert(
-                key.clone(),
-                Driver {
-                    spawned: Spawned::start(spec, true)?,
-                    ready: false,
-                },
-            );
+            running.insert(key.clone(), Driver::start(spec, true)?);
+        }
+        Ok(())
+    }
+
+    /// Starts the driver of `key` with `spec` (`python harness_airflow.py serve ...`) unless it
+    /// runs already. A driver started early gets the variables of `spec` (those of the
+    /// services among them) and parses the DAG; if it can no longer be told, it is stopped and
+    /// `spec` started instead.
+    pub async fn start(&self, key: &(PathBuf, String), spec: &ProcessSpec) -> std::io::Result<()> {
+        let mut running = self.running.lock().await;
+        if let Some(driver) = running.get_mut(key)
+            && driver.waiting
+        {
+            driver.waiting = false;
+            let line = serde_json::json!({
+                "load": {"env": spec.env.iter().cloned().collect::<BTreeMap<String, String>>()},
+            })
+            .to_string()
+                + "\n";
+            if send(&mut driver.spawned, &line).await.is_err()
+                && let Some(dead) = running.remove(key)
+            {
+                dead.spawned.terminate().await;
+            }
+        }
+        if !running.contains_key(key) {
+            running.insert(key.clone(), Driver::start(spec, false)?);
         }
         Ok(())
     }
@@ -83,6 +124,17 @@ impl Drivers {
         for (_, d) in drivers {
             d.spawned.terminate().await;
         }
+    }
+}
+
+/// Writes `line` to the driver's standard input.
+async fn send(spawned: &mut Spawned, line: &str) -> std::io::Result<()> {
+    match spawned.stdin.as_mut() {
+        Some(stdin) => {
+            stdin.write_all(line.as_bytes()).await?;
+            stdin.flush().await
+        }
+        None => Err(std::io::Error::other("no standard input")),
     }
 }
 
@@ -482,14 +534,7 @@ pub async fn run(drivers: &Drivers, request: &Request<'_>, ctx: &ExecContext) ->
             .to_string()
                 + "\n";
             tracker.go = Instant::now();
-            let sent = match driver.spawned.stdin.as_mut() {
-                Some(stdin) => stdin
-                    .write_all(line.as_bytes())
-                    .await
-                    .and(stdin.flush().await),
-                None => Err(std::io::Error::other("no standard input")),
-            };
-            if let Err(e) = sent {
+            if let Err(e) = send(&mut driver.spawned, &line).await {
                 break Err(e);
             }
         }

@@ -233,14 +233,37 @@ async fn worker(
         timings: Timings::default(),
         infra_error: None,
     };
+    // The Airflow drivers of this environment, one per DAG: the one of the next scenario starts
+    // with the environment, the others with the first scenario that needs each.
+    let drivers = dag::airflow::Drivers::default();
     let owned = match kept {
         Some(_) => None,
-        None => match start_environment(project, &plan.services, opts, events, cancel, &mut result)
+        None => {
+            let next = queue
+                .lock()
+                .ok()
+                .and_then(|q| q.clone().next())
+                .map(|(_, s)| s);
+            let early = Early {
+                project,
+                next,
+                drivers: &drivers,
+            };
+            match start_environment(
+                project,
+                &plan.services,
+                opts,
+                events,
+                cancel,
+                &mut result,
+                early,
+            )
             .await
-        {
-            Some(env) => Some(env),
-            None => return result,
-        },
+            {
+                Some(env) => Some(env),
+                None => return result,
+            }
+        }
     };
     let Some(env) = kept.or(owned.as_ref()) else {
         return result;
@@ -252,9 +275,6 @@ async fn worker(
     {
         spark.session_on_connect();
     }
-    // The Airflow drivers of this environment, one per DAG, started by the first scenario that
-    // needs each.
-    let drivers = dag::airflow::Drivers::default();
     loop {
         if cancel.is_cancelled() {
             break;
@@ -316,8 +336,28 @@ async fn worker(
     result
 }
 
-/// Starts the environment of one worker in a new folder; `None` (with `result.infra_error` set,
-/// unless cancelled) when it did not come up.
+/// The Airflow driver to start with an environment: that of the DAG of `next`, the scenario
+/// the environment will likely run first.
+struct Early<'a, 'p> {
+    project: &'p Project,
+    next: Option<&'a ScenarioPlan<'p>>,
+    drivers: &'a dag::airflow::Drivers,
+}
+
+impl Early<'_, '_> {
+    /// Starts the driver when `next` runs through an Airflow DAG. A driver that cannot start
+    /// here is left to the scenario, which starts it again and says why when it cannot.
+    async fn start(&self, env_dir: &Path) {
+        let Some(next) = self.next else { return };
+        if let Some(Ok((key, spec))) = tasks::early_driver(self.project, next, env_dir) {
+            let _ = self.drivers.start_early(&key, &spec).await;
+        }
+    }
+}
+
+/// Starts the environment of one worker in a new folder, and the Airflow driver of `early`
+/// while its services start; `None` (with `result.infra_error` set, unless cancelled) when it
+/// did not come up.
 async fn start_environment(
     project: &Project,
     services: &[ServiceKind],
@@ -325,6 +365,7 @@ async fn start_environment(
     events: &Events,
     cancel: &CancellationToken,
     result: &mut WorkerResult,
+    early: Early<'_, '_>,
 ) -> Option<Environment> {
     let env_dir = match crate::ledger::make_dir(&std::env::temp_dir(), "harness-env-") {
         Ok(d) => d,
@@ -339,6 +380,7 @@ async fn start_environment(
         }
     };
     let t0 = Instant::now();
+    early.start(&env_dir).await;
     let env = tokio::select! {
         env = Environment::start(services, &project.settings, opts.backend.kind, &env_dir, events) => env,
         () = cancel.cancelled() => {
@@ -355,6 +397,9 @@ async fn start_environment(
     let env = match env {
         Ok(env) => env,
         Err(e) => {
+            // The driver writes into the environment's folder: what it wrote goes after it.
+            early.drivers.stop().await;
+            let _ = std::fs::remove_dir_all(&env_dir);
             result.infra_error = Some(e);
             return None;
         }

@@ -12,7 +12,9 @@ use crate::dag::airflow::DagTaskRef;
 
 use crate::backend::Environment;
 use crate::config::scenario::Step;
-use crate::config::{Project, PythonTarget, SparkApp, SparkMode, TaskId, TaskKind, spark_mode};
+use crate::config::{
+    Pipeline, Project, PythonTarget, SparkApp, SparkMode, TaskId, TaskKind, spark_mode,
+};
 use crate::dag::executor::{Action, ExecTask};
 use crate::events::Events;
 use crate::outcome::InfraError;
@@ -88,11 +90,77 @@ pub struct AirflowRun {
     pub limit: Duration,
 }
 
-/// Prepares the DagRun of a scenario whose pipeline is an Airflow DAG. The driver runs from the
-/// environment's Airflow home (`<environment>/airflow`, its database migrated once and copied
-/// fresh for each DagRun) with the contract's variables of the environment's services and a
-/// `PATH` that starts with the managed Python's and Spark's `bin` folders, so that `python` and
-/// `spark-submit` in a DAG are the harness's.
+/// The command line of the Airflow driver of `dag` for the environment in `env_dir`, and the
+/// variables every scenario shares: `services`, the variables of the environment's services,
+/// and a `PATH` that starts with the managed Python's `bin` folder and `spark_bin`. The driver
+/// runs from the environment's Airflow home (`<environment>/airflow`, its database migrated
+/// once and copied fresh for each DagRun). With `wait_load`, the driver parses the DAG only
+/// after a first line gives it the services' variables ([`early_driver`]).
+fn driver_spec(
+    project: &Project,
+    pipeline: &Pipeline,
+    dag: &AirflowDag,
+    env_dir: &Path,
+    services: Vec<(String, String)>,
+    spark_bin: Option<PathBuf>,
+    wait_load: bool,
+) -> std::io::Result<ProcessSpec> {
+    let home = env_dir.join("airflow");
+    let driver = airflow::write_driver(&home)?;
+    // Every `HARNESS_*` and `AIRFLOW*` variable of the caller: the run sets its own.
+    let env_remove = airflow::foreign_env();
+    let mut shared = services;
+    shared.extend(airflow::base_env(&home, &dag.file));
+    let mut path: Vec<PathBuf> = Vec::new();
+    if let Some(bin) = project.settings.python.parent() {
+        path.push(bin.to_path_buf());
+    }
+    path.extend(spark_bin);
+    path.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    if let Ok(joined) = std::env::join_paths(path) {
+        shared.push(("PATH".into(), joined.to_string_lossy().into_owned()));
+    }
+    let mut args: Vec<std::ffi::OsString> = vec![
+        driver.into(),
+        "serve".into(),
+        dag.file.clone().into(),
+        dag.dag_id.clone().into(),
+        // Migrated templates of Airflow's database: from the per-user cache, so that only a
+        // machine's first run (and the first after an upgrade) migrates; in the environment's
+        // own folder when the cache cannot be used.
+        crate::cache::folder("airflow").unwrap_or(home).into(),
+    ];
+    if wait_load {
+        args.push("--wait-load".into());
+    }
+    Ok(ProcessSpec {
+        program: dag.python.clone().into(),
+        args,
+        cwd: pipeline.dir.clone(),
+        env: shared,
+        env_remove,
+    })
+}
+
+/// The driver of the DAG `plan` runs through, to start with the environment in `env_dir`,
+/// before its services are up: Airflow loads while they start, and the DAG is parsed when the
+/// first scenario gives the driver the services' variables (`Drivers::start`). `None` when the
+/// pipeline is not an Airflow DAG.
+pub fn early_driver(
+    project: &Project,
+    plan: &ScenarioPlan<'_>,
+    env_dir: &Path,
+) -> Option<std::io::Result<((PathBuf, String), ProcessSpec)>> {
+    let dag = plan.pipeline.airflow.as_ref()?;
+    let key = (dag.file.clone(), dag.dag_id.clone());
+    Some(driver_spec(project, plan.pipeline, dag, env_dir, vec![], None, true).map(|s| (key, s)))
+}
+
+/// Prepares the DagRun of a scenario whose pipeline is an Airflow DAG: the environment's driver
+/// ([`driver_spec`]) with the contract's variables of the environment's services and Spark's
+/// `bin` folder in `PATH`, so that `python` and `spark-submit` in a DAG are the harness's.
 pub fn airflow_run(
     project: &Project,
     plan: &ScenarioPlan<'_>,
@@ -104,24 +172,18 @@ pub fn airflow_run(
 ) -> std::io::Result<AirflowRun> {
     let (scenario, pipeline) = (plan.scenario, plan.pipeline);
     let home = env.dir.join("airflow");
-    let driver = airflow::write_driver(&home)?;
-    // Every `HARNESS_*` and `AIRFLOW*` variable of the caller: the run sets its own.
-    let env_remove = airflow::foreign_env();
-    let mut shared: Vec<(String, String)> = env.task_env();
-    shared.extend(airflow::base_env(&home, &dag.file));
-    let mut path: Vec<PathBuf> = Vec::new();
-    if let Some(bin) = project.settings.python.parent() {
-        path.push(bin.to_path_buf());
-    }
-    if let Some(spark) = env.get::<SparkRunning>() {
-        path.push(spark.install.spark_home.join("bin"));
-    }
-    path.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
-    if let Ok(joined) = std::env::join_paths(path) {
-        shared.push(("PATH".into(), joined.to_string_lossy().into_owned()));
-    }
+    let spark_bin = env
+        .get::<SparkRunning>()
+        .map(|spark| spark.install.spark_home.join("bin"));
+    let driver = driver_spec(
+        project,
+        pipeline,
+        dag,
+        &env.dir,
+        env.task_env(),
+        spark_bin,
+        false,
+    )?;
     let mut own: Vec<(String, String)> = vec![
         ("HARNESS_SCENARIO".into(), scenario.name.0.clone()),
         ("HARNESS_WORK_DIR".into(), work_dir.display().to_string()),
@@ -181,24 +243,7 @@ pub fn airflow_run(
         .fold(Duration::from_secs(180), Duration::saturating_add);
     Ok(AirflowRun {
         key: (dag.file.clone(), dag.dag_id.clone()),
-        driver: ProcessSpec {
-            program: dag.python.clone().into(),
-            args: vec![
-                driver.into(),
-                "serve".into(),
-                dag.file.clone().into(),
-                dag.dag_id.clone().into(),
-                // Migrated templates of Airflow's database: from the per-user cache, so that
-                // only a machine's first run (and the first after an upgrade) migrates; in the
-                // environment's own folder when the cache cannot be used.
-                crate::cache::folder("airflow")
-                    .unwrap_or_else(|| home.clone())
-                    .into(),
-            ],
-            cwd: pipeline.dir.clone(),
-            env: shared,
-            env_remove,
-        },
+        driver,
         spec_file,
         env: own,
         tasks: selected

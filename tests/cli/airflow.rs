@@ -443,3 +443,40 @@ keys = "out:*"
     assert!(p.exists(".harness/report/s/tasks/first/stamp.log"));
     assert!(r.all().contains("s/second/stamp"), "{}", r.all());
 }
+
+#[test]
+fn airflow_loads_while_the_services_start_and_the_dag_still_parses_with_their_variables() {
+    // The top-level code reads a service's variable when the DAG is parsed: a driver that
+    // parsed it before the services were up would give the task no server to write to. (The
+    // project's load parses the DAG with no service at all, hence the default.)
+    let dag = format!(
+        r#"{HEADER}
+import os
+
+REDIS_URL = os.environ.get("HARNESS_REDIS_URL", "")
+
+with DAG("flow", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
+    BashOperator(
+        task_id="mark",
+        bash_command=f'redis-cli --no-auth-warning -u "{{REDIS_URL}}" SET out:parsed yes',
+    )
+"#
+    );
+    let scenario = format!("pipeline = \"p\"\n{REDIS_SINK}");
+    let p = dag_project(&dag, "[tasks.mark]\nservices = [\"redis\"]\n", &scenario);
+    let r = p.run(&["run", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        p.read("scenarios/s/golden/keys.snap").contains("\"yes\""),
+        "{}",
+        r.all()
+    );
+    // The driver started with the environment and waited for the services' variables.
+    let ready = r
+        .all()
+        .lines()
+        .find(|l| l.contains("airflow driver ready"))
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert!(ready.contains("waiting for the services"), "{}", r.all());
+}
