@@ -30,6 +30,7 @@ The metadata database is the one AIRFLOW_HOME's configuration names; it must be 
 import json
 import os
 import re
+import select
 import signal
 import sys
 import threading
@@ -184,8 +185,18 @@ class Child:
                 os._exit(code)
         os.close(write)
         self.pid = pid
+        # Readable once the child has exited: the DagRun's loop sleeps until then.
+        try:
+            self.pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            self.pidfd = None
         self.relay = threading.Thread(target=self._relay, args=(read,), daemon=True)
         self.relay.start()
+
+    def close(self):
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
 
     def _relay(self, fd):
         with os.fdopen(fd, "rb") as pipe:
@@ -206,6 +217,22 @@ class Child:
                 p.kill()
             except psutil.NoSuchProcess:
                 pass
+
+
+def wait_for_children(children, longest):
+    """Sleeps until a child exits, the nearest time limit of a child passes, or `longest`
+    seconds have gone by: the DagRun's loop then costs nothing while its tasks run (polling
+    Airflow's database took a tenth of a core). Without pidfds, sleeps 0.1 s."""
+    timeout = longest
+    now = time.monotonic()
+    for child in children.values():
+        if child.deadline is not None and not child.timed_out:
+            timeout = min(timeout, max(0.0, child.deadline - now))
+    fds = [child.pidfd for child in children.values()]
+    if None in fds:
+        time.sleep(min(timeout, 0.1))
+        return
+    select.select(fds, [], [], timeout)
 
 
 def only_current_api_version():
@@ -515,6 +542,7 @@ def run(dag, spec):
             if pid == 0:
                 continue
             child.relay.join(timeout=5)
+            child.close()
             del children[key]
             session.expire_all()
             ti = dr.get_task_instance(child.task_id, session=session, map_index=key[1])
@@ -569,7 +597,7 @@ def run(dag, spec):
             children[key] = Child(ti, dag.task_dict[ti.task_id], deadline, task_env.get(ti.task_id))
         report_states()
         if children:
-            time.sleep(0.1)
+            wait_for_children(children, 1.0)
             reap()
             report_states()
         elif dr.state == DagRunState.RUNNING and not schedulable:
