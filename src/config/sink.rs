@@ -16,7 +16,8 @@ use super::scenario::{LoadContext, TableFormat, hdfs_path, only, task_list, vali
 use super::{Checker, Pipeline, ServiceKind, TaskId, glob_match, valid_name};
 use crate::diagnostic::{Origin, did_you_mean};
 use crate::snapshot::ranking::RankRule;
-use crate::snapshot::table::{DEFAULT_PLACEHOLDER, Redaction, Tolerance, Tolerances};
+use crate::snapshot::redaction::{DEFAULT_PLACEHOLDER, Redaction};
+use crate::snapshot::table::{Tolerance, Tolerances};
 
 /// What a sink reads; which kinds have which form is in their [`DataRules`].
 #[derive(Debug, Clone)]

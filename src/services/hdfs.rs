@@ -23,8 +23,9 @@ use crate::config::rules::{DataRules, SinkRules};
 use crate::config::{Seed, SeedKind, Settings, Sink, SinkSpec, TableFormat};
 use crate::names::ServiceKind;
 use crate::outcome::InfraError;
+use crate::snapshot::Table;
 use crate::snapshot::canonical::quote;
-use crate::snapshot::{Table, table};
+use crate::snapshot::redaction::redact_lines;
 
 /// Where the warehouse lives inside the namespace.
 pub const WAREHOUSE: &str = "/user/hive/warehouse";
@@ -413,7 +414,7 @@ impl Running for HdfsRunning {
             let mut out = String::new();
             super::header(sink).write(&mut out);
             out.push_str(&render_listing(&files, format.is_some()));
-            let mut out = table::redact_lines(&out, &sink.redact);
+            let mut out = redact_lines(&out, &sink.redact);
             if let Some(f) = format {
                 let mut rows = match self.read_direct(path, *f, sink, ctx).await? {
                     Some(rows) => rows,

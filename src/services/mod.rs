@@ -25,7 +25,8 @@ use crate::events::Events;
 use crate::names::ServiceKind;
 use crate::outcome::InfraError;
 use crate::snapshot::canonical::Header;
-use crate::snapshot::{Table, nested, table};
+use crate::snapshot::redaction::redact_table;
+use crate::snapshot::{Table, nested};
 
 /// Every description, one line per kind, in the order independent services are started.
 pub static REGISTRY: [&dyn Service; 6] = [
@@ -437,7 +438,7 @@ pub fn render_table(
 /// redactions applied.
 pub fn prepare_table(sink: &Sink, table: &mut Table) -> Result<(), String> {
     nested::sort_unordered(table, &sink.unordered)?;
-    table::redact_table(table, &sink.redact)
+    redact_table(table, &sink.redact)
 }
 
 /// The first lines of a sink's snapshot: its name and what it reads.

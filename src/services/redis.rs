@@ -22,7 +22,7 @@ use crate::config::{Seed, SeedKind, Settings, Sink, SinkSpec};
 use crate::names::ServiceKind;
 use crate::outcome::InfraError;
 use crate::process::{Serve, ServiceProcess, first_line, serve, which};
-use crate::snapshot::table;
+use crate::snapshot::redaction::redact_lines;
 use crate::snapshot::{KeyEntry, KeySpace, KeyValue};
 
 /// Keys per pipelined round trip when seeding or reading.
@@ -499,7 +499,7 @@ impl Running for RedisRunning {
                 *decode_json,
                 *float_digits,
             );
-            Ok(table::redact_lines(&text, &sink.redact))
+            Ok(redact_lines(&text, &sink.redact))
         })
     }
 

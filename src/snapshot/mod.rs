@@ -2,7 +2,8 @@
 //! next to each scenario (`golden`) and the write policy applied to them (`store`), the diff
 //! between the two (`diff`), the table-aware comparison of table sinks (`table`, in one merge
 //! pass over both sorted sides when the key allows: `merge`) and of nested cells (`nested`),
-//! the ranking-aware comparison of sinks holding ordered lists (`ranking`), the review of
+//! the ranking-aware comparison of sinks holding ordered lists (`ranking`), the redactions
+//! applied before rendering (`redaction`), the review of
 //! pending snapshots (`review`) and what moved between repeated runs (`stability`).
 
 pub mod canonical;
@@ -11,6 +12,7 @@ pub mod golden;
 pub mod merge;
 pub mod nested;
 pub mod ranking;
+pub mod redaction;
 pub mod review;
 pub mod stability;
 pub mod store;

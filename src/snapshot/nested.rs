@@ -492,7 +492,7 @@ mod tests {
 
     #[test]
     fn regex_redactions_reach_inside_nested_values_and_keep_their_shape() {
-        use crate::snapshot::table::{Redaction, redact_table};
+        use crate::snapshot::redaction::{Redaction, redact_table};
         let mut table = Table {
             columns: vec![Column {
                 name: "doc".into(),
