@@ -9,13 +9,12 @@
         Makes the migrated template database in the folder TEMPLATES when it is missing
         (`airflow db migrate`; one template per set of installed versions), loads
         Airflow and the DAG once, prints {"event": "ready", "stages": [[PART, SECONDS], ...]}
-        (where its start went), and then reads requests on standard
-        input. With --wait-load, what needs no service (Airflow, its database, the execution
-        API) is done first, and the DAG is parsed only after a first line on standard input,
-        {"load": {"env": {...}}}, has given the variables of the services, which the DAG's
-        top-level code may read: the driver can then start while the services do. Requests
-        come on standard
-        input, one JSON line each: {"spec": SPEC_FILE, "env": {...}}. For each it forks a child
+        (where its start went), and then reads requests on standard input. With --wait-load,
+        what needs no service (Airflow, its database, the execution API) is done first, and
+        the DAG is parsed only after a first line on standard input, {"load": {"env": {...}}},
+        has given the variables of the services, which the DAG's top-level code may read: the
+        driver can then start while the services do. Requests come one JSON line each:
+        {"spec": SPEC_FILE, "env": {...}}. For each it forks a child
         that sets the variables, starts from a fresh copy of the template database, and runs
         one DagRun of the DAG the way `airflow dags test` does (Airflow's own scheduling
         decisions: trigger rules, branching, retries), except that ready task instances run
