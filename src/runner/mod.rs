@@ -245,7 +245,6 @@ async fn worker(
                 .and_then(|q| q.clone().next())
                 .map(|(_, s)| s);
             let early = Early {
-                project,
                 next,
                 drivers: &drivers,
             };
@@ -339,7 +338,6 @@ async fn worker(
 /// The Airflow driver to start with an environment: that of the DAG of `next`, the scenario
 /// the environment will likely run first.
 struct Early<'a, 'p> {
-    project: &'p Project,
     next: Option<&'a ScenarioPlan<'p>>,
     drivers: &'a dag::airflow::Drivers,
 }
@@ -347,9 +345,9 @@ struct Early<'a, 'p> {
 impl Early<'_, '_> {
     /// Starts the driver when `next` runs through an Airflow DAG. A driver that cannot start
     /// here is left to the scenario, which starts it again and says why when it cannot.
-    async fn start(&self, env_dir: &Path) {
+    async fn start(&self, project: &Project, env_dir: &Path) {
         let Some(next) = self.next else { return };
-        if let Some(Ok((key, spec))) = tasks::early_driver(self.project, next, env_dir) {
+        if let Some(Ok((key, spec))) = tasks::early_driver(project, next, env_dir) {
             let _ = self.drivers.start_early(&key, &spec).await;
         }
     }
@@ -380,7 +378,7 @@ async fn start_environment(
         }
     };
     let t0 = Instant::now();
-    early.start(&env_dir).await;
+    early.start(project, &env_dir).await;
     let env = tokio::select! {
         env = Environment::start(services, &project.settings, opts.backend.kind, &env_dir, events) => env,
         () = cancel.cancelled() => {

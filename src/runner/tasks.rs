@@ -90,6 +90,16 @@ pub struct AirflowRun {
     pub limit: Duration,
 }
 
+/// The Airflow home of the environment in `env_dir`: its database, logs and scratch files.
+fn airflow_home(env_dir: &Path) -> PathBuf {
+    env_dir.join("airflow")
+}
+
+/// The key of the driver of `dag` among an environment's drivers: DAG file and DAG id.
+fn driver_key(dag: &AirflowDag) -> (PathBuf, String) {
+    (dag.file.clone(), dag.dag_id.clone())
+}
+
 /// The command line of the Airflow driver of `dag` for the environment in `env_dir`, and the
 /// variables every scenario shares: `services`, the variables of the environment's services,
 /// and a `PATH` that starts with the managed Python's `bin` folder and `spark_bin`. The driver
@@ -105,7 +115,7 @@ fn driver_spec(
     spark_bin: Option<PathBuf>,
     wait_load: bool,
 ) -> std::io::Result<ProcessSpec> {
-    let home = env_dir.join("airflow");
+    let home = airflow_home(env_dir);
     let driver = airflow::write_driver(&home)?;
     // Every `HARNESS_*` and `AIRFLOW*` variable of the caller: the run sets its own.
     let env_remove = airflow::foreign_env();
@@ -154,8 +164,8 @@ pub fn early_driver(
     env_dir: &Path,
 ) -> Option<std::io::Result<((PathBuf, String), ProcessSpec)>> {
     let dag = plan.pipeline.airflow.as_ref()?;
-    let key = (dag.file.clone(), dag.dag_id.clone());
-    Some(driver_spec(project, plan.pipeline, dag, env_dir, vec![], None, true).map(|s| (key, s)))
+    let spec = driver_spec(project, plan.pipeline, dag, env_dir, vec![], None, true);
+    Some(spec.map(|s| (driver_key(dag), s)))
 }
 
 /// Prepares the DagRun of a scenario whose pipeline is an Airflow DAG: the environment's driver
@@ -171,7 +181,7 @@ pub fn airflow_run(
     task_jobs: usize,
 ) -> std::io::Result<AirflowRun> {
     let (scenario, pipeline) = (plan.scenario, plan.pipeline);
-    let home = env.dir.join("airflow");
+    let home = airflow_home(&env.dir);
     let spark_bin = env
         .get::<SparkRunning>()
         .map(|spark| spark.install.spark_home.join("bin"));
@@ -242,7 +252,7 @@ pub fn airflow_run(
         .map(|t| t.timeout.saturating_mul(t.retries.saturating_add(1)))
         .fold(Duration::from_secs(180), Duration::saturating_add);
     Ok(AirflowRun {
-        key: (dag.file.clone(), dag.dag_id.clone()),
+        key: driver_key(dag),
         driver,
         spec_file,
         env: own,
