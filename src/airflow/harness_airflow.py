@@ -37,6 +37,10 @@ import time
 import traceback
 
 OUT_LOCK = threading.Lock()
+# A fork copies the lock as it is. Taken by a thread relaying a task's output at that moment, it
+# would stay taken in the child for good, and the child's first event would wait forever (a task
+# stuck before it starts, until its time limit): no fork happens while an event is written.
+os.register_at_fork(before=OUT_LOCK.acquire, after_in_parent=OUT_LOCK.release, after_in_child=OUT_LOCK.release)
 OUT = None
 
 
@@ -551,7 +555,11 @@ def run(dag, spec):
                 TaskInstanceState.DEFERRED,
                 TaskInstanceState.SCHEDULED,
             )
-            if ti is not None and ti.state not in State.finished and ti.state not in waiting:
+            # Killed at its time limit, or ended by a crash, before Airflow saw it start: as any
+            # task killed or crashed (it would otherwise be scheduled again, and again).
+            ended_badly = child.timed_out or os.waitstatus_to_exitcode(status) != 0
+            never_ran = ended_badly and ti is not None and ti.state == TaskInstanceState.SCHEDULED
+            if ti is not None and ti.state not in State.finished and (ti.state not in waiting or never_ran):
                 # Killed or crashed before Airflow recorded an end: a failure, retried as
                 # Airflow retries one.
                 retry = ti.try_number <= ti.max_tries

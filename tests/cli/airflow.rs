@@ -480,3 +480,38 @@ with DAG("flow", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
         .unwrap_or_default();
     assert!(ready.contains("waiting for the services"), "{}", r.all());
 }
+
+#[test]
+fn dag_tasks_forked_while_others_pour_out_output_start_at_once_and_are_never_cut_off() {
+    // Three tasks write lines as fast as they can while a chain of quick tasks starts one after
+    // the other: every start is a fork of the DagRun while its output is being relayed. A fork
+    // that caught the relay mid-line left the new task stuck before it started, killed at its
+    // time limit (and, before that was a failure, silently started again).
+    let dag = format!(
+        r#"{HEADER}
+with DAG("flow", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
+    for c in range(3):
+        BashOperator(task_id=f"chatty_{{c}}", bash_command="seq 1 100000")
+    prev = None
+    for i in range(20):
+        t = BashOperator(
+            task_id=f"quick_{{i:02d}}",
+            bash_command="true",
+            execution_timeout=dt.timedelta(seconds=15),
+        )
+        if prev is not None:
+            prev >> t
+        prev = t
+"#
+    );
+    let p = dag_project(&dag, "", &format!("pipeline = \"p\"\n{REDIS_SINK}"));
+    p.file("harness.toml", "backend = \"local\"\ntask_jobs = 4\n");
+    let r = p.run(&["run", "--update"]);
+    // Without the tasks' own lines.
+    let all = r.all();
+    let summary: Vec<&str> = all.lines().filter(|l| !l.starts_with("    ")).collect();
+    let summary = summary.join("\n");
+    assert_eq!(r.code, 0, "{summary}");
+    assert!(summary.contains("23 tasks succeeded"), "{summary}");
+    assert!(!summary.contains("timed out"), "{summary}");
+}
