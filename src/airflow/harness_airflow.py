@@ -129,8 +129,53 @@ def seconds(delta):
     return None if delta is None else delta.total_seconds()
 
 
+# What the DAG's top-level code finds, when the project loads, for each variable of the
+# services' contract that is not set: addresses of no running service, on loopback (port 1), in
+# the forms the harness gives at run time. At run time the DAG is parsed again with the real ones.
+PLACEHOLDERS = {
+    "HARNESS_POSTGRES_URL": "postgres://harness:placeholder@127.0.0.1:1/harness",
+    "AIRFLOW_CONN_POSTGRES_DEFAULT": "postgres://harness:placeholder@127.0.0.1:1/harness",
+    "HARNESS_REDIS_URL": "redis://127.0.0.1:1/0",
+    "AIRFLOW_CONN_REDIS_DEFAULT": "redis://127.0.0.1:1/0",
+    "HARNESS_HIVE_METASTORE_URI": "thrift://127.0.0.1:1",
+    "AIRFLOW_CONN_METASTORE_DEFAULT": "hive-metastore://127.0.0.1:1",
+    "HARNESS_HDFS_URL": "hdfs://namenode:8020",
+    "HARNESS_WAREHOUSE_DIR": "hdfs://namenode:8020/user/hive/warehouse",
+    "HARNESS_CLICKHOUSE_URL": "http://harness:placeholder@127.0.0.1:1",
+    "AIRFLOW_CONN_CLICKHOUSE_DEFAULT": "clickhouse://harness:placeholder@127.0.0.1:1/default",
+    "AIRFLOW_CONN_SPARK_DEFAULT": "spark://local%5B2%5D",
+}
+
+
+class WithPlaceholders(type(os.environ)):
+    """`os.environ` that answers the services' variables it lacks with their placeholders
+    (`os.environ[...]`, `.get`, `os.getenv`); it still holds only what is set."""
+
+    def __getitem__(self, key):
+        try:
+            return super().__getitem__(key)
+        except KeyError:
+            if key in PLACEHOLDERS:
+                return PLACEHOLDERS[key]
+            raise
+
+    def __contains__(self, key):
+        return super().__contains__(key) or key in PLACEHOLDERS
+
+
+def parse_with_placeholders(dag_file, dag_id):
+    """[`load_dag`] with no service running: the top-level code finds [`PLACEHOLDERS`] for
+    their variables."""
+    plain = type(os.environ)
+    os.environ.__class__ = WithPlaceholders
+    try:
+        return load_dag(dag_file, dag_id)
+    finally:
+        os.environ.__class__ = plain
+
+
 def describe(dag_file, dag_id):
-    dag, error = load_dag(dag_file, dag_id)
+    dag, error = parse_with_placeholders(dag_file, dag_id)
     if error:
         OUT.write(json.dumps({"ok": False, **error}) + "\n")
         return 0

@@ -445,15 +445,16 @@ keys = "out:*"
 }
 
 #[test]
-fn airflow_loads_while_the_services_start_and_the_dag_still_parses_with_their_variables() {
+fn airflow_loads_while_the_services_start_and_a_dag_requiring_their_variables_loads_and_runs_with_them()
+ {
     // The top-level code reads a service's variable when the DAG is parsed: a driver that
-    // parsed it before the services were up would give the task no server to write to. (The
-    // project's load parses the DAG with no service at all, hence the default.)
+    // parsed it before the services were up would give the task no server to write to. The
+    // project's load, with no service up, parses it with a placeholder.
     let dag = format!(
         r#"{HEADER}
 import os
 
-REDIS_URL = os.environ.get("HARNESS_REDIS_URL", "")
+REDIS_URL = os.environ["HARNESS_REDIS_URL"]
 
 with DAG("flow", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
     BashOperator(
