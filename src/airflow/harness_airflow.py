@@ -10,10 +10,12 @@
         (`airflow db migrate`; one template per set of installed versions), loads
         Airflow and the DAG once, prints {"event": "ready", "stages": [[PART, SECONDS], ...]}
         (where its start went), and then reads requests on standard input. With --wait-load,
-        what needs no service (Airflow, its database, the execution API) is done first, and
-        the DAG is parsed only after a first line on standard input, {"load": {"env": {...}}},
-        has given the variables of the services, which the DAG's top-level code may read: the
-        driver can then start while the services do. Requests come one JSON line each:
+        the driver starts while the services do: Airflow, its database, the execution API,
+        and the DAG parsed with placeholders for the services' variables and written into
+        the database; then it waits for a first line on standard input, {"load": {"env":
+        {...}}}, with the variables of the services, which the DAG's top-level code may read,
+        and parses the DAG again with them: when that gives another DAG, it goes into the
+        database again, from a clean copy. Requests come one JSON line each:
         {"spec": SPEC_FILE, "env": {...}}. For each it forks a child
         that sets the variables, starts from a fresh copy of the template database, and runs
         one DagRun of the DAG the way `airflow dags test` does (Airflow's own scheduling
@@ -441,6 +443,36 @@ def sync_dag(dag_file):
     session.close()
 
 
+def serialized(dag):
+    """The DAG as Airflow writes it into its database, as text; None when it cannot say."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    try:
+        return json.dumps(DagSerialization.serialize_dag(dag), sort_keys=True, default=str)
+    except Exception:
+        return None
+
+
+def into_database(dag, lap):
+    """Writes the DAG into the database once, keeps a copy of that (every DagRun starts from
+    it) and warms up a DagRun; returns the DAG's form as written ([`serialized`])."""
+    import shutil
+
+    from airflow import settings
+
+    sync_dag(dag.fileloc)
+    # No connection of the metadata database crosses a fork.
+    settings.engine.dispose()
+    home = os.environ["AIRFLOW_HOME"]
+    # Every DagRun starts from this copy (`serve`).
+    shutil.copyfile(os.path.join(home, "airflow.db"), os.path.join(home, "synced.db"))
+    lap("DAG into the database")
+    warm_up(dag)
+    settings.engine.dispose()
+    lap("warm up a DagRun")
+    return serialized(dag)
+
+
 def serve(dag_file, dag_id, templates, wait_load=False):
     """Loads once, then runs one DagRun per request line, each in a forked child; with
     `wait_load`, parses the DAG only after the line that gives the services' variables."""
@@ -458,7 +490,28 @@ def serve(dag_file, dag_id, templates, wait_load=False):
     lap("import Airflow, database")
     prepare_execution_api()
     lap("execution API")
+    import shutil
+
+    from airflow import settings
+
+    home = os.environ["AIRFLOW_HOME"]
+    db = os.path.join(home, "airflow.db")
+    synced = os.path.join(home, "synced.db")
+    # Whether the DAG went into the database ahead of the services, and its form as it did.
+    went_ahead, ahead = False, None
     if wait_load:
+        # Parsed and written into the database before the services are up, with placeholders
+        # for their variables: kept when the parse with the real ones gives the same DAG.
+        clean = os.path.join(home, "clean.db")
+        shutil.copyfile(db, clean)
+        dag, error = parse_with_placeholders(dag_file, dag_id)
+        lap("parse the DAG ahead")
+        if not error:
+            went_ahead = True
+            try:
+                ahead = into_database(dag, lap)
+            except Exception as e:
+                print(f"harness: the DAG did not go into the database ahead: {e}", file=sys.stderr)
         line = sys.stdin.readline()
         if not line:
             return 0
@@ -469,19 +522,13 @@ def serve(dag_file, dag_id, templates, wait_load=False):
         emit(event="import_error", error=error.get("error") or error.get("missing"), line=error.get("line"))
         return 2
     lap("parse the DAG")
-    import shutil
-
-    from airflow import settings
-
-    # The DAG goes into the database once; every DagRun starts from a copy of that.
-    sync_dag(dag.fileloc)
-    # No connection of the metadata database crosses a fork.
-    settings.engine.dispose()
-    home = os.environ["AIRFLOW_HOME"]
-    db = os.path.join(home, "airflow.db")
-    synced = os.path.join(home, "synced.db")
-    shutil.copyfile(db, synced)
-    lap("DAG into the database")
+    if ahead is None or ahead != serialized(dag):
+        if went_ahead:
+            # The services' variables made another DAG: from the clean database again.
+            settings.engine.dispose()
+            shutil.copyfile(clean, db + ".fresh")
+            os.replace(db + ".fresh", db)
+        into_database(dag, lap)
     emit(event="ready", stages=stages)
     base_env = dict(os.environ)
     for line in sys.stdin:
@@ -518,34 +565,20 @@ def serve(dag_file, dag_id, templates, wait_load=False):
     return 0
 
 
-def run(dag, spec):
-    from airflow import settings
+def create_dag_run(dag, spec, session):
+    """A manual DagRun of `dag` with the logical date and conf of `spec` (now and none when it
+    gives none), as `airflow dags test` makes it; with that logical date."""
     from airflow.models.dagrun import DagRun, get_or_create_dagrun
-    from airflow.sdk import DagRunState, timezone
+    from airflow.sdk import timezone
     from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.serialization.serialized_objects import DagSerialization
-    from airflow.utils.state import State, TaskInstanceState
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
-    selected = spec.get("tasks")
-    if selected:
-        dag = dag.partial_subset(task_ids=selected, include_upstream=False, include_downstream=False)
-    # `*` matches any run of characters; everything else matches itself.
-    patterns = [
-        re.compile(".*".join(re.escape(part) for part in p.split("*")))
-        for p in spec.get("mark_success") or []
-    ]
-    timeouts = spec.get("timeouts") or {}
-    parallel = max(1, int(spec.get("parallel") or 1))
-    task_env = spec.get("task_env") or {}
-    session = settings.Session()
     scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
     logical_date = timezone.parse(spec["logical_date"]) if spec.get("logical_date") else timezone.utcnow()
     run_after = timezone.utcnow()
     timetable = coerce_to_core_timetable(dag.timetable)
     data_interval = timetable.infer_manual_data_interval(run_after=logical_date)
-
-
     dr = get_or_create_dagrun(
         dag=scheduler_dag,
         start_date=logical_date,
@@ -560,6 +593,47 @@ def run(dag, spec):
         triggered_by=DagRunTriggeredByType.TEST,
         triggering_user_name="harness",
     )
+    return dr, logical_date
+
+
+def warm_up(dag):
+    """Makes a DagRun of `dag` in the driver's own database, schedules it once and reads its
+    task instances, then throws it away (the DagRuns start from the copy made before): the
+    queries of each are compiled here once, and every DagRun forked later finds them compiled
+    (SQLAlchemy keeps them with the engine) instead of compiling them again before its first
+    task. A failure only leaves them cold, said on stderr."""
+    from airflow import settings
+
+    session = settings.Session()
+    try:
+        dr, _ = create_dag_run(dag, {}, session)
+        dr.update_state(session=session)
+        dr.get_task_instances(session=session)
+    except Exception as e:
+        print(f"harness: the DagRun's queries were not warmed up: {e}", file=sys.stderr)
+    finally:
+        session.rollback()
+        session.close()
+
+
+def run(dag, spec):
+    from airflow import settings
+    from airflow.sdk import DagRunState, timezone
+    from airflow.utils.state import State, TaskInstanceState
+
+    selected = spec.get("tasks")
+    if selected:
+        dag = dag.partial_subset(task_ids=selected, include_upstream=False, include_downstream=False)
+    # `*` matches any run of characters; everything else matches itself.
+    patterns = [
+        re.compile(".*".join(re.escape(part) for part in p.split("*")))
+        for p in spec.get("mark_success") or []
+    ]
+    timeouts = spec.get("timeouts") or {}
+    parallel = max(1, int(spec.get("parallel") or 1))
+    task_env = spec.get("task_env") or {}
+    session = settings.Session()
+    dr, logical_date = create_dag_run(dag, spec, session)
     emit(event="dag_run", state="running", run_id=dr.run_id, logical_date=logical_date.isoformat())
 
     seen = {}

@@ -351,6 +351,16 @@ impl Early<'_, '_> {
             let _ = self.drivers.start_early(&key, &spec).await;
         }
     }
+
+    /// Gives the driver started early the variables of the services now up, so that it parses
+    /// the DAG while the first scenario resets and seeds. What cannot be done here is left to
+    /// the scenario, as in [`Early::start`].
+    async fn load(&self, project: &Project, env: &Environment) {
+        let Some(next) = self.next else { return };
+        if let Some(Ok((key, spec))) = tasks::env_driver(project, next, env) {
+            let _ = self.drivers.start(&key, &spec).await;
+        }
+    }
 }
 
 /// Starts the environment of one worker in a new folder, and the Airflow driver of `early`
@@ -402,6 +412,7 @@ async fn start_environment(
             return None;
         }
     };
+    early.load(project, &env).await;
     Some(env)
 }
 

@@ -155,8 +155,8 @@ fn driver_spec(
 }
 
 /// The driver of the DAG `plan` runs through, to start with the environment in `env_dir`,
-/// before its services are up: Airflow loads while they start, and the DAG is parsed when the
-/// first scenario gives the driver the services' variables (`Drivers::start`). `None` when the
+/// before its services are up: Airflow loads while they start, and the DAG is parsed once they
+/// are up and the driver has their variables ([`env_driver`], `Drivers::start`). `None` when the
 /// pipeline is not an Airflow DAG.
 pub fn early_driver(
     project: &Project,
@@ -166,6 +166,41 @@ pub fn early_driver(
     let dag = plan.pipeline.airflow.as_ref()?;
     let spec = driver_spec(project, plan.pipeline, dag, env_dir, vec![], None, true);
     Some(spec.map(|s| (driver_key(dag), s)))
+}
+
+/// The driver of the DAG `plan` runs through, for the started environment `env`, as
+/// [`airflow_run`] gives it: to hand the services' variables to a driver started early as soon
+/// as the services are up (`Drivers::start`). `None` when the pipeline is not an Airflow DAG.
+pub fn env_driver(
+    project: &Project,
+    plan: &ScenarioPlan<'_>,
+    env: &Environment,
+) -> Option<std::io::Result<((PathBuf, String), ProcessSpec)>> {
+    let dag = plan.pipeline.airflow.as_ref()?;
+    let spec = started_driver_spec(project, plan.pipeline, dag, env);
+    Some(spec.map(|s| (driver_key(dag), s)))
+}
+
+/// [`driver_spec`] for the started environment `env`: its services' variables, and Spark's
+/// `bin` folder when Spark is one of them.
+fn started_driver_spec(
+    project: &Project,
+    pipeline: &Pipeline,
+    dag: &AirflowDag,
+    env: &Environment,
+) -> std::io::Result<ProcessSpec> {
+    let spark_bin = env
+        .get::<SparkRunning>()
+        .map(|spark| spark.install.spark_home.join("bin"));
+    driver_spec(
+        project,
+        pipeline,
+        dag,
+        &env.dir,
+        env.task_env(),
+        spark_bin,
+        false,
+    )
 }
 
 /// Prepares the DagRun of a scenario whose pipeline is an Airflow DAG: the environment's driver
@@ -182,18 +217,7 @@ pub fn airflow_run(
 ) -> std::io::Result<AirflowRun> {
     let (scenario, pipeline) = (plan.scenario, plan.pipeline);
     let home = airflow_home(&env.dir);
-    let spark_bin = env
-        .get::<SparkRunning>()
-        .map(|spark| spark.install.spark_home.join("bin"));
-    let driver = driver_spec(
-        project,
-        pipeline,
-        dag,
-        &env.dir,
-        env.task_env(),
-        spark_bin,
-        false,
-    )?;
+    let driver = started_driver_spec(project, pipeline, dag, env)?;
     let mut own: Vec<(String, String)> = vec![
         ("HARNESS_SCENARIO".into(), scenario.name.0.clone()),
         ("HARNESS_WORK_DIR".into(), work_dir.display().to_string()),
