@@ -122,8 +122,9 @@ pub struct Timings {
     pub read: Duration,
     /// Comparing with goldens and writing files.
     pub compare: Duration,
-    /// From the scenario's start to its first task running, for a DAG run through Airflow.
-    pub first_airflow_task: Option<Duration>,
+    /// From the scenario's start to its first task running, whether the tasks of pipeline.toml
+    /// or an Airflow DAG's (the latter: when the driver said the task's process runs).
+    pub first_task: Option<Duration>,
 }
 
 impl Timings {
@@ -136,8 +137,8 @@ impl Timings {
         self.read += o.read;
         self.compare += o.compare;
         // Not a sum: the latest scenario's (or attempt's) figure.
-        if o.first_airflow_task.is_some() {
-            self.first_airflow_task = o.first_airflow_task;
+        if o.first_task.is_some() {
+            self.first_task = o.first_task;
         }
     }
 

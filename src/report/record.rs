@@ -128,7 +128,7 @@ pub fn write(outcome: &RunOutcome, report_dir: &Path, exit_code: i32) -> std::io
                 "attempts": s.attempts(),
                 "failed_attempts": s.failed_attempts,
                 "elapsed_ms": ms(s.elapsed),
-                "first_airflow_task_ms": s.timings.first_airflow_task.map(ms),
+                "first_task_ms": s.timings.first_task.map(ms),
                 "tasks": tasks,
                 "sinks": sinks,
             })

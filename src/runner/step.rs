@@ -139,8 +139,8 @@ impl Stage<'_, '_> {
                 step: step.name.as_deref(),
             };
             let result = dag::airflow::run(self.drivers, &request, &ctx).await;
-            if out.timings.first_airflow_task.is_none() {
-                out.timings.first_airflow_task = result.first_task_at.map(|at| at - self.started);
+            if out.timings.first_task.is_none() {
+                out.timings.first_task = result.first_task_at.map(|at| at - self.started);
             }
             dag_error = result.error;
             result.tasks
@@ -153,7 +153,15 @@ impl Stage<'_, '_> {
                 self.work_dir,
                 connect.as_ref(),
             );
-            executor::run(tasks, &ctx).await
+            let ran = executor::run(tasks, &ctx).await;
+            if out.timings.first_task.is_none() {
+                out.timings.first_task = ran
+                    .iter()
+                    .filter(|t| !t.attempts.is_empty())
+                    .map(|t| (t0 + t.started) - self.started)
+                    .min();
+            }
+            ran
         };
         out.tasks.extend(ran);
         out.timings.tasks += t0.elapsed();
