@@ -219,10 +219,17 @@ fn a_killed_kept_environment_is_swept_by_the_next_command_and_an_idle_one_stops_
     assert_eq!(redis_servers(&p).len(), 1);
     // SAFETY: kill with a valid pid and signal.
     unsafe { libc::kill(pid, libc::SIGKILL) };
+    // Dead once every thread is: a killed process's main thread is a zombie while its other
+    // threads may still be exiting, holding its files (and the name's lock).
+    let dead = |pid: i32| match std::fs::read_dir(format!("/proc/{pid}/task")) {
+        Err(_) => true,
+        Ok(tasks) => tasks.flatten().all(|t| {
+            std::fs::read_to_string(t.path().join("stat"))
+                .map_or(true, |s| s.contains(") Z") || s.contains(") X"))
+        }),
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::path::Path::new(&format!("/proc/{pid}/stat")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"))
-    {
+    while !dead(pid) {
         assert!(
             Instant::now() < deadline,
             "the kept environment did not die"
