@@ -47,7 +47,11 @@ OUT = None
 
 
 # Airflow's console lines: `<time>Z [<level> ] <message> [<logger>] key=value ... loc=<file:line>`.
-CONSOLE_LINE = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z \[(\w+)\s*\] (.*?)\s*\[([\w.]+)\](.*)$")
+# The logger is the bracketed name (a letter first) followed only by key=value fields: a message
+# may hold brackets of its own (`--master local[2]`, `rows[2] of table[main]`).
+CONSOLE_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT[\d:.]+Z \[(\w+)\s*\] (.*?)\s*\[([A-Za-z_][\w.]*)\]((?:\s+[\w.]+=.*)?)$"
+)
 
 
 def readable(line):

@@ -516,3 +516,26 @@ with DAG("flow", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
     assert!(summary.contains("23 tasks succeeded"), "{summary}");
     assert!(!summary.contains("timed out"), "{summary}");
 }
+
+#[test]
+fn a_dag_task_line_is_shown_and_kept_whole_with_brackets_of_its_own() {
+    // Airflow logs each line of a task as `<time> [info] <line> [<logger>] loc=...`; the harness
+    // drops time, logger and location, and a bracketed word of the line is not the logger.
+    let dag = format!(
+        r#"{HEADER}
+with DAG("flow", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
+    BashOperator(task_id="shout", bash_command="echo 'spark-submit --master local[2] rows[7] of table[main]'")
+"#
+    );
+    let p = dag_project(&dag, "", &format!("pipeline = \"p\"\n{REDIS_SINK}"));
+    let r = p.run(&["run", "--update"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let line = "spark-submit --master local[2] rows[7] of table[main]";
+    let log = p.read(".harness/report/s/tasks/shout.log");
+    assert!(log.lines().any(|l| l.trim_end().ends_with(line)), "{log}");
+    assert!(
+        r.all().lines().any(|l| l.trim_end().ends_with(line)),
+        "{}",
+        r.all()
+    );
+}
