@@ -77,8 +77,8 @@ impl Driver {
 impl Drivers {
     /// Starts the driver of `key` with `spec` (`python harness_airflow.py serve ...
     /// --wait-load`) before the environment's services are up, unless one runs already: it
-    /// loads Airflow meanwhile, and parses the DAG when [`Drivers::start`] gives it the
-    /// services' variables.
+    /// loads Airflow and writes the DAG into its database meanwhile, and parses the DAG again
+    /// when [`Drivers::start`] gives it the services' variables.
     pub async fn start_early(
         &self,
         key: &(PathBuf, String),

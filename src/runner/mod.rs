@@ -352,9 +352,10 @@ impl Early<'_, '_> {
         }
     }
 
-    /// Gives the driver started early the variables of the services now up, so that it parses
-    /// the DAG while the first scenario resets and seeds. What cannot be done here is left to
-    /// the scenario, as in [`Early::start`].
+    /// Gives the driver started early the variables of the services now up: it parses the DAG
+    /// again with them (it parsed it with placeholders while they started) while the first
+    /// scenario resets and seeds. What cannot be done here is left to the scenario, as in
+    /// [`Early::start`].
     async fn load(&self, project: &Project, env: &Environment) {
         let Some(next) = self.next else { return };
         if let Some(Ok((key, spec))) = tasks::env_driver(project, next, env) {

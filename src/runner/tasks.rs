@@ -155,9 +155,10 @@ fn driver_spec(
 }
 
 /// The driver of the DAG `plan` runs through, to start with the environment in `env_dir`,
-/// before its services are up: Airflow loads while they start, and the DAG is parsed once they
-/// are up and the driver has their variables ([`env_driver`], `Drivers::start`). `None` when the
-/// pipeline is not an Airflow DAG.
+/// before its services are up: Airflow loads and the DAG goes into its database (parsed with
+/// placeholders of the services' variables) while they start, and the DAG is parsed again once
+/// they are up and the driver has their variables ([`env_driver`], `Drivers::start`). `None`
+/// when the pipeline is not an Airflow DAG.
 pub fn early_driver(
     project: &Project,
     plan: &ScenarioPlan<'_>,
