@@ -459,7 +459,7 @@ def serialized(dag):
 
 def into_database(dag, lap):
     """Writes the DAG into the database once, keeps a copy of that (every DagRun starts from
-    it) and warms up a DagRun; returns the DAG's form as written ([`serialized`])."""
+    it) and warms up a DagRun."""
     import shutil
 
     from airflow import settings
@@ -474,12 +474,12 @@ def into_database(dag, lap):
     warm_up(dag)
     settings.engine.dispose()
     lap("warm up a DagRun")
-    return serialized(dag)
 
 
 def serve(dag_file, dag_id, templates, wait_load=False):
     """Loads once, then runs one DagRun per request line, each in a forked child; with
-    `wait_load`, parses the DAG only after the line that gives the services' variables."""
+    `wait_load`, writes the DAG parsed with placeholders into the database before the line that
+    gives the services' variables, and keeps it when the DAG parsed with those is the same."""
     # How long each part of the start took, for the "ready" event.
     stages = []
     mark = [time.monotonic()]
@@ -513,7 +513,8 @@ def serve(dag_file, dag_id, templates, wait_load=False):
         if not error:
             went_ahead = True
             try:
-                ahead = into_database(dag, lap)
+                into_database(dag, lap)
+                ahead = serialized(dag)
             except Exception as e:
                 print(f"harness: the DAG did not go into the database ahead: {e}", file=sys.stderr)
         line = sys.stdin.readline()
