@@ -31,8 +31,9 @@ use crate::config::{Origin, Seed, SeedKind, Settings, Sink, SinkSpec, TableForma
 use crate::names::ServiceKind;
 use crate::outcome::InfraError;
 use crate::process::{Serve, ServiceProcess, log_tail, serve};
+use crate::services::spark::class_archive::Dump;
 use direct::Direct;
-use launch::{Dump, Launch};
+use launch::Launch;
 
 /// Where a metastore listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,7 +274,7 @@ async fn start_metastore(
             // metastore: the plain start decides, and when it works the entries go.
             Err(_) => {
                 if let Some(d) = &cached.dump {
-                    d.finish(None);
+                    d.finish(false);
                 }
                 // What the failed JVM made of Derby's database, if anything, is made anew.
                 if pg.is_none() {
@@ -684,7 +685,7 @@ impl Running for HiveRunning {
             if let Some(p) = self.process {
                 let exit = p.stop().await;
                 if let Some(d) = &self.dump {
-                    d.finish(exit);
+                    d.finish(exit.is_some_and(|s| s.code().is_some()));
                 }
             }
         })

@@ -3,8 +3,9 @@
 //! gives (`[services.hive] direct = false`); a table a Spark job writes with every type the
 //! harness reads itself, in every format it reads (Parquet, ORC, CSV, JSON Lines), and the
 //! datasets of `hdfs` sinks render the same from their files as through the session. Each test
-//! keeps its own metastore cache: the first run fills it, the second maps its archive, and a
-//! damaged archive gives way to the plain start.
+//! keeps its own cache: the first run fills the metastore's, the second maps its archive, and a
+//! damaged archive gives way to the plain start; the session's JVM writes its own archive at its
+//! first stop and maps it at its next start.
 
 use std::path::Path;
 
@@ -32,6 +33,10 @@ for pid in sorted(p for p in os.listdir("/proc") if p.isdigit()):
             print("metastore: writes the class-data archive at exit")
     elif "harness_spark.py" in args or "SparkSubmit" in args or "spark-session" in args:
         print("jvm: spark session")
+        if "SparkSubmit" in args and "-XX:SharedArchiveFile=" in args:
+            print("spark session: maps the cached class-data archive")
+        if "SparkSubmit" in args and "-XX:ArchiveClassesAtExit=" in args:
+            print("spark session: writes the class-data archive at exit")
     elif args.split(" ")[0].endswith("/java"):
         print("jvm: other", args[:200])
 "#;
@@ -90,7 +95,12 @@ key = ["user_id"]
 
 /// The files of the metastore's cache folder in `cache`, by name.
 fn cached(cache: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(cache.join("metastore"))
+    cached_in(cache, "metastore")
+}
+
+/// The files of the cache folder `folder` in `cache`, by name.
+fn cached_in(cache: &Path, folder: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(cache.join(folder))
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -102,7 +112,8 @@ fn cached(cache: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_hive_scenario_without_spark_tasks_starts_no_jvm_but_the_metastore() {
+fn a_hive_scenario_without_spark_tasks_starts_no_jvm_but_the_metastore_and_the_session_s_jvm_maps_its_archive_from_its_second_start()
+ {
     let p = project();
     let cache = tempfile::tempdir().expect("tempdir");
     let cache_env = [("HARNESS_CACHE_DIR", cache.path().to_str().expect("utf-8"))];
@@ -168,6 +179,33 @@ fn a_hive_scenario_without_spark_tasks_starts_no_jvm_but_the_metastore() {
         r.all()
     );
     assert_eq!(cached(cache.path()), entries);
+    assert_eq!(p.goldens(), before);
+    // The session's JVM wrote its own archive when it stopped; the next session maps it, and
+    // reads the environment's configuration all the same (its metastore, not one of its own).
+    assert!(
+        r.all()
+            .contains("spark session: writes the class-data archive at exit"),
+        "{}",
+        r.all()
+    );
+    let session_entries = cached_in(cache.path(), "spark-session");
+    assert!(
+        session_entries
+            .iter()
+            .any(|n| n.starts_with("classes-") && n.ends_with(".jsa"))
+            && session_entries.contains(&"conf".to_string())
+            && !session_entries.iter().any(|n| n.starts_with(".harness-")),
+        "an archive and the empty configuration folder, no temporary left: {session_entries:?}"
+    );
+    let r = p.run_env(&["run"], &cache_env);
+    assert_eq!(r.code, 0, "the same snapshots again\n{}", r.all());
+    assert!(
+        r.all()
+            .contains("spark session: maps the cached class-data archive"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(cached_in(cache.path(), "spark-session"), session_entries);
     assert_eq!(p.goldens(), before);
     assert!(
         p.leftover_processes().is_empty(),

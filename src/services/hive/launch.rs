@@ -2,22 +2,20 @@
 //! mode, which compiles it at every start, and loads and verifies some 6,000 classes from
 //! PySpark's jars. The cached start (the per-user [`crate::cache`], folder `metastore`) runs the
 //! launcher compiled once into a jar, and maps a class-data-sharing archive of the classes a
-//! metastore loads: the first cached start writes the archive when its JVM exits
-//! (`-XX:ArchiveClassesAtExit`), the starts after it use it (`-XX:SharedArchiveFile`).
+//! metastore loads ([`class_archive`]; Java's messages about it go to `hive/cds.log`).
 //!
 //! Each entry is named by a key of what it depends on (the launcher's source, the Java
 //! installation, the jars with their sizes and times, the heap), so an upgrade makes a new entry
-//! rather than a stale one. Java ignores an archive that does not match (with a warning in
-//! `hive/cds.log`), but a damaged one can crash it: the caller then starts the plain way and,
-//! when that works, drops the entries this start used.
+//! rather than a stale one. A damaged entry can crash the JVM: the caller then starts the plain
+//! way and, when that works, drops the entries this start used.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitStatus;
 
 use tokio::process::Command;
 
 use crate::cache;
 use crate::services::spark::SparkInstall;
+use crate::services::spark::class_archive::{self, Dump, jars_of, java_identity};
 
 /// The launcher's main class.
 const MAIN_CLASS: &str = "LoopbackMetaStore";
@@ -38,32 +36,6 @@ pub struct Launch {
     pub uses: Vec<PathBuf>,
     /// The archive the JVM writes when it exits, installed then.
     pub dump: Option<Dump>,
-}
-
-/// A class-data archive being written by a JVM: at `tmp` until the JVM has exited cleanly, then
-/// renamed to `target`.
-#[derive(Debug)]
-pub struct Dump {
-    /// Where the JVM writes it.
-    pub tmp: PathBuf,
-    /// Where it goes once complete.
-    pub target: PathBuf,
-    /// The lock that makes this JVM the only one writing this archive, held until it is dropped
-    /// (runs starting meanwhile go without: writing it costs a few seconds of CPU).
-    _writing: Option<std::fs::File>,
-}
-
-impl Dump {
-    /// Installs the archive when the JVM exited by itself (a JVM killed while writing leaves
-    /// half a file, and a half file can crash the JVMs that map it); else removes it.
-    pub fn finish(&self, exit: Option<ExitStatus>) {
-        let written = std::fs::metadata(&self.tmp).is_ok_and(|m| m.is_file() && m.len() > 0);
-        if written && exit.is_some_and(|s| s.code().is_some()) {
-            let _ = cache::install(&self.tmp, &self.target);
-        } else {
-            cache::remove(&self.tmp);
-        }
-    }
 }
 
 impl Launch {
@@ -117,11 +89,12 @@ pub async fn cached(
     let dir = cache::folder(CACHE_FOLDER)?;
     let java = java_identity(&install.java_home)?;
     let jar = launcher_jar(install, &dir, &java).await?;
-    let jars = jars_of(install)?;
+    let spark_home = class_archive::spark_home(install)?;
+    let jars = jars_of(&spark_home)?;
     // The configuration folder goes last: an archive covers the class path up to its last jar,
     // holds no class of a folder and refuses a non-empty folder before that jar; and no jar of
     // PySpark holds a hive-site.xml, so the same file is found.
-    let mut classpath = format!("{}:{}/jars/*", jar.display(), install.spark_home.display());
+    let mut classpath = format!("{}:{}/jars/*", jar.display(), spark_home.display());
     for j in extra_jars {
         classpath.push(':');
         classpath.push_str(&j.display().to_string());
@@ -138,77 +111,16 @@ pub async fn cached(
     }
     classpath.push(':');
     classpath.push_str(&conf_dir.display().to_string());
-    let archive = dir.join(format!("classes-{}.jsa", cache::key(&parts)));
-    let mut options = vec![
-        // Java's messages about the archive (hundreds of classes it cannot archive, a stale
-        // archive ignored) go to their own file, not into the metastore's log.
-        "-Xlog:cds*=off".to_string(),
-        format!(
-            "-Xlog:cds*=warning:file={}",
-            conf_dir.join("cds.log").display()
-        ),
-    ];
-    let (uses, dump) = if archive.is_file() {
-        options.push(format!("-XX:SharedArchiveFile={}", archive.display()));
-        (vec![jar, archive], None)
-    } else {
-        let name = archive.file_name()?.to_string_lossy().into_owned();
-        match lock(&dir.join(format!("{name}.lock"))) {
-            Some(writing) => {
-                let tmp = cache::temp_path(&dir, &name);
-                options.push(format!("-XX:ArchiveClassesAtExit={}", tmp.display()));
-                let dump = Dump {
-                    tmp,
-                    target: archive,
-                    _writing: Some(writing),
-                };
-                (vec![jar], Some(dump))
-            }
-            // Another run's JVM is writing it.
-            None => (vec![jar], None),
-        }
-    };
+    let log = conf_dir.join("cds.log");
+    let archive = class_archive::archive(&dir, &parts, &log)?;
+    let uses = std::iter::once(jar).chain(archive.uses).collect();
     Some(Launch {
-        options,
+        options: archive.options,
         classpath,
         main: MAIN_CLASS.into(),
         uses,
-        dump,
+        dump: archive.dump,
     })
-}
-
-/// The file `path` locked for this process, or `None` when another process holds it (the kernel
-/// drops the lock of a process that dies).
-fn lock(path: &Path) -> Option<std::fs::File> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .ok()?;
-    file.try_lock().ok()?;
-    Some(file)
-}
-
-/// What identifies the Java installation's build: its folder and the sizes and times of the
-/// JVM library and of the class library.
-fn java_identity(java_home: &Path) -> Option<String> {
-    let home = std::fs::canonicalize(java_home).ok()?;
-    let jvm = cache::stamp(&home.join("lib/server/libjvm.so"))?;
-    let modules = cache::stamp(&home.join("lib/modules"))?;
-    Some(format!("{}\0{jvm}\0{modules}", home.display()))
-}
-
-/// The stamps of PySpark's jars, in name order.
-fn jars_of(install: &SparkInstall) -> Option<Vec<String>> {
-    let mut jars: Vec<PathBuf> = std::fs::read_dir(install.spark_home.join("jars"))
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jar"))
-        .collect();
-    jars.sort();
-    jars.iter().map(|j| cache::stamp(j)).collect()
 }
 
 /// The launcher compiled into a jar of the cache, compiled now when missing; `None` when it
@@ -285,46 +197,6 @@ mod tests {
         assert_eq!(l.main, "/env/hive/L.java");
         assert!(l.options.is_empty());
         assert!(!l.is_cached());
-    }
-
-    #[test]
-    fn an_archive_is_installed_only_after_a_clean_exit() {
-        use std::os::unix::process::ExitStatusExt as _;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let dump = Dump {
-            tmp: cache::temp_path(dir.path(), "a.jsa"),
-            target: dir.path().join("a.jsa"),
-            _writing: None,
-        };
-        // Killed while writing (SIGKILL after the grace time): the half file goes.
-        std::fs::write(&dump.tmp, "half").expect("write");
-        dump.finish(Some(ExitStatus::from_raw(libc::SIGKILL)));
-        assert!(!dump.tmp.exists() && !dump.target.exists());
-        // Not waited for at all: the same.
-        std::fs::write(&dump.tmp, "half").expect("write");
-        dump.finish(None);
-        assert!(!dump.tmp.exists() && !dump.target.exists());
-        // Nothing written (Java could not dump): nothing installed.
-        dump.finish(Some(ExitStatus::from_raw(143 << 8)));
-        assert!(!dump.target.exists());
-        // Exited by itself after SIGTERM (status 143): installed.
-        std::fs::write(&dump.tmp, "whole").expect("write");
-        dump.finish(Some(ExitStatus::from_raw(143 << 8)));
-        assert!(!dump.tmp.exists());
-        assert_eq!(
-            std::fs::read_to_string(&dump.target).expect("read"),
-            "whole"
-        );
-    }
-
-    #[test]
-    fn one_process_at_a_time_writes_an_archive() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("a.jsa.lock");
-        let first = lock(&path).expect("free");
-        assert!(lock(&path).is_none(), "held by the first");
-        drop(first);
-        assert!(lock(&path).is_some(), "free again");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 The Rust harness starts this script once per environment, as
 ``<venv python> harness_spark.py``, with SPARK_CONF_DIR pointing at a generated
-spark-defaults.conf (local master, Hive catalog, metastore URI, warehouse dir,
+spark-defaults.conf (or ``--properties-file`` naming it, see Arguments) (local master, Hive catalog, metastore URI, warehouse dir,
 hdfs:// overload scheme, UTC session time zone). One JVM then serves every
 seeding and read-back of Hive tables and dataset paths for the whole run.
 
@@ -45,7 +45,16 @@ Ops
   with `schema` (a DDL): decimals as plain numbers, timestamps as ISO UTC with
   microseconds, binary as base64 (for `harness capture`)
 * ``refresh`` -> forget cached data and table metadata
-* ``shutdown`` -> stop the session and exit
+* ``shutdown`` -> stop the session and exit: ``{jvm_exit}``, the exit code of the
+  session's own JVM once it has exited (null in connect mode, or when it did not
+  exit within 10 s, a minute when it writes a class-data archive); the JVM exits
+  when its stdin closes, writing its class-data archive first when it was
+  started to write one
+
+Arguments: ``--remote sc://...`` (a client of that Spark Connect server), or for
+a session of its own JVM ``--properties-file PATH`` (Spark's configuration, read
+instead of the one in ``SPARK_CONF_DIR``) and ``--java-options OPTIONS`` (the
+driver JVM's options, ``spark.driver.extraJavaOptions``).
 
 ``read_*`` write one JSON array (values in column order) per line to ``out``.
 Values: None -> null, bool, int, float (NaN/inf as "NaN"/"Infinity"/
@@ -58,13 +67,16 @@ same rules nested.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import decimal
 import json
 import math
 import os
 import re
+import shlex
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -250,34 +262,42 @@ def encode_value(value: Any) -> Any:
 # --------------------------------------------------------------------------
 
 
-def create_session(remote: Optional[str]) -> Any:
-    """A session of its own JVM, or with `remote` a client of that Spark Connect server."""
+def create_session(args: argparse.Namespace) -> Any:
+    """A session of its own JVM, or with `args.remote` a client of that Spark Connect server."""
     from pyspark.sql import SparkSession
 
+    remote = args.remote
     if remote is not None:
         # The server's defaults are those of the classic session: the same SPARK_CONF_DIR.
         spark = SparkSession.builder.remote(remote).getOrCreate()
         print(f"harness_spark: a Spark Connect client of {remote}, session {spark.session_id}", file=sys.stderr)
     else:
-        spark = (
-            SparkSession.builder.appName("harness")
-            # Progress bars would only clutter the sidecar's stderr log.
-            .config("spark.ui.showConsoleProgress", "false")
-            .enableHiveSupport()
-            .getOrCreate()
-        )
+        if args.properties_file is not None:
+            os.environ["PYSPARK_SUBMIT_ARGS"] = f"--properties-file {shlex.quote(args.properties_file)} pyspark-shell"
+        builder = SparkSession.builder.appName("harness")
+        if args.java_options is not None:
+            builder = builder.config("spark.driver.extraJavaOptions", args.java_options)
+        # Progress bars would only clutter the sidecar's stderr log.
+        spark = builder.config("spark.ui.showConsoleProgress", "false").enableHiveSupport().getOrCreate()
         spark.sparkContext.setLogLevel("WARN")
     spark.sql("SHOW DATABASES").collect()
     return spark
+
+
+# How long the session's JVM gets to exit once asked to: writing a class-data archive at exit
+# takes a few seconds of CPU, and much longer on a loaded machine.
+JVM_EXIT_TIMEOUT = 10.0
+JVM_DUMP_TIMEOUT = 60.0
 
 
 class Sidecar:
     """The session the ops run on; in connect mode a client whose server-side session
     `refresh` replaces."""
 
-    def __init__(self, remote: Optional[str]) -> None:
-        self.remote = remote
-        self.spark = create_session(remote)
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.remote = args.remote
+        self.spark = create_session(args)
 
     def refresh(self) -> None:
         """Forget cached data and table metadata (the metastore was reset behind our back)."""
@@ -288,13 +308,29 @@ class Sidecar:
         # The cached relations live in the server-side session's catalog, out of a client's
         # reach: a fresh session starts without any. (The cached data, above, is the server's.)
         self.spark.stop()
-        self.spark = create_session(self.remote)
+        self.spark = create_session(self.args)
 
-    def stop(self) -> None:
+    def stop(self) -> Optional[int]:
+        """Stops the session, then its own JVM: its exit code, or None."""
         try:
             self.spark.stop()
         except Exception:  # noqa: BLE001 - exiting anyway
             traceback.print_exc(file=sys.stderr)
+        if self.remote is not None:
+            return None
+        from pyspark import SparkContext
+
+        jvm = getattr(SparkContext._gateway, "proc", None)
+        if jvm is None or jvm.stdin is None:
+            return None
+        # Spark's gateway exits when its stdin closes; a JVM writing its class-data archive
+        # at exit takes a few seconds more.
+        try:
+            dumps = "-XX:ArchiveClassesAtExit=" in (self.args.java_options or "")
+            jvm.stdin.close()
+            return jvm.wait(timeout=JVM_DUMP_TIMEOUT if dumps else JVM_EXIT_TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
 
 
 def quote_ident(name: str) -> str:
@@ -676,8 +712,8 @@ def serve(sidecar: Sidecar, proto: TextIO) -> None:
         try:
             send(proto, handle_line(sidecar, line))
         except Shutdown:
-            sidecar.stop()
-            send(proto, {"id": json.loads(line).get("id"), "ok": True})
+            jvm_exit = sidecar.stop()
+            send(proto, {"id": json.loads(line).get("id"), "ok": True, "jvm_exit": jvm_exit})
             return
     sidecar.stop()
 
@@ -689,10 +725,14 @@ def on_sigterm(signum: int, frame: Any) -> None:
 def main() -> int:
     proto = take_protocol_stream()
     signal.signal(signal.SIGTERM, on_sigterm)
-    args = sys.argv[1:]
-    remote = args[1] if len(args) == 2 and args[0] == "--remote" else None
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--remote")
+    parser.add_argument("--properties-file")
+    parser.add_argument("--java-options")
+    args = parser.parse_args()
+    remote = args.remote
     try:
-        sidecar = Sidecar(remote)
+        sidecar = Sidecar(args)
     except Exception as exc:  # noqa: BLE001 - report and exit non-zero
         send(proto, {"ready": False, "error": one_line(exc), "traceback": "".join(traceback.format_exception(exc))})
         return 1

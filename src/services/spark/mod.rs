@@ -6,6 +6,7 @@
 //! has tasks on the Connect server, the session is a client of that server, so one Spark driver
 //! JVM serves both.
 
+pub mod class_archive;
 pub mod connect;
 pub mod session;
 
@@ -286,6 +287,8 @@ pub struct SparkRunning {
     /// Read at each use of the session, under the session's lock; nothing else orders on it.
     session_on_connect: AtomicBool,
     connect_memory: String,
+    /// The settings the session's JVM takes from the project's.
+    driver: session::DriverConf,
     /// The Spark Connect server, started by the first scenario with a task in connect mode;
     /// guarded so that scenarios asking at the same time start one server, not several.
     connect: Mutex<ConnectSlot>,
@@ -303,6 +306,25 @@ struct SessionSlot {
     process: Option<ServiceProcess>,
     /// The Connect server the session is a client of; `None` for a session with its own JVM.
     server: Option<ConnectEndpoint>,
+    /// The class-data archive the session's own JVM writes when it exits.
+    dump: Option<class_archive::Dump>,
+}
+
+impl SessionSlot {
+    /// Stops the session, installing the archive its JVM wrote if it exited by itself.
+    async fn stop(&mut self) {
+        let clean = match self.session.as_mut() {
+            Some(s) => s.shutdown().await,
+            None => false,
+        };
+        self.session = None;
+        if let Some(p) = self.process.take() {
+            p.stop().await;
+        }
+        if let Some(d) = self.dump.take() {
+            d.finish(clean);
+        }
+    }
 }
 
 impl Service for Spark {
@@ -389,6 +411,7 @@ impl Service for Spark {
                 session: Mutex::new(SessionSlot::default()),
                 session_on_connect: AtomicBool::new(false),
                 connect_memory: ctx.settings.spark.connect_memory.clone(),
+                driver: session::DriverConf::of(&ctx.settings.spark.conf),
                 connect: Mutex::new(ConnectSlot::default()),
             }) as Box<dyn Running>)
         })
@@ -416,15 +439,18 @@ impl SparkRunning {
             false => None,
         };
         if !slot.process.as_mut().is_some_and(|p| p.is_running()) || slot.server != server {
-            if let Some(p) = slot.process.take() {
-                p.stop().await;
-            }
-            slot.session = None;
+            slot.stop().await;
             let (install, conf, dir, timeout) =
                 (&self.install, &self.conf_dir, &self.dir, self.start_timeout);
             let (proc, session, elapsed) = match &server {
                 Some(ep) => session::start_client_session(install, conf, dir, timeout, ep).await?,
-                None => session::start_session(install, conf, dir, timeout).await?,
+                None => {
+                    let started =
+                        session::start_cached_session(install, conf, dir, timeout, &self.driver)
+                            .await?;
+                    slot.dump = started.dump;
+                    (started.process, started.session, started.elapsed)
+                }
             };
             events.notice(match &server {
                 Some(ep) => format!(
@@ -539,13 +565,7 @@ impl Running for SparkRunning {
 
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let mut slot = self.session.into_inner();
-            if let Some(s) = slot.session.as_mut() {
-                s.shutdown().await;
-            }
-            if let Some(p) = slot.process.take() {
-                p.stop().await;
-            }
+            self.session.into_inner().stop().await;
             if let Some(p) = self.connect.into_inner().process.take() {
                 p.stop().await;
             }

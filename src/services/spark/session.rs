@@ -5,7 +5,7 @@
 //! instead and starts no JVM of its own. It speaks JSON lines over its stdin/stdout (see
 //! `harness_spark.py` beside this file).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use serde_json::{Value as J, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStdin, ChildStdout, Command};
 
+use super::class_archive::{self, Archive, Dump};
 use super::connect::ConnectEndpoint;
 use super::{SparkInstall, spark_env};
 use crate::config::TableFormat;
@@ -22,6 +23,8 @@ use crate::snapshot::{Column, Table, Value};
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long the session may take to stop, its JVM included (the script gives its JVM a minute).
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(80);
 
 /// A connection to the session process.
 #[derive(Debug)]
@@ -166,13 +169,12 @@ impl SparkSession {
         self.request(request).await
     }
 
-    /// Stops the session.
-    pub async fn shutdown(&mut self) {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(20),
-            self.request(json!({"op": "shutdown"})),
-        )
-        .await;
+    /// Stops the session; true when its own JVM then exited by itself (with a class-data
+    /// archive to write, it does so before exiting: a few seconds).
+    pub async fn shutdown(&mut self) -> bool {
+        let reply =
+            tokio::time::timeout(SHUTDOWN_TIMEOUT, self.request(json!({"op": "shutdown"}))).await;
+        matches!(reply, Ok(Ok(r)) if r.get("jvm_exit").and_then(J::as_i64).is_some_and(|c| c >= 0))
     }
 }
 
@@ -303,15 +305,192 @@ fn simple_name(json_name: &str) -> &str {
 /// The session script, shipped inside the binary.
 const SESSION_SCRIPT: &str = include_str!("harness_spark.py");
 
-/// Starts the harness's own Spark session process, with a JVM of its own, and waits until it
-/// answers.
+/// Starts the harness's own Spark session process, with a JVM of its own started the plain way
+/// (`conf_dir` as its `SPARK_CONF_DIR`), and waits until it answers.
 pub async fn start_session(
     install: &SparkInstall,
     conf_dir: &Path,
     env_dir: &Path,
     timeout: Duration,
 ) -> Result<(ServiceProcess, SparkSession, Duration), InfraError> {
-    launch(install, conf_dir, env_dir, timeout, None).await
+    launch(install, conf_dir, None, env_dir, timeout, &[]).await
+}
+
+/// The cache folder of the session JVM's class-data archives and of its empty configuration
+/// folder.
+const CACHE_FOLDER: &str = "spark-session";
+
+/// What the session's JVM takes from the project's Spark settings (`[spark] conf`).
+#[derive(Debug, Clone, Default)]
+pub struct DriverConf {
+    /// `spark.driver.extraJavaOptions`: the session's own options are added to them.
+    java_options: String,
+    /// The settings that change the JVM's class path or heap (`spark.driver.extraClassPath`,
+    /// `spark.driver.memory`...): part of the archive's key.
+    key: Vec<String>,
+}
+
+impl DriverConf {
+    /// The driver's settings among `conf`.
+    pub fn of(conf: &std::collections::BTreeMap<String, String>) -> Self {
+        let java_options = conf
+            .get("spark.driver.extraJavaOptions")
+            .cloned()
+            .unwrap_or_default();
+        let key = conf
+            .iter()
+            .filter(|(k, _)| k.starts_with("spark.driver.") || k.starts_with("spark.jars"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        DriverConf { java_options, key }
+    }
+}
+
+/// A session with a JVM of its own, started.
+#[derive(Debug)]
+pub struct Started {
+    pub process: ServiceProcess,
+    pub session: SparkSession,
+    pub elapsed: Duration,
+    /// The class-data archive its JVM writes when it exits: installed when the session's
+    /// [`SparkSession::shutdown`] reports a clean exit.
+    pub dump: Option<Dump>,
+}
+
+/// The session JVM's own options: the C2 compiler's threads take CPU from the start and seldom
+/// pay back in the session's seeds and reads (docs/performance.md).
+const SESSION_JAVA_OPTIONS: &str = "-XX:TieredStopAtLevel=1";
+
+/// Starts the harness's own Spark session process with a JVM of its own, started from the cache
+/// when it can be (an empty `SPARK_CONF_DIR` of the cache, the configuration of `conf_dir`
+/// given by file, a class-data archive of the session's classes, written by the first such
+/// start at its exit), else the plain way; and waits until it answers. A cached start that
+/// fails is tried again the plain way, and its archive is dropped when that works.
+pub async fn start_cached_session(
+    install: &SparkInstall,
+    conf_dir: &Path,
+    env_dir: &Path,
+    timeout: Duration,
+    driver: &DriverConf,
+) -> Result<Started, InfraError> {
+    let plain_options = format!("{} {SESSION_JAVA_OPTIONS}", driver.java_options);
+    let plain = [
+        "--java-options".to_string(),
+        plain_options.trim().to_string(),
+    ];
+    let began = Instant::now();
+    if let Some(jvm) = CachedJvm::new(install, conf_dir, env_dir, driver) {
+        let home = Some(jvm.spark_home.as_path());
+        match launch(install, &jvm.conf_dir, home, env_dir, timeout, &jvm.args).await {
+            Ok((process, session, elapsed)) => {
+                return Ok(Started {
+                    process,
+                    session,
+                    elapsed,
+                    dump: jvm.archive.dump,
+                });
+            }
+            // A start that used its whole timeout was slow, not damaged.
+            Err(e) if began.elapsed() >= timeout => return Err(e),
+            Err(_) => {
+                if let Some(d) = &jvm.archive.dump {
+                    d.finish(false);
+                }
+                let (process, session, elapsed) =
+                    launch(install, conf_dir, None, env_dir, timeout, &plain).await?;
+                if let Some(a) = &jvm.archive.uses {
+                    crate::cache::remove(a);
+                }
+                return Ok(Started {
+                    process,
+                    session,
+                    elapsed: began.elapsed().max(elapsed),
+                    dump: None,
+                });
+            }
+        }
+    }
+    let (process, session, elapsed) =
+        launch(install, conf_dir, None, env_dir, timeout, &plain).await?;
+    Ok(Started {
+        process,
+        session,
+        elapsed,
+        dump: None,
+    })
+}
+
+/// The cached start of the session's JVM. Spark puts `SPARK_CONF_DIR` first on the driver's
+/// class path, and Java writes no archive for a class path with a folder holding files before
+/// its jars: so the session's `SPARK_CONF_DIR` is an empty folder of the cache (the same for
+/// every environment, as the archive's class path must be), and the environment's
+/// configuration comes by `--properties-file` and `-Dlog4j.configurationFile`.
+struct CachedJvm {
+    conf_dir: PathBuf,
+    /// PySpark's folder with its links resolved, the JVM's `SPARK_HOME`.
+    spark_home: PathBuf,
+    args: Vec<String>,
+    archive: Archive,
+}
+
+impl CachedJvm {
+    fn new(
+        install: &SparkInstall,
+        conf_dir: &Path,
+        env_dir: &Path,
+        driver: &DriverConf,
+    ) -> Option<Self> {
+        let dir = crate::cache::folder(CACHE_FOLDER)?;
+        let empty = dir.join("conf");
+        std::fs::create_dir_all(&empty).ok()?;
+        if std::fs::read_dir(&empty).ok()?.next().is_some() {
+            return None;
+        }
+        let log4j = conf_dir.join("log4j2.properties");
+        let log = env_dir.join("spark-session").join("cds.log");
+        // Spark splits the options at white space: paths with any go the plain way.
+        let paths = [&dir, &log4j, &log];
+        if paths
+            .iter()
+            .any(|p| p.to_string_lossy().contains(char::is_whitespace))
+        {
+            return None;
+        }
+        let spark_home = class_archive::spark_home(install)?;
+        let mut key = vec![
+            class_archive::java_identity(&install.java_home)?,
+            empty.display().to_string(),
+            spark_home.display().to_string(),
+        ];
+        key.extend(class_archive::jars_of(&spark_home)?);
+        // What else Spark's launcher puts on the class path.
+        for var in ["HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_DIST_CLASSPATH"] {
+            key.push(format!("{var}={}", std::env::var(var).unwrap_or_default()));
+        }
+        key.extend(driver.key.iter().cloned());
+        let archive = class_archive::archive(&dir, &key, &log)?;
+        let mut options = format!(
+            "{} {SESSION_JAVA_OPTIONS} -Dlog4j.configurationFile={}",
+            driver.java_options,
+            log4j.display()
+        );
+        for o in &archive.options {
+            options.push(' ');
+            options.push_str(o);
+        }
+        let args = vec![
+            "--properties-file".to_string(),
+            conf_dir.join("spark-defaults.conf").display().to_string(),
+            "--java-options".to_string(),
+            options.trim().to_string(),
+        ];
+        Some(CachedJvm {
+            conf_dir: empty,
+            spark_home,
+            args,
+            archive,
+        })
+    }
 }
 
 /// Starts the harness's own Spark session process as a client of the Spark Connect server at
@@ -323,15 +502,19 @@ pub async fn start_client_session(
     timeout: Duration,
     server: &ConnectEndpoint,
 ) -> Result<(ServiceProcess, SparkSession, Duration), InfraError> {
-    launch(install, conf_dir, env_dir, timeout, Some(server)).await
+    let args = ["--remote".to_string(), server.url()];
+    launch(install, conf_dir, None, env_dir, timeout, &args).await
 }
 
+/// Starts the session script with `args`, `conf_dir` as its `SPARK_CONF_DIR` and `spark_home`
+/// (by default the install's) as its `SPARK_HOME`.
 async fn launch(
     install: &SparkInstall,
     conf_dir: &Path,
+    spark_home: Option<&Path>,
     env_dir: &Path,
     timeout: Duration,
-    server: Option<&ConnectEndpoint>,
+    args: &[String],
 ) -> Result<(ServiceProcess, SparkSession, Duration), InfraError> {
     let started = Instant::now();
     let dir = env_dir.join("spark-session");
@@ -347,14 +530,14 @@ async fn launch(
     std::fs::write(&script, SESSION_SCRIPT).map_err(|e| fail(e.to_string(), false))?;
     let logfile = std::fs::File::create(&log).map_err(|e| fail(e.to_string(), false))?;
     let mut cmd = Command::new(&install.python);
-    cmd.arg(&script);
-    if let Some(server) = server {
-        cmd.arg("--remote").arg(server.url());
-    }
+    cmd.arg(&script).args(args);
     cmd.current_dir(&dir)
         .envs(spark_env(install))
         .env("SPARK_CONF_DIR", conf_dir)
         .env("PYTHONUNBUFFERED", "1");
+    if let Some(home) = spark_home {
+        cmd.env("SPARK_HOME", home);
+    }
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(logfile);

@@ -1,0 +1,205 @@
+//! Class-data-sharing archives of the JVMs the harness starts from PySpark's install (the Hive
+//! metastore, the harness's Spark session), kept in the per-user [`crate::cache`]. Such a JVM
+//! loads and verifies thousands of classes from PySpark's jars at every start; mapping an archive
+//! of them instead takes seconds off each start (docs/performance.md). The first start writes
+//! the archive when its JVM exits (`-XX:ArchiveClassesAtExit`), the starts after it use it
+//! (`-XX:SharedArchiveFile`).
+//!
+//! An archive is named by a key of what it depends on (the Java installation, the jars with
+//! their sizes and times, the class path...), so an upgrade makes a new archive rather than a
+//! stale one. Java ignores an archive that does not match (with a warning in the log given), but
+//! a damaged one can crash it: callers then start the plain way and, when that works, drop the
+//! archive ([`crate::cache::remove`]). A class path holds no folder with files before its last
+//! jar: Java refuses to write an archive for one.
+
+use std::path::{Path, PathBuf};
+
+use crate::cache;
+
+use super::SparkInstall;
+
+/// The JVM options of an archive, and what they use or write.
+#[derive(Debug)]
+pub struct Archive {
+    /// `-XX:SharedArchiveFile` or `-XX:ArchiveClassesAtExit`, and where Java's messages about
+    /// the archive go.
+    pub options: Vec<String>,
+    /// The archive this start maps, when it exists.
+    pub uses: Option<PathBuf>,
+    /// The archive this start's JVM writes when it exits.
+    pub dump: Option<Dump>,
+}
+
+/// The archive named by `key_parts` in the cache folder `dir`: the options that map it when it
+/// exists, else those that write it at the JVM's exit (unless another JVM is writing it). Java's
+/// messages about it (hundreds of classes it cannot archive, a stale archive ignored) go to
+/// `log`, not into the JVM's own output.
+pub fn archive(dir: &Path, key_parts: &[String], log: &Path) -> Option<Archive> {
+    let path = dir.join(format!("classes-{}.jsa", cache::key(key_parts)));
+    let mut options = vec![
+        "-Xlog:cds*=off".to_string(),
+        format!("-Xlog:cds*=warning:file={}", log.display()),
+    ];
+    if path.is_file() {
+        options.push(format!("-XX:SharedArchiveFile={}", path.display()));
+        return Some(Archive {
+            options,
+            uses: Some(path),
+            dump: None,
+        });
+    }
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    let dump = lock(&dir.join(format!("{name}.lock"))).map(|writing| {
+        let tmp = cache::temp_path(dir, &name);
+        options.push(format!("-XX:ArchiveClassesAtExit={}", tmp.display()));
+        Dump {
+            tmp,
+            target: path,
+            _writing: Some(writing),
+        }
+    });
+    Some(Archive {
+        options,
+        uses: None,
+        dump,
+    })
+}
+
+/// A class-data archive being written by a JVM: at `tmp` until the JVM has exited cleanly, then
+/// renamed to `target`.
+#[derive(Debug)]
+pub struct Dump {
+    /// Where the JVM writes it.
+    pub tmp: PathBuf,
+    /// Where it goes once complete.
+    pub target: PathBuf,
+    /// The lock that makes this JVM the only one writing this archive, held until it is dropped
+    /// (runs starting meanwhile go without: writing it costs a few seconds of CPU).
+    _writing: Option<std::fs::File>,
+}
+
+impl Dump {
+    /// Installs the archive when its JVM exited by itself (`clean`: a JVM killed while writing
+    /// leaves half a file, and a half file can crash the JVMs that map it); else removes it.
+    pub fn finish(&self, clean: bool) {
+        let written = std::fs::metadata(&self.tmp).is_ok_and(|m| m.is_file() && m.len() > 0);
+        if written && clean {
+            let _ = cache::install(&self.tmp, &self.target);
+        } else {
+            cache::remove(&self.tmp);
+        }
+    }
+}
+
+/// The file `path` locked for this process, or `None` when another process holds it (the kernel
+/// drops the lock of a process that dies).
+fn lock(path: &Path) -> Option<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ok()?;
+    file.try_lock().ok()?;
+    Some(file)
+}
+
+/// What identifies the Java installation's build: its folder and the sizes and times of the
+/// JVM library and of the class library.
+pub fn java_identity(java_home: &Path) -> Option<String> {
+    let home = std::fs::canonicalize(java_home).ok()?;
+    let jvm = cache::stamp(&home.join("lib/server/libjvm.so"))?;
+    let modules = cache::stamp(&home.join("lib/modules"))?;
+    Some(format!("{}\0{jvm}\0{modules}", home.display()))
+}
+
+/// PySpark's folder with every link resolved: the JVMs started from the cache name their class
+/// path by it, so that projects reaching the same PySpark through links of their own (a
+/// `.venv` linked to another) share one archive.
+pub fn spark_home(install: &SparkInstall) -> Option<PathBuf> {
+    std::fs::canonicalize(&install.spark_home).ok()
+}
+
+/// The stamps of the jars of PySpark's folder `spark_home`, in name order.
+pub fn jars_of(spark_home: &Path) -> Option<Vec<String>> {
+    let mut jars: Vec<PathBuf> = std::fs::read_dir(spark_home.join("jars"))
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jar"))
+        .collect();
+    jars.sort();
+    jars.iter().map(|j| cache::stamp(j)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_archive_is_installed_only_after_a_clean_exit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dump = Dump {
+            tmp: cache::temp_path(dir.path(), "a.jsa"),
+            target: dir.path().join("a.jsa"),
+            _writing: None,
+        };
+        // Killed while writing: the half file goes.
+        std::fs::write(&dump.tmp, "half").expect("write");
+        dump.finish(false);
+        assert!(!dump.tmp.exists() && !dump.target.exists());
+        // Nothing written (Java could not dump): nothing installed.
+        dump.finish(true);
+        assert!(!dump.target.exists());
+        // Exited by itself: installed.
+        std::fs::write(&dump.tmp, "whole").expect("write");
+        dump.finish(true);
+        assert!(!dump.tmp.exists());
+        assert_eq!(
+            std::fs::read_to_string(&dump.target).expect("read"),
+            "whole"
+        );
+    }
+
+    #[test]
+    fn one_process_at_a_time_writes_an_archive() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.jsa.lock");
+        let first = lock(&path).expect("free");
+        assert!(lock(&path).is_none(), "held by the first");
+        drop(first);
+        assert!(lock(&path).is_some(), "free again");
+    }
+
+    #[test]
+    fn the_first_start_writes_the_archive_and_the_next_maps_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("cds.log");
+        let parts = ["java".to_string(), "jars".to_string()];
+        let first = archive(dir.path(), &parts, &log).expect("archive");
+        let dump = first.dump.as_ref().expect("writes it");
+        assert!(first.uses.is_none());
+        assert!(
+            first
+                .options
+                .iter()
+                .any(|o| o.starts_with("-XX:ArchiveClassesAtExit="))
+        );
+        // Meanwhile another start goes without.
+        let other = archive(dir.path(), &parts, &log).expect("archive");
+        assert!(other.dump.is_none() && other.uses.is_none());
+        std::fs::write(&dump.tmp, "jsa").expect("write");
+        dump.finish(true);
+        drop(first);
+        let next = archive(dir.path(), &parts, &log).expect("archive");
+        assert_eq!(next.uses.as_ref(), Some(&dump_target(dir.path(), &parts)));
+        assert!(next.dump.is_none());
+        // Another key is another archive.
+        let changed = archive(dir.path(), &["java".to_string()], &log).expect("archive");
+        assert!(changed.uses.is_none() && changed.dump.is_some());
+    }
+
+    fn dump_target(dir: &Path, parts: &[String]) -> PathBuf {
+        dir.join(format!("classes-{}.jsa", cache::key(parts)))
+    }
+}
