@@ -31,7 +31,7 @@ use crate::config::{Origin, Seed, SeedKind, Settings, Sink, SinkSpec, TableForma
 use crate::names::ServiceKind;
 use crate::outcome::InfraError;
 use crate::process::{Serve, ServiceProcess, log_tail, serve};
-use crate::services::spark::class_archive::Dump;
+use crate::services::spark::class_archive::{self, Dump};
 use direct::Direct;
 use launch::Launch;
 
@@ -685,7 +685,7 @@ impl Running for HiveRunning {
             if let Some(p) = self.process {
                 let exit = p.stop().await;
                 if let Some(d) = &self.dump {
-                    d.finish(exit.is_some_and(|s| s.code().is_some()));
+                    d.finish(class_archive::exited_by_itself(exit));
                 }
             }
         })

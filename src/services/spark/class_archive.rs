@@ -13,6 +13,7 @@
 //! jar: Java refuses to write an archive for one.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 
 use crate::cache;
 
@@ -91,6 +92,13 @@ impl Dump {
     }
 }
 
+/// True when a JVM that `exit` describes exited by itself: with a code, including 143 for a JVM
+/// that ran its shutdown after SIGTERM (and wrote its archive then). `None` is a JVM that had to
+/// be killed, or was not waited for.
+pub fn exited_by_itself(exit: Option<ExitStatus>) -> bool {
+    exit.is_some_and(|s| s.code().is_some())
+}
+
 /// The file `path` locked for this process, or `None` when another process holds it (the kernel
 /// drops the lock of a process that dies).
 fn lock(path: &Path) -> Option<std::fs::File> {
@@ -159,6 +167,17 @@ mod tests {
             std::fs::read_to_string(&dump.target).expect("read"),
             "whole"
         );
+    }
+
+    #[test]
+    fn a_jvm_exited_by_itself_with_a_code_even_after_sigterm_and_not_when_killed() {
+        use std::os::unix::process::ExitStatusExt as _;
+        assert!(exited_by_itself(Some(ExitStatus::from_raw(0))));
+        // Ran its shutdown after SIGTERM (status 143).
+        assert!(exited_by_itself(Some(ExitStatus::from_raw(143 << 8))));
+        // Killed (SIGKILL after the grace time), or not waited for.
+        assert!(!exited_by_itself(Some(ExitStatus::from_raw(libc::SIGKILL))));
+        assert!(!exited_by_itself(None));
     }
 
     #[test]

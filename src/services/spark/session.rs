@@ -349,8 +349,11 @@ impl DriverConf {
 /// A session with a JVM of its own, started.
 #[derive(Debug)]
 pub struct Started {
+    /// The session script's process (its JVM is its child).
     pub process: ServiceProcess,
+    /// The connection to it.
     pub session: SparkSession,
+    /// How long it took to answer.
     pub elapsed: Duration,
     /// The class-data archive its JVM writes when it exits: installed when the session's
     /// [`SparkSession::shutdown`] reports a clean exit.
