@@ -1,6 +1,7 @@
 //! The per-user cache: files a run can rebuild but should not rebuild at every start (the Hive
-//! metastore's compiled launcher and its class-data archive, `services::hive::launch`; the Spark
-//! session's class-data archive, `services::spark::session`; the
+//! metastore's compiled launcher and its class-data archive, `services::hive::launch`; the
+//! class-data archives of the Spark session and the Connect server,
+//! `services::spark::class_archive`; the
 //! migrated templates of Airflow's database, made and named by the Airflow driver).
 //!
 //! It lives beside the ledger, in `/tmp/harness-cache-<uid>` (or `$HARNESS_CACHE_DIR`), and

@@ -292,16 +292,11 @@ async fn start_metastore(
     };
     // Writing the archive at exit takes a few seconds, once.
     let proc = match &launch.dump {
-        Some(_) => proc.with_grace(DUMP_GRACE),
+        Some(_) => proc.with_grace(class_archive::DUMP_GRACE),
         None => proc,
     };
     Ok((proc, at(port), launch.dump))
 }
-
-/// How long a metastore that writes its class-data archive at exit gets to stop: about 3 s of
-/// CPU, but 33 s were measured on 2 CPUs under a load average of 15, and more than 30 s under 23.
-/// Killing it wastes the work and leaves the archive to the next start, so it gets long.
-const DUMP_GRACE: Duration = Duration::from_secs(120);
 
 // ---- the description ----
 

@@ -338,6 +338,26 @@ print("spark-submit JVMs of this task:", submit_jvms())
 const CONNECT_AGGREGATE: &str = r#"
 from pyspark.sql import SparkSession
 
+def server_archive():
+    """What the JVM of the Connect server this task uses does with a class-data archive."""
+    if "SPARK_REMOTE" not in os.environ:
+        return "not on Spark Connect"
+    port = os.environ["SPARK_REMOTE"].rsplit(":", 1)[-1]
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if b"SparkConnectServer" in cmd and f"spark.connect.grpc.binding.port={port}".encode() in cmd:
+            if b"-XX:SharedArchiveFile=" in cmd:
+                return "maps the cached one"
+            if b"-XX:ArchiveClassesAtExit=" in cmd:
+                return "writes one at exit"
+            return "none"
+    return "no server found"
+
+print("connect server's class-data archive:", server_archive())
+
 spark = SparkSession.builder.enableHiveSupport().getOrCreate()
 print("shuffle partitions:", spark.conf.get("spark.sql.shuffle.partitions"))
 spark.sql("CREATE DATABASE IF NOT EXISTS agg")
@@ -356,7 +376,8 @@ spark.stop()
 "#;
 
 #[test]
-fn a_job_runs_on_spark_connect_against_the_same_tables_and_goldens() {
+fn a_job_runs_on_spark_connect_against_the_same_tables_and_goldens_and_the_server_maps_its_archive_from_its_second_start()
+ {
     require_spark();
     let p = Project::example_venv();
     p.file("pipelines/p/pipeline.toml", CONNECT_PIPELINE)
@@ -419,8 +440,17 @@ key = ["dt"]
         "backend = \"local\"\n[services.spark]\nmode = \"connect\"\n",
     );
     // (--update: a snapshot that differed would be rewritten, which the comparison below catches.)
-    let r = p.run(&["run", "--update"]);
+    // A cache of its own: the server's JVM writes its class-data archive at its first stop.
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cache_env = [("HARNESS_CACHE_DIR", cache.path().to_str().expect("utf-8"))];
+    let r = p.run_env(&["run", "--update"], &cache_env);
     assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("s/aggregate | connect server's class-data archive: writes one at exit"),
+        "{}",
+        r.stderr
+    );
     assert!(
         r.stderr
             .contains("spark connect server ready at sc://127.0.0.1:"),
@@ -446,6 +476,25 @@ key = ["dt"]
     );
     assert_eq!(p.read("scenarios/s/golden/daily.snap"), golden);
     assert!(!p.exists("scenarios/s/golden/daily.snap.new"));
+
+    // The next server maps that archive, and reads the environment's configuration all the same
+    // (its metastore and warehouse: the same golden; the task's SQL conf).
+    let archives: Vec<String> = std::fs::read_dir(cache.path().join("spark-connect"))
+        .expect("the server's cache folder")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("classes-") && n.ends_with(".jsa"))
+        .collect();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+    let r = p.run_env(&["run", "s"], &cache_env);
+    assert_eq!(r.code, 0, "{}", r.all());
+    for line in [
+        "s/aggregate | connect server's class-data archive: maps the cached one",
+        "s/aggregate | shuffle partitions: 3",
+    ] {
+        assert!(r.stderr.contains(line), "{line}\n{}", r.stderr);
+    }
+    assert_eq!(p.read("scenarios/s/golden/daily.snap"), golden);
     assert!(
         p.leftover_processes().is_empty(),
         "{:?}",

@@ -66,6 +66,125 @@ pub fn archive(dir: &Path, key_parts: &[String], log: &Path) -> Option<Archive> 
     })
 }
 
+/// How long a JVM that writes its class-data archive at exit gets to stop: about 3 s of CPU for
+/// the metastore's, but 33 s were measured on 2 CPUs under a load average of 15, and more than
+/// 30 s under 23. Killing it wastes the work and leaves the archive to the next start, so it
+/// gets long.
+pub const DUMP_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// What a Spark driver JVM takes from the project's Spark settings (`[spark] conf`).
+#[derive(Debug, Clone, Default)]
+pub struct DriverConf {
+    /// `spark.driver.extraJavaOptions`: the harness's own options are added to them.
+    java_options: String,
+    /// The settings that change the JVM's class path or heap (`spark.driver.extraClassPath`,
+    /// `spark.driver.memory`...): part of the archive's key.
+    key: Vec<String>,
+}
+
+impl DriverConf {
+    /// The driver's settings among `conf`.
+    pub fn of(conf: &std::collections::BTreeMap<String, String>) -> Self {
+        let java_options = conf
+            .get("spark.driver.extraJavaOptions")
+            .cloned()
+            .unwrap_or_default();
+        let key = conf
+            .iter()
+            .filter(|(k, _)| k.starts_with("spark.driver.") || k.starts_with("spark.jars"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        DriverConf { java_options, key }
+    }
+
+    /// The project's driver options followed by `own`.
+    pub fn java_options(&self, own: &str) -> String {
+        format!("{} {own}", self.java_options).trim().to_string()
+    }
+}
+
+/// A Spark driver JVM (started by spark-submit, directly or through PySpark) started from the
+/// cache. Spark puts `SPARK_CONF_DIR` first on the driver's class path, and Java writes no
+/// archive for a class path with a folder holding files before its jars: so the driver's
+/// `SPARK_CONF_DIR` is an empty folder of the cache (the same for every environment, as the
+/// archive's class path must be), and the environment's generated configuration comes by
+/// `--properties-file` and `-Dlog4j.configurationFile`.
+#[derive(Debug)]
+pub struct CachedDriver {
+    /// Its `SPARK_CONF_DIR`: the empty folder `conf` of the cache folder.
+    pub conf_dir: PathBuf,
+    /// PySpark's folder with its links resolved: its `SPARK_HOME`.
+    pub spark_home: PathBuf,
+    /// The environment's `spark-defaults.conf`, for `--properties-file`.
+    pub properties_file: PathBuf,
+    /// Its Java options (`spark.driver.extraJavaOptions`): the project's, then `own`, the
+    /// logging configuration and the archive's.
+    pub java_options: String,
+    /// The archive it maps or writes.
+    pub archive: Archive,
+}
+
+impl CachedDriver {
+    /// The cached start of a driver whose archives live in the cache folder `folder`, for the
+    /// environment's configuration folder `env_conf`; Java's messages about the archive go to
+    /// `log`. `own` are the harness's Java options for this driver and `key` what else names
+    /// its archive (its heap, its main class). `None` when the cache cannot serve it (then the
+    /// caller starts the plain way).
+    pub fn new(
+        install: &SparkInstall,
+        folder: &str,
+        env_conf: &Path,
+        log: &Path,
+        driver: &DriverConf,
+        own: &str,
+        key: &[String],
+    ) -> Option<Self> {
+        let dir = cache::folder(folder)?;
+        let empty = dir.join("conf");
+        std::fs::create_dir_all(&empty).ok()?;
+        if std::fs::read_dir(&empty).ok()?.next().is_some() {
+            return None;
+        }
+        let log4j = env_conf.join("log4j2.properties");
+        // Spark splits the options at white space: paths with any go the plain way.
+        if [&dir, &log4j, &log.to_path_buf()]
+            .iter()
+            .any(|p| p.to_string_lossy().contains(char::is_whitespace))
+        {
+            return None;
+        }
+        let spark_home = spark_home(install)?;
+        let mut parts = vec![
+            java_identity(&install.java_home)?,
+            empty.display().to_string(),
+            spark_home.display().to_string(),
+        ];
+        parts.extend(jars_of(&spark_home)?);
+        // What else Spark's launcher puts on the class path.
+        for var in ["HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_DIST_CLASSPATH"] {
+            parts.push(format!("{var}={}", std::env::var(var).unwrap_or_default()));
+        }
+        parts.extend(driver.key.iter().cloned());
+        parts.extend(key.iter().cloned());
+        let archive = archive(&dir, &parts, log)?;
+        let mut java_options = driver.java_options(&format!(
+            "{own} -Dlog4j.configurationFile={}",
+            log4j.display()
+        ));
+        for o in &archive.options {
+            java_options.push(' ');
+            java_options.push_str(o);
+        }
+        Some(CachedDriver {
+            conf_dir: empty,
+            spark_home,
+            properties_file: env_conf.join("spark-defaults.conf"),
+            java_options,
+            archive,
+        })
+    }
+}
+
 /// A class-data archive being written by a JVM: at `tmp` until the JVM has exited cleanly, then
 /// renamed to `target`.
 #[derive(Debug)]

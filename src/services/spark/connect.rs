@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::process::Command;
 
+use super::class_archive::{self, CachedDriver, DriverConf, Dump};
 use super::{SparkInstall, spark_env};
 use crate::outcome::InfraError;
 use crate::process::{ServiceProcess, free_port, isolate, log_tail};
@@ -52,11 +53,95 @@ impl ConnectEndpoint {
     }
 }
 
+/// The cache folder of the server JVM's class-data archives and of its empty configuration
+/// folder ([`CachedDriver`]).
+const CACHE_FOLDER: &str = "spark-connect";
+
+/// A started server: its process, where it answers, how long it took, and the class-data
+/// archive its JVM writes when it exits (installed by the caller once it exited by itself).
+pub type Started = (ServiceProcess, ConnectEndpoint, Duration, Option<Dump>);
+
 /// Starts the server in `env_dir/spark-connect` with `memory` as its driver memory, and waits
-/// until a client's query answers.
+/// until a client's query answers. Its JVM starts from the cache when it can (an empty
+/// `SPARK_CONF_DIR` of the cache, the configuration of `conf_dir` given by file, a class-data
+/// archive of the server's classes, written by the first such start at its exit), else the
+/// plain way; a cached start that fails is tried again the plain way, and its archive is dropped
+/// when that works. Unlike the harness's session, the server keeps the C2 compiler: it runs the
+/// tasks' jobs.
 pub async fn start_server(
     install: &SparkInstall,
     conf_dir: &Path,
+    env_dir: &Path,
+    memory: &str,
+    timeout: Duration,
+    driver: &DriverConf,
+) -> Result<Started, InfraError> {
+    let began = Instant::now();
+    let dir = env_dir.join("spark-connect");
+    let key = [SERVER_CLASS.to_string(), format!("memory={memory}")];
+    let cached = CachedDriver::new(
+        install,
+        CACHE_FOLDER,
+        conf_dir,
+        &dir.join("cds.log"),
+        driver,
+        "",
+        &key,
+    );
+    let plain = Jvm {
+        spark_home: &install.spark_home,
+        conf_dir,
+        properties_file: None,
+        java_options: None,
+    };
+    let Some(cached) = cached else {
+        let (proc, ep, elapsed) = serve(install, &plain, env_dir, memory, timeout).await?;
+        return Ok((proc, ep, elapsed, None));
+    };
+    let jvm = Jvm {
+        spark_home: &cached.spark_home,
+        conf_dir: &cached.conf_dir,
+        properties_file: Some(&cached.properties_file),
+        java_options: Some(&cached.java_options),
+    };
+    match serve(install, &jvm, env_dir, memory, timeout).await {
+        Ok((proc, ep, elapsed)) => {
+            // Writing the archive at exit takes a few seconds, once.
+            let proc = match &cached.archive.dump {
+                Some(_) => proc.with_grace(class_archive::DUMP_GRACE),
+                None => proc,
+            };
+            Ok((proc, ep, elapsed, cached.archive.dump))
+        }
+        // A start that used its whole timeout was slow, not damaged.
+        Err(e) if began.elapsed() >= timeout => Err(e),
+        Err(_) => {
+            if let Some(d) = &cached.archive.dump {
+                d.finish(false);
+            }
+            let (proc, ep, _) = serve(install, &plain, env_dir, memory, timeout).await?;
+            if let Some(a) = &cached.archive.uses {
+                crate::cache::remove(a);
+            }
+            Ok((proc, ep, began.elapsed(), None))
+        }
+    }
+}
+
+/// How the server's JVM starts: from which PySpark folder, with which `SPARK_CONF_DIR`, and for
+/// the cached start the configuration file and Java options.
+struct Jvm<'a> {
+    spark_home: &'a Path,
+    conf_dir: &'a Path,
+    properties_file: Option<&'a Path>,
+    java_options: Option<&'a str>,
+}
+
+/// Starts the server's JVM as `jvm` says on a free port (three tries when the port is taken
+/// meanwhile), and waits until a client's query answers.
+async fn serve(
+    install: &SparkInstall,
+    jvm: &Jvm<'_>,
     env_dir: &Path,
     memory: &str,
     timeout: Duration,
@@ -75,7 +160,13 @@ pub async fn start_server(
     for _ in 0..3 {
         let port = free_port().map_err(|e| fail(format!("no free port: {e}"), false))?;
         let logfile = std::fs::File::create(&log).map_err(|e| fail(e.to_string(), false))?;
-        let mut cmd = Command::new(install.spark_home.join("bin/spark-submit"));
+        let mut cmd = Command::new(jvm.spark_home.join("bin/spark-submit"));
+        if let Some(file) = jvm.properties_file {
+            cmd.arg("--properties-file").arg(file);
+        }
+        if let Some(options) = jvm.java_options {
+            cmd.args(["--driver-java-options", options]);
+        }
         cmd.args(["--name", "harness-spark-connect", "--driver-memory", memory])
             .args(["--conf", "spark.connect.grpc.binding.address=127.0.0.1"])
             .arg("--conf")
@@ -90,7 +181,8 @@ pub async fn start_server(
             .args(["--class", SERVER_CLASS, "spark-internal"])
             .current_dir(&dir)
             .envs(spark_env(install))
-            .env("SPARK_CONF_DIR", conf_dir)
+            .env("SPARK_HOME", jvm.spark_home)
+            .env("SPARK_CONF_DIR", jvm.conf_dir)
             .stdin(Stdio::null())
             .stdout(
                 logfile

@@ -288,7 +288,7 @@ pub struct SparkRunning {
     session_on_connect: AtomicBool,
     connect_memory: String,
     /// The settings the session's JVM takes from the project's.
-    driver: session::DriverConf,
+    driver: class_archive::DriverConf,
     /// The Spark Connect server, started by the first scenario with a task in connect mode;
     /// guarded so that scenarios asking at the same time start one server, not several.
     connect: Mutex<ConnectSlot>,
@@ -298,6 +298,21 @@ pub struct SparkRunning {
 struct ConnectSlot {
     endpoint: Option<ConnectEndpoint>,
     process: Option<ServiceProcess>,
+    /// The class-data archive the server's JVM writes when it exits.
+    dump: Option<class_archive::Dump>,
+}
+
+impl ConnectSlot {
+    /// Stops the server, installing the archive its JVM wrote if it exited by itself.
+    async fn stop(&mut self) {
+        let exit = match self.process.take() {
+            Some(p) => p.stop().await,
+            None => None,
+        };
+        if let Some(d) = self.dump.take() {
+            d.finish(class_archive::exited_by_itself(exit));
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -411,7 +426,7 @@ impl Service for Spark {
                 session: Mutex::new(SessionSlot::default()),
                 session_on_connect: AtomicBool::new(false),
                 connect_memory: ctx.settings.spark.connect_memory.clone(),
-                driver: session::DriverConf::of(&ctx.settings.spark.conf),
+                driver: class_archive::DriverConf::of(&ctx.settings.spark.conf),
                 connect: Mutex::new(ConnectSlot::default()),
             }) as Box<dyn Running>)
         })
@@ -480,17 +495,17 @@ impl SparkRunning {
         {
             return Ok(ep.clone());
         }
-        if let Some(p) = slot.process.take() {
-            p.stop().await;
-        }
-        let (proc, ep, elapsed) = connect::start_server(
+        slot.stop().await;
+        let (proc, ep, elapsed, dump) = connect::start_server(
             &self.install,
             &self.conf_dir,
             &self.dir,
             &self.connect_memory,
             self.start_timeout,
+            &self.driver,
         )
         .await?;
+        slot.dump = dump;
         events.notice(format!(
             "spark connect server ready at {} in {:.1}s",
             ep.url(),
@@ -566,9 +581,7 @@ impl Running for SparkRunning {
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             self.session.into_inner().stop().await;
-            if let Some(p) = self.connect.into_inner().process.take() {
-                p.stop().await;
-            }
+            self.connect.into_inner().stop().await;
         })
     }
 

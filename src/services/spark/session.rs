@@ -5,7 +5,7 @@
 //! instead and starts no JVM of its own. It speaks JSON lines over its stdin/stdout (see
 //! `harness_spark.py` beside this file).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use serde_json::{Value as J, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStdin, ChildStdout, Command};
 
-use super::class_archive::{self, Archive, Dump};
+use super::class_archive::{CachedDriver, DriverConf, Dump};
 use super::connect::ConnectEndpoint;
 use super::{SparkInstall, spark_env};
 use crate::config::TableFormat;
@@ -317,34 +317,8 @@ pub async fn start_session(
 }
 
 /// The cache folder of the session JVM's class-data archives and of its empty configuration
-/// folder.
+/// folder ([`CachedDriver`]).
 const CACHE_FOLDER: &str = "spark-session";
-
-/// What the session's JVM takes from the project's Spark settings (`[spark] conf`).
-#[derive(Debug, Clone, Default)]
-pub struct DriverConf {
-    /// `spark.driver.extraJavaOptions`: the session's own options are added to them.
-    java_options: String,
-    /// The settings that change the JVM's class path or heap (`spark.driver.extraClassPath`,
-    /// `spark.driver.memory`...): part of the archive's key.
-    key: Vec<String>,
-}
-
-impl DriverConf {
-    /// The driver's settings among `conf`.
-    pub fn of(conf: &std::collections::BTreeMap<String, String>) -> Self {
-        let java_options = conf
-            .get("spark.driver.extraJavaOptions")
-            .cloned()
-            .unwrap_or_default();
-        let key = conf
-            .iter()
-            .filter(|(k, _)| k.starts_with("spark.driver.") || k.starts_with("spark.jars"))
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        DriverConf { java_options, key }
-    }
-}
 
 /// A session with a JVM of its own, started.
 #[derive(Debug)]
@@ -376,15 +350,30 @@ pub async fn start_cached_session(
     timeout: Duration,
     driver: &DriverConf,
 ) -> Result<Started, InfraError> {
-    let plain_options = format!("{} {SESSION_JAVA_OPTIONS}", driver.java_options);
     let plain = [
         "--java-options".to_string(),
-        plain_options.trim().to_string(),
+        driver.java_options(SESSION_JAVA_OPTIONS),
     ];
     let began = Instant::now();
-    if let Some(jvm) = CachedJvm::new(install, conf_dir, env_dir, driver) {
+    let log = env_dir.join("spark-session").join("cds.log");
+    let cached = CachedDriver::new(
+        install,
+        CACHE_FOLDER,
+        conf_dir,
+        &log,
+        driver,
+        SESSION_JAVA_OPTIONS,
+        &[],
+    );
+    if let Some(jvm) = cached {
         let home = Some(jvm.spark_home.as_path());
-        match launch(install, &jvm.conf_dir, home, env_dir, timeout, &jvm.args).await {
+        let args = [
+            "--properties-file".to_string(),
+            jvm.properties_file.display().to_string(),
+            "--java-options".to_string(),
+            jvm.java_options.clone(),
+        ];
+        match launch(install, &jvm.conf_dir, home, env_dir, timeout, &args).await {
             Ok((process, session, elapsed)) => {
                 return Ok(Started {
                     process,
@@ -421,79 +410,6 @@ pub async fn start_cached_session(
         elapsed,
         dump: None,
     })
-}
-
-/// The cached start of the session's JVM. Spark puts `SPARK_CONF_DIR` first on the driver's
-/// class path, and Java writes no archive for a class path with a folder holding files before
-/// its jars: so the session's `SPARK_CONF_DIR` is an empty folder of the cache (the same for
-/// every environment, as the archive's class path must be), and the environment's
-/// configuration comes by `--properties-file` and `-Dlog4j.configurationFile`.
-struct CachedJvm {
-    conf_dir: PathBuf,
-    /// PySpark's folder with its links resolved, the JVM's `SPARK_HOME`.
-    spark_home: PathBuf,
-    args: Vec<String>,
-    archive: Archive,
-}
-
-impl CachedJvm {
-    fn new(
-        install: &SparkInstall,
-        conf_dir: &Path,
-        env_dir: &Path,
-        driver: &DriverConf,
-    ) -> Option<Self> {
-        let dir = crate::cache::folder(CACHE_FOLDER)?;
-        let empty = dir.join("conf");
-        std::fs::create_dir_all(&empty).ok()?;
-        if std::fs::read_dir(&empty).ok()?.next().is_some() {
-            return None;
-        }
-        let log4j = conf_dir.join("log4j2.properties");
-        let log = env_dir.join("spark-session").join("cds.log");
-        // Spark splits the options at white space: paths with any go the plain way.
-        let paths = [&dir, &log4j, &log];
-        if paths
-            .iter()
-            .any(|p| p.to_string_lossy().contains(char::is_whitespace))
-        {
-            return None;
-        }
-        let spark_home = class_archive::spark_home(install)?;
-        let mut key = vec![
-            class_archive::java_identity(&install.java_home)?,
-            empty.display().to_string(),
-            spark_home.display().to_string(),
-        ];
-        key.extend(class_archive::jars_of(&spark_home)?);
-        // What else Spark's launcher puts on the class path.
-        for var in ["HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_DIST_CLASSPATH"] {
-            key.push(format!("{var}={}", std::env::var(var).unwrap_or_default()));
-        }
-        key.extend(driver.key.iter().cloned());
-        let archive = class_archive::archive(&dir, &key, &log)?;
-        let mut options = format!(
-            "{} {SESSION_JAVA_OPTIONS} -Dlog4j.configurationFile={}",
-            driver.java_options,
-            log4j.display()
-        );
-        for o in &archive.options {
-            options.push(' ');
-            options.push_str(o);
-        }
-        let args = vec![
-            "--properties-file".to_string(),
-            conf_dir.join("spark-defaults.conf").display().to_string(),
-            "--java-options".to_string(),
-            options.trim().to_string(),
-        ];
-        Some(CachedJvm {
-            conf_dir: empty,
-            spark_home,
-            args,
-            archive,
-        })
-    }
 }
 
 /// Starts the harness's own Spark session process as a client of the Spark Connect server at
