@@ -31,9 +31,22 @@ struct Base {
     originals: Vec<Vec<u8>>,
 }
 
+static BASE: OnceLock<Base> = OnceLock::new();
+
+/// Removes the copy when the test process exits: a static is never dropped, so its `TempDir`
+/// alone would leave the folder behind.
+extern "C" fn remove_base() {
+    if let Some(b) = BASE.get() {
+        let _ = std::fs::remove_dir_all(&b.root);
+    }
+}
+
 fn base() -> &'static Base {
-    static BASE: OnceLock<Base> = OnceLock::new();
     BASE.get_or_init(|| {
+        // SAFETY: atexit only records the function, which runs once at the process's exit.
+        unsafe {
+            libc::atexit(remove_base);
+        }
         let dir = tempfile::Builder::new()
             .prefix("harness-fuzz-")
             .tempdir()
