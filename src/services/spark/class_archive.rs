@@ -14,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
+use std::time::Instant;
 
 use crate::cache;
 
@@ -29,6 +30,40 @@ pub struct Archive {
     pub uses: Option<PathBuf>,
     /// The archive this start's JVM writes when it exits.
     pub dump: Option<Dump>,
+}
+
+impl Archive {
+    /// Starts a JVM the cached way (`cached`, a start with these options); when that fails
+    /// before `deadline` (a damaged archive can crash the JVM), the plain way (`plain`), and
+    /// when that works the archive the failed start mapped is removed. A cached start that failed
+    /// at its deadline was slow, not damaged: its error stands. Gives back what started and the
+    /// archive its JVM writes at exit, if any.
+    pub async fn start_or_plain<T, E, C, P, F>(
+        self,
+        deadline: Instant,
+        cached: C,
+        plain: P,
+    ) -> Result<(T, Option<Dump>), E>
+    where
+        C: Future<Output = Result<T, E>>,
+        P: FnOnce() -> F,
+        F: Future<Output = Result<T, E>>,
+    {
+        match cached.await {
+            Ok(started) => Ok((started, self.dump)),
+            Err(e) if Instant::now() >= deadline => Err(e),
+            Err(_) => {
+                if let Some(d) = &self.dump {
+                    d.finish(false);
+                }
+                let started = plain().await?;
+                if let Some(a) = &self.uses {
+                    cache::remove(a);
+                }
+                Ok((started, None))
+            }
+        }
+    }
 }
 
 /// The archive named by `key_parts` in the cache folder `dir`: the options that map it when it

@@ -88,44 +88,35 @@ pub async fn start_server(
         "",
         &key,
     );
-    let plain = Jvm {
+    let plain_jvm = Jvm {
         spark_home: &install.spark_home,
         conf_dir,
         properties_file: None,
         java_options: None,
     };
-    let Some(cached) = cached else {
-        let (proc, ep, elapsed) = serve(install, &plain, env_dir, memory, timeout).await?;
-        return Ok((proc, ep, elapsed, None));
-    };
-    let jvm = Jvm {
-        spark_home: &cached.spark_home,
-        conf_dir: &cached.conf_dir,
-        properties_file: Some(&cached.properties_file),
-        java_options: Some(&cached.java_options),
-    };
-    match serve(install, &jvm, env_dir, memory, timeout).await {
-        Ok((proc, ep, elapsed)) => {
-            // Writing the archive at exit takes a few seconds, once.
-            let proc = match &cached.archive.dump {
-                Some(_) => proc.with_grace(class_archive::DUMP_GRACE),
-                None => proc,
+    let plain = || serve(install, &plain_jvm, env_dir, memory, timeout);
+    let ((proc, ep), dump) = match cached {
+        Some(cached) => {
+            let jvm = Jvm {
+                spark_home: &cached.spark_home,
+                conf_dir: &cached.conf_dir,
+                properties_file: Some(&cached.properties_file),
+                java_options: Some(&cached.java_options),
             };
-            Ok((proc, ep, elapsed, cached.archive.dump))
+            let start = serve(install, &jvm, env_dir, memory, timeout);
+            cached
+                .archive
+                .start_or_plain(began + timeout, start, plain)
+                .await?
         }
-        // A start that used its whole timeout was slow, not damaged.
-        Err(e) if began.elapsed() >= timeout => Err(e),
-        Err(_) => {
-            if let Some(d) = &cached.archive.dump {
-                d.finish(false);
-            }
-            let (proc, ep, _) = serve(install, &plain, env_dir, memory, timeout).await?;
-            if let Some(a) = &cached.archive.uses {
-                crate::cache::remove(a);
-            }
-            Ok((proc, ep, began.elapsed(), None))
-        }
-    }
+        None => (plain().await?, None),
+    };
+    // Writing the archive at exit takes a few seconds, once.
+    let proc = match &dump {
+        Some(_) => proc.with_grace(class_archive::DUMP_GRACE),
+        None => proc,
+    };
+    Ok((proc, ep, began.elapsed(), dump))
 }
 
 /// How the server's JVM starts: from which PySpark folder, with which `SPARK_CONF_DIR`, and for
@@ -145,7 +136,7 @@ async fn serve(
     env_dir: &Path,
     memory: &str,
     timeout: Duration,
-) -> Result<(ServiceProcess, ConnectEndpoint, Duration), InfraError> {
+) -> Result<(ServiceProcess, ConnectEndpoint), InfraError> {
     let started = Instant::now();
     let dir = env_dir.join("spark-connect");
     let log = dir.join("server.log");
@@ -207,7 +198,7 @@ async fn serve(
         )
         .await
         {
-            Ok(()) => return Ok((proc, ep, started.elapsed())),
+            Ok(()) => return Ok((proc, ep)),
             Err(e) => {
                 proc.stop().await;
                 let taken = std::fs::read_to_string(&log)

@@ -350,11 +350,12 @@ pub async fn start_cached_session(
     timeout: Duration,
     driver: &DriverConf,
 ) -> Result<Started, InfraError> {
-    let plain = [
+    let began = Instant::now();
+    let plain_args = [
         "--java-options".to_string(),
         driver.java_options(SESSION_JAVA_OPTIONS),
     ];
-    let began = Instant::now();
+    let plain = || launch(install, conf_dir, None, env_dir, timeout, &plain_args);
     let log = env_dir.join("spark-session").join("cds.log");
     let cached = CachedDriver::new(
         install,
@@ -365,50 +366,27 @@ pub async fn start_cached_session(
         SESSION_JAVA_OPTIONS,
         &[],
     );
-    if let Some(jvm) = cached {
-        let home = Some(jvm.spark_home.as_path());
-        let args = [
-            "--properties-file".to_string(),
-            jvm.properties_file.display().to_string(),
-            "--java-options".to_string(),
-            jvm.java_options.clone(),
-        ];
-        match launch(install, &jvm.conf_dir, home, env_dir, timeout, &args).await {
-            Ok((process, session, elapsed)) => {
-                return Ok(Started {
-                    process,
-                    session,
-                    elapsed,
-                    dump: jvm.archive.dump,
-                });
-            }
-            // A start that used its whole timeout was slow, not damaged.
-            Err(e) if began.elapsed() >= timeout => return Err(e),
-            Err(_) => {
-                if let Some(d) = &jvm.archive.dump {
-                    d.finish(false);
-                }
-                let (process, session, elapsed) =
-                    launch(install, conf_dir, None, env_dir, timeout, &plain).await?;
-                if let Some(a) = &jvm.archive.uses {
-                    crate::cache::remove(a);
-                }
-                return Ok(Started {
-                    process,
-                    session,
-                    elapsed: began.elapsed().max(elapsed),
-                    dump: None,
-                });
-            }
+    let ((process, session, _), dump) = match cached {
+        Some(jvm) => {
+            let args = [
+                "--properties-file".to_string(),
+                jvm.properties_file.display().to_string(),
+                "--java-options".to_string(),
+                jvm.java_options.clone(),
+            ];
+            let home = Some(jvm.spark_home.as_path());
+            let start = launch(install, &jvm.conf_dir, home, env_dir, timeout, &args);
+            jvm.archive
+                .start_or_plain(began + timeout, start, plain)
+                .await?
         }
-    }
-    let (process, session, elapsed) =
-        launch(install, conf_dir, None, env_dir, timeout, &plain).await?;
+        None => (plain().await?, None),
+    };
     Ok(Started {
         process,
         session,
-        elapsed,
-        dump: None,
+        elapsed: began.elapsed(),
+        dump,
     })
 }
 
