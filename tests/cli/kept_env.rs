@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::support::{Project, Run, require_servers, wait_exit, wait_for};
+use crate::support::{Project, Run, every_thread_exited, require_servers, wait_exit, wait_for};
 
 /// `mark` pushes onto the list `seen` (one element after a reset) and appends the Redis
 /// endpoint it was given to `ports.txt`; `slow` says it started, then sleeps.
@@ -219,17 +219,10 @@ fn a_killed_kept_environment_is_swept_by_the_next_command_and_an_idle_one_stops_
     assert_eq!(redis_servers(&p).len(), 1);
     // SAFETY: kill with a valid pid and signal.
     unsafe { libc::kill(pid, libc::SIGKILL) };
-    // Dead once every thread is: a killed process's main thread is a zombie while its other
-    // threads may still be exiting, holding its files (and the name's lock).
-    let dead = |pid: i32| match std::fs::read_dir(format!("/proc/{pid}/task")) {
-        Err(_) => true,
-        Ok(tasks) => tasks.flatten().all(|t| {
-            std::fs::read_to_string(t.path().join("stat"))
-                .map_or(true, |s| s.contains(") Z") || s.contains(") X"))
-        }),
-    };
+    // Dead once every thread is: its other threads may hold the name's lock after its main
+    // thread is a zombie.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !dead(pid) {
+    while !every_thread_exited(pid) {
         assert!(
             Instant::now() < deadline,
             "the kept environment did not die"

@@ -315,11 +315,25 @@ pub fn alive(pid: i32) -> bool {
 
 /// True when the process exists and is not a zombie.
 fn running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        !s.rsplit(')')
-            .next()
-            .is_some_and(|r| r.trim_start().starts_with('Z'))
-    })
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| state(&s) != Some('Z'))
+}
+
+/// True once every thread of the process has exited: a killed process's main thread is a zombie
+/// while its other threads may still be exiting, holding its files and locks.
+pub fn every_thread_exited(pid: i32) -> bool {
+    match std::fs::read_dir(format!("/proc/{pid}/task")) {
+        Err(_) => true,
+        Ok(tasks) => tasks.flatten().all(|t| {
+            std::fs::read_to_string(t.path().join("stat"))
+                .map_or(true, |s| matches!(state(&s), Some('Z' | 'X')))
+        }),
+    }
+}
+
+/// The state letter of a `/proc/.../stat` line (the fields after the name, which may hold
+/// spaces and parentheses, start after its last ')').
+fn state(stat: &str) -> Option<char> {
+    stat.rsplit(')').next()?.trim_start().chars().next()
 }
 
 /// Waits for a process to exit after it was signalled; panics after `secs` seconds.
