@@ -11,6 +11,12 @@
 //! is atomic, and two runs building the same entry each install a complete copy. Since the
 //! folder holds code that runs, it is used only when this user owns it and nobody else can
 //! write to it.
+//!
+//! A changed input leaves the entry of the old key behind (an archive is 55–240 MB), so every
+//! use of an entry sets its access time ([`used`]), and opening a folder removes its entries
+//! unused for [`MAX_UNUSED`]. The access time is set by the harness itself, whatever the
+//! file system's `atime` options, and the modification time is left alone: the launcher's is
+//! part of its archive's key.
 
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
@@ -27,6 +33,9 @@ pub const DIR_VAR: &str = "HARNESS_CACHE_DIR";
 /// How old a temporary entry with no pid in its name must be before it is swept away.
 const TEMP_MAX_AGE: Duration = Duration::from_secs(60);
 
+/// How long an entry may go unused before opening its folder removes it: two weeks.
+pub const MAX_UNUSED: Duration = Duration::from_secs(14 * 24 * 3600);
+
 /// The cache folder of this machine and user (it may not exist yet).
 pub fn dir() -> PathBuf {
     match std::env::var_os(DIR_VAR) {
@@ -36,15 +45,62 @@ pub fn dir() -> PathBuf {
     }
 }
 
-/// The folder `name` of the cache, made when missing, with the temporaries of dead runs swept
-/// away; `None` when the cache cannot be used (then callers do without it).
+/// The folder `name` of the cache, made when missing, with the temporaries of dead runs and the
+/// entries unused for [`MAX_UNUSED`] swept away; `None` when the cache cannot be used (then
+/// callers do without it).
 pub fn folder(name: &str) -> Option<PathBuf> {
     let root = dir();
     private_dir(&root)?;
     let sub = root.join(name);
     private_dir(&sub)?;
     sweep_temps(&sub, TEMP_MAX_AGE);
+    sweep_unused(&sub, MAX_UNUSED);
     Some(sub)
+}
+
+/// Notes that the entry at `path` is being used now: its access time becomes the present one
+/// (its modification time stays). Best effort: an entry whose time cannot be set is only swept
+/// earlier, and rebuilt then.
+pub fn used(path: &Path) {
+    use std::os::unix::ffi::OsStrExt as _;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return;
+    };
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+    ];
+    // SAFETY: `c` is a valid NUL-terminated path and `times` holds the two entries utimensat
+    // reads.
+    unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) };
+}
+
+/// Removes the files of `dir` (not its folders, nor its temporaries, which `sweep_temps` sees
+/// to) whose last use, their access time, is older than `max`.
+fn sweep_unused(dir: &Path, max: Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if crate::ledger::is_temp(&e.file_name()) {
+            continue;
+        }
+        let stale = e.metadata().ok().filter(|m| m.is_file()).is_some_and(|m| {
+            m.accessed()
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > max)
+        });
+        if stale {
+            remove(&e.path());
+        }
+    }
 }
 
 /// Makes `dir` (mode 0700) unless it exists, and checks that it is a real folder of this user
@@ -196,6 +252,52 @@ mod tests {
         assert!(!dead.exists());
         assert!(mine.exists());
         assert!(entry.exists());
+    }
+
+    /// Sets the access time of `path` to `age` ago.
+    fn last_used(path: &Path, age: Duration) {
+        let when = std::time::SystemTime::now() - age;
+        let file = std::fs::File::options()
+            .write(true)
+            .open(path)
+            .expect("open");
+        file.set_times(std::fs::FileTimes::new().set_accessed(when))
+            .expect("set times");
+    }
+
+    #[test]
+    fn entries_unused_for_the_longest_allowed_are_swept_and_used_ones_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = dir.path().join("classes-old.jsa");
+        let recent = dir.path().join("classes-new.jsa");
+        let used_again = dir.path().join("launcher-1.jar");
+        let conf = dir.path().join("conf");
+        std::fs::create_dir(&conf).expect("mkdir");
+        for f in [&old, &recent, &used_again] {
+            std::fs::write(f, "x").expect("write");
+        }
+        let modified = std::fs::metadata(&used_again)
+            .expect("meta")
+            .modified()
+            .ok();
+        let long_ago = MAX_UNUSED + Duration::from_secs(3600);
+        last_used(&old, long_ago);
+        last_used(&used_again, long_ago);
+        last_used(&recent, MAX_UNUSED - Duration::from_secs(3600));
+        used(&used_again);
+        sweep_unused(dir.path(), MAX_UNUSED);
+        assert!(!old.exists(), "an entry unused for longer is removed");
+        assert!(recent.exists(), "one used within the time stays");
+        assert!(used_again.exists(), "`used` renews an entry");
+        assert!(conf.is_dir(), "folders stay");
+        assert_eq!(
+            std::fs::metadata(&used_again)
+                .expect("meta")
+                .modified()
+                .ok(),
+            modified,
+            "`used` leaves the modification time (part of keys) alone"
+        );
     }
 
     #[test]

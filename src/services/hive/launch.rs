@@ -131,6 +131,7 @@ async fn launcher_jar(install: &SparkInstall, dir: &Path, java: &str) -> Option<
         cache::key([super::METASTORE_LAUNCHER, java])
     ));
     if target.is_file() {
+        cache::used(&target);
         return Some(target);
     }
     let tmp = cache::temp_path(dir, "launcher");

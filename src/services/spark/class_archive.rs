@@ -77,6 +77,7 @@ pub fn archive(dir: &Path, key_parts: &[String], log: &Path) -> Option<Archive> 
         format!("-Xlog:cds*=warning:file={}", log.display()),
     ];
     if path.is_file() {
+        cache::used(&path);
         options.push(format!("-XX:SharedArchiveFile={}", path.display()));
         return Some(Archive {
             options,
@@ -263,6 +264,7 @@ fn lock(path: &Path) -> Option<std::fs::File> {
         .open(path)
         .ok()?;
     file.try_lock().ok()?;
+    cache::used(path);
     Some(file)
 }
 
@@ -364,9 +366,24 @@ mod tests {
         std::fs::write(&dump.tmp, "jsa").expect("write");
         dump.finish(true);
         drop(first);
+        // Last used long ago: mapping it again renews it for the cache's sweep.
+        let target = dump_target(dir.path(), &parts);
+        let long_ago = std::time::SystemTime::now() - 2 * cache::MAX_UNUSED;
+        std::fs::File::options()
+            .write(true)
+            .open(&target)
+            .and_then(|f| f.set_times(std::fs::FileTimes::new().set_accessed(long_ago)))
+            .expect("set times");
         let next = archive(dir.path(), &parts, &log).expect("archive");
-        assert_eq!(next.uses.as_ref(), Some(&dump_target(dir.path(), &parts)));
+        assert_eq!(next.uses.as_ref(), Some(&target));
         assert!(next.dump.is_none());
+        let accessed = std::fs::metadata(&target)
+            .and_then(|m| m.accessed())
+            .expect("atime");
+        assert!(
+            accessed.elapsed().unwrap_or_default() < cache::MAX_UNUSED,
+            "a mapped archive counts as used now"
+        );
         // Another key is another archive.
         let changed = archive(dir.path(), &["java".to_string()], &log).expect("archive");
         assert!(changed.uses.is_none() && changed.dump.is_some());
