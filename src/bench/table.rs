@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use compact_str::format_compact;
+
 use super::{Bench, Capture, Ctx, Figure, Goal, Rng, Unit, human, measure_child, write_file};
 use crate::snapshot::canonical::{Column, Header, Table, Value};
 use crate::snapshot::golden;
@@ -40,26 +42,26 @@ pub fn generate_table(rows: usize, golden: bool) -> Table {
         .map(|id| {
             let item = rng.below(50_000) as i64;
             let mut score = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 10.0;
-            let mut title = format!("item {item}");
+            let mut title = format_compact!("item {item}");
             if golden && id % CHANGED_EVERY == 42 {
                 score += 1.0;
                 title.push_str(" (old)");
             }
             let note = match rng.below(8) {
                 0 => Value::Null,
-                1 => Value::Text(String::new()),
-                2 => Value::Text(format!("said \"hi\"\tto {id}")),
-                _ => Value::Text(format!("note {}", rng.below(1000))),
+                1 => Value::Text(Default::default()),
+                2 => Value::Text(format_compact!("said \"hi\"\tto {id}")),
+                _ => Value::Text(format_compact!("note {}", rng.below(1000))),
             };
             vec![
                 Value::Int(id as i64),
                 Value::Int(rng.below(100_000) as i64),
                 Value::Int(item),
                 Value::Float(score),
-                Value::Numeric(format!("{}.{:02}", rng.below(100), rng.below(100))),
+                Value::Numeric(format_compact!("{}.{:02}", rng.below(100), rng.below(100))),
                 Value::Int(rng.below(10_000) as i64),
                 Value::Bool(rng.below(2) == 1),
-                Value::Text(format!(
+                Value::Text(format_compact!(
                     "2026-{:02}-{:02}",
                     1 + rng.below(12),
                     1 + rng.below(28)

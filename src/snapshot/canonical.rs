@@ -11,6 +11,12 @@ mod keys;
 
 pub use keys::{KeyEntry, KeySpace, KeyValue};
 
+/// The text of a cell: up to 24 bytes held in the cell itself, longer ones on the heap. Most
+/// cells are short (dates, names, codes), so a table of millions of rows is mostly one block
+/// per row rather than one per cell, to allocate as it is read, to walk as it is rendered and
+/// to free once rendered.
+pub type Text = compact_str::CompactString;
+
 /// One value of a table cell.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -23,11 +29,11 @@ pub enum Value {
     /// A binary floating-point number.
     Float(f64),
     /// An exact decimal, as the database spelled it (its scale is part of the type).
-    Numeric(String),
+    Numeric(Text),
     /// Anything else, as text.
-    Text(String),
+    Text(Text),
     /// A value replaced by a redaction: shown bare, as its placeholder.
-    Redacted(String),
+    Redacted(Text),
     /// An array: elements in order (`[1, 2, NULL]`).
     List(Vec<Value>),
     /// A map (or a JSON object): entries in any order, rendered sorted by key
@@ -425,8 +431,8 @@ pub(super) mod tests {
             .prop_map(Value::Float),
             prop_oneof![Just("1.0"), Just("-2"), Just("2.00")]
                 .prop_map(|n| Value::Numeric(n.into())),
-            "(abcdefgh|abc|a\\x00|)[a-b\\x00]{0,3}".prop_map(Value::Text),
-            "[ab]{0,9}".prop_map(Value::Redacted),
+            "(abcdefgh|abc|a\\x00|)[a-b\\x00]{0,3}".prop_map(|t| Value::Text(t.into())),
+            "[ab]{0,9}".prop_map(|t| Value::Redacted(t.into())),
         ]
     }
 
@@ -437,7 +443,9 @@ pub(super) mod tests {
             1 => prop_oneof![Just(0.0), Just(-0.0), Just(1.0), Just(f64::NAN)]
                 .prop_map(Value::Float)
                 .boxed(),
-            2 => "(abcdefgh|)[ab]{0,2}".prop_map(Value::Text).boxed(),
+            2 => "(abcdefgh|)[ab]{0,2}"
+                .prop_map(|t| Value::Text(t.into()))
+                .boxed(),
             _ => cell().boxed(),
         }
     }
@@ -523,7 +531,7 @@ pub(super) mod tests {
     #[test]
     fn null_and_empty_string_differ() {
         assert_eq!(Value::Null.render(None), "NULL");
-        assert_eq!(Value::Text(String::new()).render(None), "\"\"");
+        assert_eq!(Value::Text(Text::default()).render(None), "\"\"");
         assert_eq!(Value::Text("NULL".into()).render(None), "\"NULL\"");
     }
 

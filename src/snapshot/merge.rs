@@ -628,7 +628,7 @@ mod tests {
         vec![
             Value::Int(id),
             Value::Float(rng.below(1000) as f64 / 8.0),
-            Value::Text(texts[rng.below(texts.len() as u64) as usize].to_string()),
+            Value::Text(texts[rng.below(texts.len() as u64) as usize].into()),
             if rng.below(5) == 0 {
                 Value::Null
             } else {
@@ -678,7 +678,7 @@ mod tests {
 
     #[test]
     fn text_keys_with_escapes_tolerances_and_a_changed_type_give_the_same_account() {
-        let text = |s: &str| Value::Text(s.to_string());
+        let text = |s: &str| Value::Text(s.into());
         let cols = [("name", "text"), ("score", "float8")];
         let names = [
             "", "a", "a\"b", "a\\b", "a\tb", "a b", "ab", "b", "é", "\u{1}x",

@@ -23,14 +23,14 @@ impl Value {
             J::Bool(b) => Value::Bool(b),
             J::Number(n) => match (n.as_i64(), n.is_u64()) {
                 (Some(i), _) => Value::Int(i),
-                (None, true) => Value::Numeric(n.to_string()),
+                (None, true) => Value::Numeric(n.to_string().into()),
                 _ => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
-            J::String(s) => Value::Text(s),
+            J::String(s) => Value::Text(s.into()),
             J::Array(items) => Value::List(items.into_iter().map(Value::from_json).collect()),
             J::Object(map) => Value::Map(
                 map.into_iter()
-                    .map(|(k, v)| (Value::Text(k), Value::from_json(v)))
+                    .map(|(k, v)| (Value::Text(k.into()), Value::from_json(v)))
                     .collect(),
             ),
         }
@@ -41,7 +41,7 @@ impl Value {
     pub fn from_json_text(text: &str) -> Value {
         serde_json::from_str(text)
             .map(Value::from_json)
-            .unwrap_or_else(|_| Value::Text(text.to_string()))
+            .unwrap_or_else(|_| Value::Text(text.into()))
     }
 }
 
@@ -189,7 +189,7 @@ pub(super) fn redact_inside(v: &mut Value, replace: &dyn Fn(&str) -> Option<Stri
                 other => replace(&other.render(None)),
             };
             if let Some(new) = text {
-                *v = Value::Text(new);
+                *v = Value::Text(new.into());
             }
         }
     };

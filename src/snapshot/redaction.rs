@@ -61,14 +61,14 @@ pub fn redact_table(table: &mut Table, rules: &[Redaction]) -> Result<(), String
                 }
                 let text = match &*v {
                     Value::Null | Value::Redacted(_) => continue,
-                    Value::Text(s) => s.clone(),
+                    Value::Text(s) => s.to_string(),
                     other => other.render(None),
                 };
                 if let Some(new) = rule.replace(&text) {
                     *v = if rule.pattern.is_none() {
-                        Value::Redacted(new)
+                        Value::Redacted(new.into())
                     } else {
-                        Value::Text(new)
+                        Value::Text(new.into())
                     };
                 }
             }

@@ -492,7 +492,7 @@ pub(super) mod tests {
         table(
             &[("id", "int4"), ("score", "float8"), ("note", "text")],
             rows.iter()
-                .map(|(i, s, n)| vec![Value::Int(*i), Value::Float(*s), Value::Text(n.to_string())])
+                .map(|(i, s, n)| vec![Value::Int(*i), Value::Float(*s), Value::Text((*n).into())])
                 .collect(),
         )
     }

@@ -20,7 +20,7 @@ pub(super) fn value(ty: &str, field: &str) -> Value {
         let mut r = Literal { s: field, pos: 0 };
         return match r.value(base) {
             Some(v) if r.pos == field.len() => v,
-            _ => Value::Text(unescape(field)),
+            _ => Value::Text(unescape(field).into()),
         };
     }
     scalar(base, unescape(field))
@@ -29,20 +29,26 @@ pub(super) fn value(ty: &str, field: &str) -> Value {
 fn scalar(base: &str, text: String) -> Value {
     if base.starts_with("Int") || base.starts_with("UInt") {
         // UInt64 beyond i64 stays exact, as text.
-        return text.parse().map(Value::Int).unwrap_or(Value::Numeric(text));
+        return text
+            .parse()
+            .map(Value::Int)
+            .unwrap_or_else(|_| Value::Numeric(text.into()));
     }
     if base.starts_with("Float") {
         return match text.as_str() {
             "nan" | "-nan" => Value::Float(f64::NAN),
             "inf" | "+inf" => Value::Float(f64::INFINITY),
             "-inf" => Value::Float(f64::NEG_INFINITY),
-            t => t.parse().map(Value::Float).unwrap_or(Value::Text(text)),
+            t => t
+                .parse()
+                .map(Value::Float)
+                .unwrap_or_else(|_| Value::Text(text.into())),
         };
     }
     if base.starts_with("Decimal") {
-        return Value::Numeric(text);
+        return Value::Numeric(text.into());
     }
-    Value::Text(text)
+    Value::Text(text.into())
 }
 
 /// `Nullable(T)` and `LowCardinality(T)` render as `T` does.

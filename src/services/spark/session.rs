@@ -225,8 +225,8 @@ pub fn value(spark_type: &str, v: J) -> Value {
         J::Number(n) if matches!(spark_type, "tinyint" | "smallint" | "int" | "bigint") => n
             .as_i64()
             .map(Value::Int)
-            .unwrap_or_else(|| Value::Numeric(n.to_string())),
-        J::Number(n) if spark_type.starts_with("decimal") => Value::Numeric(n.to_string()),
+            .unwrap_or_else(|| Value::Numeric(n.to_string().into())),
+        J::Number(n) if spark_type.starts_with("decimal") => Value::Numeric(n.to_string().into()),
         J::Number(n) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
         J::String(s) if matches!(spark_type, "float" | "double") => {
             Value::Float(match s.as_str() {
@@ -235,9 +235,9 @@ pub fn value(spark_type: &str, v: J) -> Value {
                 _ => f64::NAN,
             })
         }
-        J::String(s) if spark_type.starts_with("decimal") => Value::Numeric(s),
-        J::String(s) => Value::Text(s),
-        other => Value::Text(other.to_string()),
+        J::String(s) if spark_type.starts_with("decimal") => Value::Numeric(s.into()),
+        J::String(s) => Value::Text(s.into()),
+        other => Value::Text(other.to_string().into()),
     }
 }
 

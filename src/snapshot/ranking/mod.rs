@@ -623,7 +623,7 @@ mod tests {
                 .map(|(u, i, r, s)| {
                     vec![
                         Value::Int(*u),
-                        Value::Text(i.to_string()),
+                        Value::Text(i.to_string().into()),
                         Value::Int(*r),
                         Value::Float(*s),
                     ]
