@@ -337,8 +337,18 @@ impl Table {
         let _ = writeln!(out, "columns: {}", cols.join(" | "));
         let _ = writeln!(out, "rows: {}", rows.len());
         out.push('\n');
-        for row in rows {
-            for (i, (c, v)) in self.columns.iter().zip(row).enumerate() {
+        // Rows are written in key order, not in the order they lie in memory (the order a sink
+        // returned them in), so each would wait for memory: the row's place in the table and
+        // then its cells are asked for ahead of their turn.
+        const AHEAD: usize = 16;
+        for (n, row) in rows.iter().enumerate() {
+            if let Some(far) = rows.get(n + 2 * AHEAD) {
+                prefetch(std::ptr::from_ref::<Vec<Value>>(far).cast(), 1);
+            }
+            if let Some(near) = rows.get(n + AHEAD) {
+                prefetch(near.as_ptr().cast(), std::mem::size_of_val(near.as_slice()));
+            }
+            for (i, (c, v)) in self.columns.iter().zip(row.iter()).enumerate() {
                 if i > 0 {
                     out.push_str(" | ");
                 }
@@ -349,6 +359,24 @@ impl Table {
             out.push('\n');
         }
     }
+}
+
+/// Asks the processor to bring the `len` bytes at `at` into its cache; a hint that never
+/// faults, whatever the address.
+#[inline]
+fn prefetch(at: *const u8, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for line in (0..len.max(1)).step_by(64) {
+        // SAFETY: a prefetch reads nothing the program sees and cannot fault; the address is
+        // only computed (wrapping), never dereferenced.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                at.wrapping_add(line).cast(),
+            );
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (at, len);
 }
 
 /// One row in [`Table::ordered_rows`]'s sort.
