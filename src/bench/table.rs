@@ -1,8 +1,7 @@
 //! Bench 4, canonicalizing and diffing a large table sink: a generated table rendered and freed,
 //! its golden read, the unified diff and the row-by-row account, as the runner does with a table
-//! sink, in a
-//! child process (`harness bench-worker`) so that its peak memory is its own; against GNU `sort` of
-//! the same rows as text and `diff` against the sorted golden rows.
+//! sink, in a child process (`harness bench-worker`) so that its peak memory is its own; against
+//! GNU `sort` of the same rows as text and `diff` against the sorted golden rows.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -20,7 +19,7 @@ use crate::snapshot::{diff, table};
 const CHANGED_EVERY: u64 = 100;
 
 /// The generated table sink: `rows` rows of 10 columns, in no particular order (as a database
-/// returns them). With `golden`, one row in [`CHANGED_EVERY`] has another score and title.
+/// returns them), each made in its turn (so they lie in memory in that order). With `golden`, one row in [`CHANGED_EVERY`] has another score and title.
 pub fn generate_table(rows: usize, golden: bool) -> Table {
     let col = |name: &str, type_name: &str| Column {
         name: name.into(),
