@@ -62,23 +62,10 @@ pub fn folder(name: &str) -> Option<PathBuf> {
 /// (its modification time stays). Best effort: an entry whose time cannot be set is only swept
 /// earlier, and rebuilt then.
 pub fn used(path: &Path) {
-    use std::os::unix::ffi::OsStrExt as _;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return;
-    };
-    let times = [
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_NOW,
-        },
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_OMIT,
-        },
-    ];
-    // SAFETY: `c` is a valid NUL-terminated path and `times` holds the two entries utimensat
-    // reads.
-    unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) };
+    // Times set explicitly need only the owner, not a writable file; the modification time,
+    // not given, stays.
+    let now = std::fs::FileTimes::new().set_accessed(std::time::SystemTime::now());
+    let _ = std::fs::File::open(path).and_then(|f| f.set_times(now));
 }
 
 /// Removes the files of `dir` (not its folders, nor its temporaries, which `sweep_temps` sees
@@ -187,7 +174,7 @@ pub fn remove(path: &Path) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -255,7 +242,7 @@ mod tests {
     }
 
     /// Sets the access time of `path` to `age` ago.
-    fn last_used(path: &Path, age: Duration) {
+    pub(crate) fn last_used(path: &Path, age: Duration) {
         let when = std::time::SystemTime::now() - age;
         let file = std::fs::File::options()
             .write(true)

@@ -368,12 +368,7 @@ mod tests {
         drop(first);
         // Last used long ago: mapping it again renews it for the cache's sweep.
         let target = dump_target(dir.path(), &parts);
-        let long_ago = std::time::SystemTime::now() - 2 * cache::MAX_UNUSED;
-        std::fs::File::options()
-            .write(true)
-            .open(&target)
-            .and_then(|f| f.set_times(std::fs::FileTimes::new().set_accessed(long_ago)))
-            .expect("set times");
+        cache::tests::last_used(&target, 2 * cache::MAX_UNUSED);
         let next = archive(dir.path(), &parts, &log).expect("archive");
         assert_eq!(next.uses.as_ref(), Some(&target));
         assert!(next.dump.is_none());
