@@ -15,7 +15,8 @@
 //!   baselines measured in the same run;
 //! - [`cli`]: the command line; [`signals`]: SIGINT/SIGTERM as a cancellation; [`exit`]: codes;
 //!   [`redact`]: the passwords of this process, masked wherever text leaves it; [`cache`]: the
-//!   per-user cache of what starts rebuild (the metastore's compiled launcher and class archive).
+//!   per-user cache of what starts rebuild (the metastore's compiled launcher and class archive);
+//!   [`prefault`]: the pages of a large buffer faulted in on another CPU ahead of its filling.
 
 pub mod airflow;
 pub mod backend;
@@ -32,6 +33,7 @@ pub mod kept;
 pub mod ledger;
 pub mod names;
 pub mod outcome;
+pub mod prefault;
 pub mod process;
 pub mod redact;
 pub mod report;

@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 use std::fmt::Write as _;
 
 use super::nested;
+use crate::prefault;
 
 mod keys;
 
@@ -249,7 +250,7 @@ impl Table {
     /// [`Value::total_cmp`] within the column). Only rows whose prefixes tie are compared in
     /// full. A sort that compared the rows themselves would fetch two scattered rows for every
     /// comparison, which on millions of rows is mostly waiting for memory.
-    fn ordered_rows(&self, key_idx: &[usize]) -> Vec<&Vec<Value>> {
+    fn ordered_rows(&self, key_idx: &[usize]) -> Ordered<'_> {
         let full = |a: &Vec<Value>, b: &Vec<Value>| {
             key_idx
                 .iter()
@@ -268,26 +269,28 @@ impl Table {
         let Some(col) = first.filter(|&c| fits(c)) else {
             let mut rows: Vec<&Vec<Value>> = self.rows.iter().collect();
             rows.sort_unstable_by(|a, b| full(a, b));
-            return rows;
+            return Ordered::Rows(rows);
         };
         // One pass over the rows: each number gets the prefix of its own kind, and the column's
         // kinds are noted on the way; when they turn out mixed, the numbers' prefixes are dropped
         // after it, from the compact entries.
         let mut numbers = Numbers::default();
-        let mut order: Vec<Entry> = self
-            .rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
+        let mut order: Vec<Entry> = Vec::with_capacity(self.rows.len());
+        let room = std::mem::size_of_val(order.spare_capacity_mut());
+        prefault::ahead(order.as_ptr().cast(), room, |progress| {
+            for (i, r) in self.rows.iter().enumerate() {
                 let v = &r[col];
                 numbers.see(v);
-                Entry {
+                order.push(Entry {
                     prefix: prefix(v),
                     row: i as u32,
                     rank: v.rank(),
+                });
+                if i % 4096 == 0 {
+                    progress.at(i * std::mem::size_of::<Entry>());
                 }
-            })
-            .collect();
+            }
+        });
         if numbers.mixed() {
             let number = Value::Int(0).rank();
             for e in order.iter_mut().filter(|e| e.rank == number) {
@@ -300,7 +303,7 @@ impl Table {
                 .cmp(&(b.rank, b.prefix))
                 .then_with(|| full(&self.rows[a.row as usize], &self.rows[b.row as usize]))
         });
-        order.iter().map(|e| &self.rows[e.row as usize]).collect()
+        Ordered::Entries(&self.rows, order)
     }
 
     /// The rows part of a rendering (no header), for snapshots that combine a table with more.
@@ -319,7 +322,7 @@ impl Table {
     fn write_rows(
         &self,
         out: &mut String,
-        rows: Vec<&Vec<Value>>,
+        rows: Ordered<'_>,
         key: &[String],
         float_digits: Option<u32>,
     ) {
@@ -337,27 +340,65 @@ impl Table {
         let _ = writeln!(out, "columns: {}", cols.join(" | "));
         let _ = writeln!(out, "rows: {}", rows.len());
         out.push('\n');
-        // Rows are written in key order, not in the order they lie in memory (the order a sink
-        // returned them in), so each would wait for memory: the row's place in the table and
-        // then its cells are asked for ahead of their turn.
-        const AHEAD: usize = 16;
-        for (n, row) in rows.iter().enumerate() {
-            if let Some(far) = rows.get(n + 2 * AHEAD) {
-                prefetch(std::ptr::from_ref::<Vec<Value>>(far).cast(), 1);
-            }
-            if let Some(near) = rows.get(n + AHEAD) {
-                prefetch(near.as_ptr().cast(), std::mem::size_of_val(near.as_slice()));
-            }
-            for (i, (c, v)) in self.columns.iter().zip(row.iter()).enumerate() {
-                if i > 0 {
-                    out.push_str(" | ");
+        // The text's room is reserved from a sample of rows, and its pages are faulted in on
+        // another CPU ahead of the rows written into them.
+        let _ = out.try_reserve(self.estimate(&rows, float_digits));
+        let (start, room) = (out.as_ptr(), out.capacity());
+        prefault::ahead(start, room, |progress| {
+            // Rows are written in key order, not in the order they lie in memory (the order a
+            // sink returned them in), so each would wait for memory: the row's place in the
+            // table and then its cells are asked for ahead of their turn.
+            const AHEAD: usize = 16;
+            for n in 0..rows.len() {
+                let Some(row) = rows.get(n) else { break };
+                if let Some(far) = rows.get(n + 2 * AHEAD) {
+                    prefetch(std::ptr::from_ref::<Vec<Value>>(far).cast(), 1);
                 }
-                out.push_str(&c.name);
-                out.push('=');
-                v.write_to(out, float_digits);
+                if let Some(near) = rows.get(n + AHEAD) {
+                    prefetch(near.as_ptr().cast(), std::mem::size_of_val(near.as_slice()));
+                }
+                self.write_row(out, row, float_digits);
+                if n % 1024 == 0 {
+                    if out.capacity() == room {
+                        progress.at(out.len());
+                    } else {
+                        progress.stop();
+                    }
+                }
             }
-            out.push('\n');
+        });
+        if out.capacity() - out.len() >= prefault::WORTH {
+            out.shrink_to_fit();
         }
+    }
+
+    fn write_row(&self, out: &mut String, row: &[Value], float_digits: Option<u32>) {
+        for (i, (c, v)) in self.columns.iter().zip(row.iter()).enumerate() {
+            if i > 0 {
+                out.push_str(" | ");
+            }
+            out.push_str(&c.name);
+            out.push('=');
+            v.write_to(out, float_digits);
+        }
+        out.push('\n');
+    }
+
+    /// The bytes the rows' lines will take, from a sample of them spread over the table, with a
+    /// little to spare.
+    fn estimate(&self, rows: &Ordered<'_>, float_digits: Option<u32>) -> usize {
+        const SAMPLE: usize = 64;
+        let mut text = String::new();
+        let taken = rows.len().min(SAMPLE);
+        for k in 0..taken {
+            if let Some(row) = rows.get(k * rows.len() / taken) {
+                self.write_row(&mut text, row, float_digits);
+            }
+        }
+        let total = (text.len() as u128 * rows.len() as u128)
+            .checked_div(taken as u128)
+            .unwrap_or(0);
+        usize::try_from(total + total / 32).unwrap_or(usize::MAX)
     }
 }
 
@@ -377,6 +418,29 @@ fn prefetch(at: *const u8, len: usize) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (at, len);
+}
+
+/// The rows in rendering order: sorted themselves, or by compact entries that point at them.
+enum Ordered<'t> {
+    Rows(Vec<&'t Vec<Value>>),
+    Entries(&'t [Vec<Value>], Vec<Entry>),
+}
+
+impl<'t> Ordered<'t> {
+    fn len(&self) -> usize {
+        match self {
+            Ordered::Rows(rows) => rows.len(),
+            Ordered::Entries(_, order) => order.len(),
+        }
+    }
+
+    /// The `n`th row in rendering order (its place in the table: nothing of it is read yet).
+    fn get(&self, n: usize) -> Option<&'t Vec<Value>> {
+        match self {
+            Ordered::Rows(rows) => rows.get(n).copied(),
+            Ordered::Entries(rows, order) => order.get(n).map(|e| &rows[e.row as usize]),
+        }
+    }
 }
 
 /// One row in [`Table::ordered_rows`]'s sort.
@@ -499,10 +563,9 @@ pub(super) mod tests {
             keyed in any::<bool>(),
         ) {
             let key_idx: Vec<usize> = if keyed { vec![1] } else { vec![] };
-            let got: Vec<Vec<String>> = t
-                .ordered_rows(&key_idx)
-                .iter()
-                .map(|r| r.iter().map(|v| v.render(None)).collect())
+            let ordered = t.ordered_rows(&key_idx);
+            let got: Vec<Vec<String>> = (0..ordered.len())
+                .map(|n| ordered.get(n).expect("a row").iter().map(|v| v.render(None)).collect())
                 .collect();
             let mut want: Vec<&Vec<Value>> = t.rows.iter().collect();
             want.sort_by(|a, b| {
