@@ -8,12 +8,13 @@
 //! the next write to the folder removes those whose writing process is gone (or, for a name
 //! without a pid, that are older than a minute).
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::ledger::is_temp;
 use crate::ledger::{TEMP_PREFIX, TEMP_SUFFIX, sweep_temps};
+use crate::prefault;
 
 /// How old a temporary file with no pid in its name must be before a write sweeps it away.
 const TEMP_MAX_AGE: Duration = Duration::from_secs(60);
@@ -56,13 +57,42 @@ pub fn pending_path(golden: &Path) -> PathBuf {
 }
 
 /// The golden's current content, or `None` when there is no golden yet.
+///
+/// A large golden is read a [`READ_STEP`] at a time into room reserved for its whole size,
+/// whose pages another CPU faults in ahead of the reads ([`prefault::ahead`]).
 pub fn read(golden: &Path) -> std::io::Result<Option<String>> {
-    match std::fs::read_to_string(golden) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    let mut file = match std::fs::File::open(golden) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut bytes = Vec::new();
+    let _ = bytes.try_reserve_exact(usize::try_from(size).unwrap_or(0));
+    let (start, room) = (bytes.as_ptr(), bytes.capacity());
+    prefault::ahead(start, room, |progress| {
+        loop {
+            // Past the size the file had, the reads go on to its end, as it is now.
+            if (&mut file).take(READ_STEP).read_to_end(&mut bytes)? == 0 {
+                return Ok::<_, std::io::Error>(());
+            }
+            if bytes.capacity() == room {
+                progress.at(bytes.len());
+            } else {
+                progress.stop();
+            }
+        }
+    })?;
+    String::from_utf8(bytes).map(Some).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })
 }
+
+/// The bytes of a golden read at once.
+const READ_STEP: u64 = 4 << 20;
 
 /// Writes `contents` to `path` atomically, creating the folder when needed: the old file or the
 /// new one is there at every instant, even across a crash of the machine.
