@@ -53,6 +53,10 @@ pub struct Options {
     /// The fewest runs that still give every figure: bench 2 runs its job twice in each mode,
     /// benches 3 and 9 start the set without a warm-up start first.
     pub quick: bool,
+    /// Bench 4 also at this many times `rows`, with figures of how it scales.
+    pub scale: Option<usize>,
+    /// Bench 4's trials at each size; its figures are their medians.
+    pub trials: usize,
 }
 
 /// What a figure counts.
@@ -217,6 +221,8 @@ pub const BENCHES: &[Bench] = &[
 pub struct Ctx {
     rows: usize,
     quick: bool,
+    scale: Option<usize>,
+    trials: usize,
     settings: Settings,
     root: PathBuf,
     rt: tokio::runtime::Runtime,
@@ -281,6 +287,8 @@ pub fn run(opts: &Options) -> Result<Vec<(Bench, Outcome)>, String> {
     let ctx = Ctx {
         rows: opts.rows,
         quick: opts.quick,
+        scale: opts.scale,
+        trials: opts.trials.max(1),
         settings: opts.settings.clone(),
         root: opts.root.clone(),
         rt,

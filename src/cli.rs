@@ -293,6 +293,8 @@ fn bench(args: &BenchArgs, settings: config::Settings, root: PathBuf) -> i32 {
         settings,
         root,
         quick: args.quick,
+        scale: args.scale.map(|f| f as usize),
+        trials: args.trials as usize,
     };
     match crate::bench::run(&opts) {
         Ok(results) if args.check => {

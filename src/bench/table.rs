@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use compact_str::format_compact;
 
-use super::{Bench, Capture, Ctx, Figure, Goal, Rng, Unit, human, measure_child, write_file};
+use super::{
+    Bench, Capture, Ctx, Figure, Goal, Rng, Unit, human, measure_child, median, write_file,
+};
 use crate::snapshot::canonical::{Column, Header, Table, Value};
 use crate::snapshot::golden;
 use crate::snapshot::{diff, table};
@@ -207,47 +209,150 @@ fn write_lines<'a>(path: &Path, lines: impl Iterator<Item = &'a str>) -> Result<
     out.flush().map_err(err)
 }
 
-pub(super) fn canonicalize_and_diff(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
-    let dir = ctx.folder("table")?;
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-    let worker = |job: &str| {
-        let mut cmd = Command::new(&exe);
-        cmd.args(["bench-worker", job, "--rows"])
-            .arg(ctx.rows.to_string())
-            .arg("--dir")
-            .arg(&dir)
-            .stdin(Stdio::null());
-        let run = measure_child(&mut cmd, Capture::Stdout)?;
-        if run.code != 0 {
-            return Err(format!("bench-worker {job} failed (exit {})", run.code));
+/// The names of the compare worker's stages, in the order it times them.
+const STAGES: [&str; 5] = [
+    "render",
+    "table freed",
+    "golden read",
+    "line diff and row account",
+    "diff written",
+];
+
+/// One trial at one size: the harness's comparison and the baseline's, on the same files.
+#[derive(Debug, Clone, Default)]
+struct Trial {
+    seconds: f64,
+    stages: Vec<f64>,
+    /// RSS with the table alone, and the peak of the whole comparison above it.
+    before: f64,
+    above: f64,
+    baseline_seconds: f64,
+    baseline_rss: f64,
+}
+
+impl Trial {
+    /// The median of each figure over `trials`, figure by figure.
+    fn median(trials: &[Trial]) -> Trial {
+        let of = |f: &dyn Fn(&Trial) -> f64| median(trials.iter().map(f).collect());
+        Trial {
+            seconds: of(&|t| t.seconds),
+            stages: (0..STAGES.len())
+                .map(|i| of(&|t| t.stages.get(i).copied().unwrap_or(0.0)))
+                .collect(),
+            before: of(&|t| t.before),
+            above: of(&|t| t.above),
+            baseline_seconds: of(&|t| t.baseline_seconds),
+            baseline_rss: of(&|t| t.baseline_rss),
         }
-        Ok::<_, String>(run)
-    };
-    worker("prepare")?;
-    let run = worker("compare")?;
+    }
+}
+
+pub(super) fn canonicalize_and_diff(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let mut sizes = vec![ctx.rows];
+    if let Some(factor) = ctx.scale {
+        sizes.push(
+            ctx.rows
+                .checked_mul(factor)
+                .ok_or("--scale times --rows is too large")?,
+        );
+    }
+    let mut dirs = Vec::new();
+    for &rows in &sizes {
+        let dir = ctx.folder(&format!("table-{rows}"))?;
+        run_worker(&exe, "prepare", rows, &dir)?;
+        dirs.push(dir);
+    }
+    // Trials take the sizes in turn, so that each size sees the machine as the other does.
+    let mut trials: Vec<Vec<Trial>> = vec![Vec::new(); sizes.len()];
+    for n in 1..=ctx.trials {
+        for ((&rows, dir), done) in sizes.iter().zip(&dirs).zip(&mut trials) {
+            let trial = one_trial(&exe, rows, dir)?;
+            let parts: Vec<String> = STAGES
+                .iter()
+                .zip(&trial.stages)
+                .map(|(n, s)| format!("{n} {}", human(Unit::Seconds, *s)))
+                .collect();
+            let which = if ctx.trials > 1 {
+                format!(", trial {n} of {}", ctx.trials)
+            } else {
+                String::new()
+            };
+            println!("   {rows} rows{which}: stages: {}", parts.join(", "));
+            done.push(trial);
+        }
+    }
+    let measured: Vec<Trial> = trials.iter().map(|t| Trial::median(t)).collect();
+    let mut figures = Vec::new();
+    for (n, (&rows, m)) in sizes.iter().zip(&measured).enumerate() {
+        let suffix = if n == 0 {
+            String::new()
+        } else {
+            format!(".x{}", rows / ctx.rows)
+        };
+        figures.extend(size_figures(bench, ctx, rows, &suffix, m));
+    }
+    if let ([small, large], Some(factor)) = (measured.as_slice(), ctx.scale) {
+        let big = ctx.rows * factor;
+        let scaled = |what: &str, name: String, unit, value: f64, small: f64| Figure {
+            id: format!("{}.scale.{what}", bench.id),
+            name,
+            unit,
+            value,
+            baseline: factor as f64 * small,
+            baseline_what: format!("{factor}× the same at {} rows, in the same run", ctx.rows),
+            goal: Goal::RatioAtMost(1.0),
+        };
+        figures.push(scaled(
+            "time",
+            format!("render + diff + row compare, {big} rows"),
+            Unit::Seconds,
+            large.seconds,
+            small.seconds,
+        ));
+        figures.push(scaled(
+            "memory",
+            format!("peak memory of the same above the table, {big} rows"),
+            Unit::Bytes,
+            large.above,
+            small.above,
+        ));
+    }
+    Ok(figures)
+}
+
+/// Runs a `harness bench-worker` job in a child process; what it printed.
+fn run_worker(
+    exe: &Path,
+    job: &str,
+    rows: usize,
+    dir: &Path,
+) -> Result<super::child::ChildRun, String> {
+    let mut cmd = Command::new(exe);
+    cmd.args(["bench-worker", job, "--rows"])
+        .arg(rows.to_string())
+        .arg("--dir")
+        .arg(dir)
+        .stdin(Stdio::null());
+    let run = measure_child(&mut cmd, Capture::Stdout)?;
+    if run.code != 0 {
+        return Err(format!("bench-worker {job} failed (exit {})", run.code));
+    }
+    Ok(run)
+}
+
+/// The harness's comparison of `rows` rows, then the baseline's, both checked.
+fn one_trial(exe: &Path, rows: usize, dir: &Path) -> Result<Trial, String> {
+    let run = run_worker(exe, "compare", rows, dir)?;
     let report: serde_json::Value = serde_json::from_slice(&run.stdout)
         .map_err(|e| format!("bench-worker compare printed no figures: {e}"))?;
     let seconds = report["seconds"].as_f64().ok_or("no seconds")?;
-    if let Some(stages) = report["stages"].as_array() {
-        let names = [
-            "render",
-            "table freed",
-            "golden read",
-            "line diff and row account",
-            "diff written",
-        ];
-        let parts: Vec<String> = names
-            .iter()
-            .zip(stages)
-            .map(|(n, s)| format!("{n} {}", human(Unit::Seconds, s.as_f64().unwrap_or(0.0))))
-            .collect();
-        println!("   stages: {}", parts.join(", "));
-    }
-    let before = report["rss_before"].as_f64().unwrap_or(0.0);
+    let stages = report["stages"]
+        .as_array()
+        .map(|a| a.iter().map(|s| s.as_f64().unwrap_or(0.0)).collect())
+        .unwrap_or_default();
     let changed = report["changed_rows"].as_u64().unwrap_or(0);
-    let expected = (0..ctx.rows as u64)
-        .filter(|i| i % CHANGED_EVERY == 42)
-        .count() as u64;
+    let expected = (0..rows as u64).filter(|i| i % CHANGED_EVERY == 42).count() as u64;
     if changed != expected {
         return Err(format!(
             "the row-by-row comparison found {changed} changed rows, not {expected}"
@@ -295,35 +400,51 @@ pub(super) fn canonicalize_and_diff(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figu
             2 * expected
         ));
     }
-    let rows = ctx.rows;
-    Ok(vec![
+    let before = report["rss_before"].as_f64().unwrap_or(0.0);
+    Ok(Trial {
+        seconds,
+        stages,
+        before,
+        above: run.max_rss - before,
+        baseline_seconds: sort.elapsed + diff_run.elapsed,
+        baseline_rss: sort.max_rss.max(diff_run.max_rss),
+    })
+}
+
+/// Figures 4.time and 4.memory of one size (`suffix` names a size other than `--rows`).
+fn size_figures(bench: &Bench, ctx: &Ctx, rows: usize, suffix: &str, m: &Trial) -> Vec<Figure> {
+    let of = if ctx.trials > 1 {
+        format!(", median of {} trials", ctx.trials)
+    } else {
+        String::new()
+    };
+    vec![
         Figure {
-            id: format!("{}.time", bench.id),
-            name: format!("render + diff + row compare, {rows} rows × 10 columns, 1% changed"),
+            id: format!("{}.time{suffix}", bench.id),
+            name: format!("render + diff + row compare, {rows} rows × 10 columns, 1% changed{of}"),
             unit: Unit::Seconds,
-            value: seconds,
-            baseline: sort.elapsed + diff_run.elapsed,
+            value: m.seconds,
+            baseline: m.baseline_seconds,
             baseline_what:
                 "LC_ALL=C sort of the same rows as text + diff against the sorted golden rows"
                     .into(),
             goal: Goal::RatioAtMost(1.0),
         },
         Figure {
-            id: format!("{}.memory", bench.id),
+            id: format!("{}.memory{suffix}", bench.id),
             name: format!(
-                "peak memory of the same, above the {} the table itself takes ({} in all)",
-                human(Unit::Bytes, before),
-                human(Unit::Bytes, run.max_rss)
+                "peak memory of the same, above the {} the table itself takes ({} in all){of}",
+                human(Unit::Bytes, m.before),
+                human(Unit::Bytes, m.before + m.above)
             ),
             unit: Unit::Bytes,
-            value: run.max_rss - before,
-            baseline: sort.max_rss.max(diff_run.max_rss),
+            value: m.above,
+            baseline: m.baseline_rss,
             baseline_what: "peak RSS of that sort and diff, the larger".into(),
-            // 0.5 GB for the million rows of the goal; beyond, in proportion (10M rows within
-            // 10× the 1M figure).
+            // 0.5 GB for the million rows of the goal; beyond, in proportion.
             goal: Goal::AtMost(0.5e9 * (rows as f64 / 1e6).max(1.0)),
         },
-    ])
+    ]
 }
 
 #[cfg(test)]

@@ -131,6 +131,13 @@ pub struct BenchArgs {
     /// benches 3 and 9 start without a warm-up start): quicker, less steady figures.
     #[arg(long)]
     pub quick: bool,
+    /// Bench 4 also at F times `--rows` (F ≥ 2), with figures 4.scale.time and 4.scale.memory:
+    /// the larger size against F times the smaller, goal ≤ 1×.
+    #[arg(long, value_name = "F", value_parser = clap::value_parser!(u32).range(2..))]
+    pub scale: Option<u32>,
+    /// Bench 4's trials at each size (sizes taken in turn); its figures are their medians.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub trials: u32,
 }
 
 /// What `check --unreferenced` does with orphaned goldens.

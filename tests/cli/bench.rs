@@ -3,6 +3,19 @@
 
 use crate::support::{Project, require_servers};
 
+/// The JSON `--json out.json` wrote, and the ids of its figures in order.
+fn written_figures(p: &Project) -> (serde_json::Value, Vec<String>) {
+    let json: serde_json::Value =
+        serde_json::from_str(&p.read("out.json")).expect("out.json is JSON");
+    let ids = json["figures"]
+        .as_array()
+        .expect("figures")
+        .iter()
+        .filter_map(|f| f["id"].as_str().map(String::from))
+        .collect();
+    (json, ids)
+}
+
 #[test]
 fn bench_writes_every_requested_figure_with_its_baseline_and_ratio() {
     require_servers();
@@ -11,10 +24,8 @@ fn bench_writes_every_requested_figure_with_its_baseline_and_ratio() {
         "bench", "--rows", "2000", "--only", "1,4,5,6", "--json", "out.json",
     ]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let json: serde_json::Value =
-        serde_json::from_str(&p.read("out.json")).expect("out.json is JSON");
+    let (json, ids) = written_figures(&p);
     let figures = json["figures"].as_array().expect("figures");
-    let ids: Vec<&str> = figures.iter().filter_map(|f| f["id"].as_str()).collect();
     assert_eq!(
         ids,
         ["1", "4.time", "4.memory", "5.postgres", "5.redis", "6"],
@@ -53,6 +64,76 @@ fn bench_writes_every_requested_figure_with_its_baseline_and_ratio() {
 }
 
 #[test]
+fn bench_4_with_scale_and_trials_gives_the_larger_size_against_the_smaller_times_the_factor() {
+    let p = Project::new();
+    let r = p.run(&[
+        "bench", "--only", "4", "--rows", "2000", "--scale", "3", "--trials", "2", "--json",
+        "out.json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    // The sizes are taken in turn, each trial printing its stages.
+    let trials: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" rows, trial "))
+        .map(str::trim)
+        .collect();
+    let starts: Vec<String> = trials
+        .iter()
+        .map(|l| l.split(':').next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "2000 rows, trial 1 of 2",
+            "6000 rows, trial 1 of 2",
+            "2000 rows, trial 2 of 2",
+            "6000 rows, trial 2 of 2"
+        ],
+        "{}",
+        r.stdout
+    );
+    let (json, ids) = written_figures(&p);
+    let figures = json["figures"].as_array().expect("figures");
+    assert_eq!(
+        ids,
+        [
+            "4.time",
+            "4.memory",
+            "4.time.x3",
+            "4.memory.x3",
+            "4.scale.time",
+            "4.scale.memory"
+        ]
+    );
+    let value = |id: &str, field: &str| {
+        figures
+            .iter()
+            .find(|f| f["id"] == id)
+            .and_then(|f| f[field].as_f64())
+            .unwrap_or(f64::NAN)
+    };
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+    for (scaled, small, large) in [
+        ("4.scale.time", "4.time", "4.time.x3"),
+        ("4.scale.memory", "4.memory", "4.memory.x3"),
+    ] {
+        assert!(
+            close(value(scaled, "baseline"), 3.0 * value(small, "value")),
+            "{scaled}'s baseline is 3x {small}: {}",
+            r.stdout
+        );
+        assert!(
+            close(value(scaled, "value"), value(large, "value")),
+            "{scaled} is {large}: {}",
+            r.stdout
+        );
+    }
+    let r = p.run(&["bench", "--only", "4", "--scale", "1"]);
+    assert_eq!(r.code, 2, "a factor below 2 is refused: {}", r.all());
+}
+
+#[test]
 fn bench_check_exits_1_naming_a_bench_that_could_not_be_measured() {
     // No managed Python in this project: bench 2 cannot find Spark.
     let p = Project::new();
@@ -79,8 +160,7 @@ fn benches_2_and_3_measure_their_figures_against_measured_baselines() {
     let p = Project::example_venv();
     let r = p.run(&["bench", "--only", "2,3", "--quick", "--json", "out.json"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let json: serde_json::Value =
-        serde_json::from_str(&p.read("out.json")).expect("out.json is JSON");
+    let (json, ids) = written_figures(&p);
     assert!(
         json["not_measured"]
             .as_array()
@@ -89,7 +169,6 @@ fn benches_2_and_3_measure_their_figures_against_measured_baselines() {
         r.all()
     );
     let figures = json["figures"].as_array().expect("figures");
-    let ids: Vec<&str> = figures.iter().filter_map(|f| f["id"].as_str()).collect();
     assert_eq!(ids, ["2", "3"], "{}", r.all());
     for f in figures {
         let (value, baseline) = (
