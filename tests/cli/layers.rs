@@ -11,6 +11,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("ledger", 1),
     ("kept", 1),
     ("cache", 1),
+    ("prefault", 1),
     ("diagnostic", 1),
     ("events", 1),
     ("outcome", 1),
