@@ -32,6 +32,10 @@ const SEED_BATCH: usize = 10_000;
 /// Seed pipelines awaiting their replies at once.
 const IN_FLIGHT: usize = 4;
 
+/// The longest a command's reply may take before the command fails: a server that answers
+/// nothing for a minute is hung, while a FLUSHALL of millions of keys takes seconds.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The user the password belongs to: Redis's own, the one `AUTH <password>` logs in as.
 pub const USER: &str = "default";
 
@@ -63,10 +67,12 @@ impl RedisEndpoint {
         format!("redis://{}:{}/{}", self.host, self.port, self.db)
     }
 
-    /// A connection.
+    /// A connection, whose commands may take up to [`REPLY_TIMEOUT`] for their reply (the
+    /// client's own default, half a second, fails a FLUSHALL of a million keys).
     pub async fn connect(&self) -> redis::RedisResult<MultiplexedConnection> {
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(REPLY_TIMEOUT));
         redis::Client::open(self.url())?
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await
     }
 
