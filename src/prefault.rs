@@ -31,20 +31,26 @@ const PAUSE: Duration = Duration::from_micros(200);
 const STOPPED: usize = usize::MAX;
 
 /// How far the filling code has got, told to the helper.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Progress {
     filled: AtomicUsize,
+    /// The buffer's room when the helper was given it.
+    room: usize,
 }
 
 impl Progress {
-    /// The buffer is filled up to `offset` bytes from its start.
-    pub fn at(&self, offset: usize) {
-        self.filled
-            .store(offset.min(STOPPED - 1), Ordering::Relaxed);
+    /// The buffer holds `len` bytes of a room of `capacity`. A room other than the one the
+    /// helper was given means the buffer grew past it and moved: the helper stops.
+    pub fn at(&self, len: usize, capacity: usize) {
+        if capacity == self.room {
+            self.filled.store(len.min(STOPPED - 1), Ordering::Relaxed);
+        } else {
+            self.stop();
+        }
     }
 
-    /// The helper stops: the buffer moved (it grew past what was reserved) or is filled.
-    pub fn stop(&self) {
+    /// The helper stops.
+    fn stop(&self) {
         self.filled.store(STOPPED, Ordering::Relaxed);
     }
 }
@@ -58,7 +64,10 @@ impl Progress {
 /// runs, it asks for pages that are no longer there (and stops at the kernel's refusal) or for
 /// pages of other memory of this process, whose content the request never changes.
 pub fn ahead<R>(start: *const u8, len: usize, fill: impl FnOnce(&Progress) -> R) -> R {
-    let progress = Progress::default();
+    let progress = Progress {
+        filled: AtomicUsize::new(0),
+        room: len,
+    };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     if len < WORTH || cpus < 2 || !cfg!(target_os = "linux") {
         return fill(&progress);
@@ -142,7 +151,7 @@ mod tests {
             for i in 0..len {
                 buf.push((i % 251) as u8);
                 if i % 4096 == 0 {
-                    progress.at(i);
+                    progress.at(i, len);
                 }
             }
         });
@@ -157,7 +166,7 @@ mod tests {
         let resident_before = resident_pages(buf.as_ptr(), len);
         // The filling code writes nothing and waits until the helper has faulted pages in.
         let resident = ahead(buf.as_ptr(), len, |progress| {
-            progress.at(0);
+            progress.at(0, buf.capacity());
             let mut seen = 0;
             for _ in 0..2000 {
                 seen = resident_pages(buf.as_ptr(), len);

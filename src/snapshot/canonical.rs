@@ -287,7 +287,8 @@ impl Table {
                     rank: v.rank(),
                 });
                 if i % 4096 == 0 {
-                    progress.at(i * std::mem::size_of::<Entry>());
+                    let size = std::mem::size_of::<Entry>();
+                    progress.at(order.len() * size, order.capacity() * size);
                 }
             }
         });
@@ -359,11 +360,7 @@ impl Table {
                 }
                 self.write_row(out, row, float_digits);
                 if n % 1024 == 0 {
-                    if out.capacity() == room {
-                        progress.at(out.len());
-                    } else {
-                        progress.stop();
-                    }
+                    progress.at(out.len(), out.capacity());
                 }
             }
         });

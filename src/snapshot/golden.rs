@@ -76,11 +76,7 @@ pub fn read(golden: &Path) -> std::io::Result<Option<String>> {
             if (&mut file).take(READ_STEP).read_to_end(&mut bytes)? == 0 {
                 return Ok::<_, std::io::Error>(());
             }
-            if bytes.capacity() == room {
-                progress.at(bytes.len());
-            } else {
-                progress.stop();
-            }
+            progress.at(bytes.len(), bytes.capacity());
         }
     })?;
     String::from_utf8(bytes).map(Some).map_err(|_| {
