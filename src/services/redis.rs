@@ -36,6 +36,12 @@ const IN_FLIGHT: usize = 4;
 /// nothing for a minute is hung, while a FLUSHALL of millions of keys takes seconds.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How the harness's connections to Redis wait: up to [`REPLY_TIMEOUT`] for each reply (the
+/// client's own default, half a second, fails a FLUSHALL of a million keys).
+pub fn connection_config() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new().set_response_timeout(Some(REPLY_TIMEOUT))
+}
+
 /// The user the password belongs to: Redis's own, the one `AUTH <password>` logs in as.
 pub const USER: &str = "default";
 
@@ -67,12 +73,10 @@ impl RedisEndpoint {
         format!("redis://{}:{}/{}", self.host, self.port, self.db)
     }
 
-    /// A connection, whose commands may take up to [`REPLY_TIMEOUT`] for their reply (the
-    /// client's own default, half a second, fails a FLUSHALL of a million keys).
+    /// A connection (see [`connection_config`]).
     pub async fn connect(&self) -> redis::RedisResult<MultiplexedConnection> {
-        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(REPLY_TIMEOUT));
         redis::Client::open(self.url())?
-            .get_multiplexed_async_connection_with_config(&config)
+            .get_multiplexed_async_connection_with_config(&connection_config())
             .await
     }
 

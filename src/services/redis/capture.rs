@@ -43,7 +43,7 @@ pub async fn capture(
     };
     let mut c = tokio::time::timeout(
         std::time::Duration::from_secs(10),
-        client.get_multiplexed_async_connection(),
+        client.get_multiplexed_async_connection_with_config(&super::connection_config()),
     )
     .await
     .map_err(|_| CaptureError::Unavailable(format!("redis at {place}: no answer within 10s")))?
