@@ -1,7 +1,7 @@
 //! The harness's own Spark session in connect mode: a client of the environment's Spark Connect
 //! server, so one Spark driver JVM serves the seeds and the sinks, and every snapshot is byte for
 //! byte the one a session with its own JVM gives in submit mode. (That the tasks are clients of
-//! the same server: `example::example_suite_passes_on_spark_connect_with_the_same_goldens`.)
+//! the same server: the example suite in connect mode, in docker.rs.)
 
 use crate::spark::require_spark;
 use crate::support::{Project, SparkDrivers};

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Project, require_servers, wait_for};
+use crate::support::{Project, Run, SparkDrivers, require_servers, wait_for};
 
 /// Containers of harness runs started from this project's folder.
 fn containers(p: &Project) -> Vec<String> {
@@ -53,25 +53,96 @@ pub(crate) fn require_docker() {
 
 const HARNESS_TOML: &str = "backend = \"docker\"\n[images]\nbase = \"harness-base:bookworm\"\n";
 
-/// Through the example's Airflow DAG: Airflow runs here, its tasks talk to the containers.
+/// The run was on the docker backend, its services in containers.
+fn assert_ran_in_containers(r: &Run) {
+    assert!(
+        r.stderr.contains("backend: docker (requested)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("(container)"),
+        "services run in containers: {}",
+        r.stderr
+    );
+}
+
+/// The whole example suite on the docker backend, as the tasks of pipeline.toml on Spark Connect
+/// (example.rs runs it on the local backend through its Airflow DAG, in submit mode): the same
+/// goldens, one Spark Connect server whose clients are the tasks and the harness's own reads and
+/// seeds, and nothing left once the run ends, neither process nor container.
 #[test]
-fn the_example_suite_passes_on_docker_through_its_airflow_dag_with_the_local_goldens() {
+fn the_example_suite_passes_on_docker_in_spark_connect_mode_with_the_local_goldens() {
     require_docker();
     let p = Project::example();
     p.file("harness.toml", HARNESS_TOML);
     let before = p.goldens();
-    let mut cmd = p.command(&["run", "--pipeline", "hydramatrices_airflow"]);
-    let out = cmd.output().expect("run");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
+    let drivers = SparkDrivers::watch(&p);
+    let child = p
+        .command(&["run", "--spark-mode", "connect"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    let pid = child.id();
+    let r = Run::from(child.wait_with_output().expect("run"));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_ran_in_containers(&r);
+    // The tasks and whatever the harness reads or seeds through Spark are clients of one server;
+    // the one other driver is `publish_model_artifacts`, which pins `spark_mode = "submit"`.
+    // The harness's own session never has a JVM of its own.
+    assert_eq!(drivers.seen(), ["connect-server", "task"], "{}", r.stderr);
+    assert_eq!(
+        r.stderr.matches("spark connect server ready").count(),
+        1,
+        "one server for the whole run: {}",
+        r.stderr
     );
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stderr.contains("backend: docker (requested)"), "{stderr}");
+    assert_eq!(
+        p.goldens(),
+        before,
+        "the local backend's goldens, byte for byte, and no pending files"
+    );
     assert!(
-        stderr.contains("(container)"),
-        "services run in containers: {stderr}"
+        p.leftover_processes().is_empty(),
+        "{:?}",
+        p.leftover_processes()
     );
+    assert_eq!(
+        containers_of_pid(pid),
+        0,
+        "the run's containers are removed"
+    );
+}
+
+/// The example's Airflow DAG on the docker backend: Airflow runs here, and its connections lead
+/// its tasks to the containers (PostgreSQL and Redis for `export_monetization`, ClickHouse and
+/// the metastore for the Spark job `export_clickhouse_events`).
+#[test]
+fn the_examples_airflow_dag_runs_its_tasks_against_the_containers_with_the_local_goldens() {
+    require_docker();
+    let p = Project::example();
+    p.file("harness.toml", HARNESS_TOML);
+    let before = p.goldens();
+    let r = p.run(&[
+        "run",
+        "monetization_to_redis",
+        "clickhouse_views_to_hive",
+        "--pipeline",
+        "hydramatrices_airflow",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_ran_in_containers(&r);
+    for task in [
+        "monetization_to_redis/export_monetization",
+        "clickhouse_views_to_hive/export_clickhouse_events",
+    ] {
+        assert!(
+            r.stderr.contains(&format!("✔ {task}")),
+            "{task} ran in Airflow: {}",
+            r.stderr
+        );
+    }
     assert_eq!(p.goldens(), before, "the same goldens serve both backends");
 }
 
