@@ -6,9 +6,10 @@
 //! a run finds it): the scenario's wall time (reset to compare) and the time from its start to its
 //! first task running; and on the first run, that time again, which for the DAG includes migrating
 //! Airflow's database and loading Airflow (while the services start). The measured runs' tasks
-//! are printed with their times, so that a figure that moves says which task moved it.
+//! are printed with their times, so that a figure that moves says which task moved it. With
+//! `--trials K` the four runs are made K times and each figure is the median of its trials.
 
-use super::{Bench, Ctx, Figure, Goal, Unit, bench_options, human, load_project, run_all};
+use super::{Bench, Ctx, Figure, Goal, Unit, bench_options, human, load_project, median, run_all};
 use crate::config;
 use crate::snapshot::golden::WritePolicy;
 
@@ -43,32 +44,62 @@ pub(super) fn dag_versus_declared(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure
     let mut opts = bench_options(&dir);
     opts.policy = WritePolicy::Nothing;
     opts.task_jobs = ctx.settings.task_jobs;
-    let declared_run = run_all(ctx, &declared, &opts)?;
-    let dag_run = run_all(ctx, &dag, &opts)?;
-    let (d, a) = (&declared_run.scenarios[1], &dag_run.scenarios[1]);
-    // Each measured run's tasks, longest first: a figure that moves says where from.
-    for (what, run) in [("pipeline.toml", d), ("the DAG", a)] {
-        println!(
-            "   tasks of the measured run through {what}: {}",
-            task_times(run)
-        );
+    let mut trials = Vec::new();
+    for n in 1..=ctx.trials {
+        // Odd trials run pipeline.toml first and even ones the DAG first, so that neither side
+        // always finds the machine as the other left it.
+        let (declared_run, dag_run) = if n % 2 == 1 {
+            let d = run_all(ctx, &declared, &opts)?;
+            (d, run_all(ctx, &dag, &opts)?)
+        } else {
+            let a = run_all(ctx, &dag, &opts)?;
+            (run_all(ctx, &declared, &opts)?, a)
+        };
+        let of = if ctx.trials > 1 {
+            format!(" (trial {n} of {})", ctx.trials)
+        } else {
+            String::new()
+        };
+        let (d, a) = (&declared_run.scenarios[1], &dag_run.scenarios[1]);
+        // Each measured run's tasks, longest first: a figure that moves says where from.
+        for (what, run) in [("pipeline.toml", d), ("the DAG", a)] {
+            println!(
+                "   the measured run through {what}{of}: {} in all; tasks {}",
+                human(Unit::Seconds, run.elapsed.as_secs_f64()),
+                task_times(run)
+            );
+        }
+        trials.push(Trial {
+            wall: (a.elapsed.as_secs_f64(), d.elapsed.as_secs_f64()),
+            first_task: (first_task(a)?, first_task(d)?),
+            first_task_cold: (
+                first_task(&dag_run.scenarios[0])?,
+                first_task(&declared_run.scenarios[0])?,
+            ),
+        });
     }
-    // Both measured the same way: from the scenario's start to its first task running.
-    let first_task = |s: &crate::outcome::ScenarioOutcome| {
-        s.timings
-            .first_task
-            .map(|d| d.as_secs_f64())
-            .ok_or(format!("no task of `{}` ran", s.name))
+    // With several trials, each value and each baseline is the median of its trials.
+    let m = |f: fn(&Trial) -> (f64, f64)| {
+        (
+            median(trials.iter().map(|t| f(t).0).collect()),
+            median(trials.iter().map(|t| f(t).1).collect()),
+        )
+    };
+    let (wall, first, cold) = (m(|t| t.wall), m(|t| t.first_task), m(|t| t.first_task_cold));
+    let medians = if ctx.trials > 1 {
+        format!("; medians of {} trials", ctx.trials)
+    } else {
+        String::new()
     };
     Ok(vec![
         Figure {
             id: format!("{}.wall", bench.id),
             name: format!("`{SCENARIO}` through its Airflow DAG"),
             unit: Unit::Seconds,
-            value: a.elapsed.as_secs_f64(),
-            baseline: d.elapsed.as_secs_f64(),
+            value: wall.0,
+            baseline: wall.1,
             baseline_what: format!(
-                "the same scenario on the tasks of pipeline.toml (`{DECLARED}`), same services, seeds, jobs and task_jobs; the second run of each in its environment"
+                "the same scenario on the tasks of pipeline.toml (`{DECLARED}`), same services, seeds, jobs and task_jobs; the second run of each in its environment{medians}"
             ),
             goal: Goal::RatioAtMost(1.15),
         },
@@ -76,9 +107,9 @@ pub(super) fn dag_versus_declared(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure
             id: format!("{}.first_task", bench.id),
             name: format!("from the start of `{SCENARIO}` to its first Airflow task running"),
             unit: Unit::Seconds,
-            value: first_task(a)?,
-            baseline: first_task(d)?,
-            baseline_what: "the same for the first task of pipeline.toml".into(),
+            value: first.0,
+            baseline: first.1,
+            baseline_what: format!("the same for the first task of pipeline.toml{medians}"),
             goal: Goal::RatioAtMost(1.2),
         },
         Figure {
@@ -86,12 +117,27 @@ pub(super) fn dag_versus_declared(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure
             name: "the same in a new environment (Airflow's database migrated, Airflow loaded)"
                 .into(),
             unit: Unit::Seconds,
-            value: first_task(&dag_run.scenarios[0])?,
-            baseline: first_task(&declared_run.scenarios[0])?,
-            baseline_what: "the same for pipeline.toml in a new environment".into(),
+            value: cold.0,
+            baseline: cold.1,
+            baseline_what: format!("the same for pipeline.toml in a new environment{medians}"),
             goal: Goal::RatioAtMost(1.5),
         },
     ])
+}
+
+/// One trial of bench 10: each figure's value (the DAG) and baseline (pipeline.toml), in seconds.
+struct Trial {
+    wall: (f64, f64),
+    first_task: (f64, f64),
+    first_task_cold: (f64, f64),
+}
+
+/// From the start of a scenario to its first task running, in seconds.
+fn first_task(s: &crate::outcome::ScenarioOutcome) -> Result<f64, String> {
+    s.timings
+        .first_task
+        .map(|d| d.as_secs_f64())
+        .ok_or(format!("no task of `{}` ran", s.name))
 }
 
 /// The tasks of a run with their times, longest first: `train_als 52.8 s, daily_views 46.7 s`.

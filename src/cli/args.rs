@@ -135,7 +135,8 @@ pub struct BenchArgs {
     /// the larger size against F times the smaller, goal ≤ 1×.
     #[arg(long, value_name = "F", value_parser = clap::value_parser!(u32).range(2..))]
     pub scale: Option<u32>,
-    /// Bench 4's trials at each size (sizes taken in turn); its figures are their medians.
+    /// Trials of benches 4 (at each size, sizes taken in turn) and 10; their figures are the
+    /// medians.
     #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub trials: u32,
 }
