@@ -53,6 +53,19 @@ pub(crate) fn require_docker() {
 
 const HARNESS_TOML: &str = "backend = \"docker\"\n[images]\nbase = \"harness-base:bookworm\"\n";
 
+/// Runs the binary and waits, like `Project::run`, also giving the pid the run had: the
+/// containers it started carry it as a label.
+fn run_with_pid(p: &Project, args: &[&str]) -> (u32, Run) {
+    let child = p
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    (pid, Run::from(child.wait_with_output().expect("wait")))
+}
+
 /// The run was on the docker backend, its services in containers.
 fn assert_ran_in_containers(r: &Run) {
     assert!(
@@ -78,14 +91,7 @@ fn the_example_suite_passes_on_docker_in_spark_connect_mode_with_the_local_golde
     p.file("harness.toml", HARNESS_TOML);
     let before = p.goldens();
     let drivers = SparkDrivers::watch(&p);
-    let child = p
-        .command(&["run", "--spark-mode", "connect"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run");
-    let pid = child.id();
-    let r = Run::from(child.wait_with_output().expect("run"));
+    let (pid, r) = run_with_pid(&p, &["run", "--spark-mode", "connect"]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_ran_in_containers(&r);
     // The tasks and whatever the harness reads or seeds through Spark are clients of one server;
@@ -168,20 +174,8 @@ fn no_container_remains_after_a_pass_a_failure_or_sigint_and_sigkill_leftovers_a
 
     // A passing run and a failing run: no container of theirs remains.
     for (scenario, code) in [("pass", 0), ("fail", 1)] {
-        let child = p
-            .command(&["run", scenario])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let pid = child.id();
-        let out = child.wait_with_output().expect("wait");
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (pid, r) = run_with_pid(&p, &["run", scenario]);
+        assert_eq!(r.code, code, "{}", r.stderr);
         assert_eq!(
             containers_of_pid(pid),
             0,
