@@ -298,12 +298,17 @@ impl Table {
                 e.prefix = 0;
             }
         }
-        // Rows equal under this order render the same, so an unstable sort gives the same text.
-        order.sort_unstable_by(|a, b| {
-            (a.rank, a.prefix)
-                .cmp(&(b.rank, b.prefix))
-                .then_with(|| full(&self.rows[a.row as usize], &self.rows[b.row as usize]))
-        });
+        // A radix sort by kind and prefix (linear in the rows: a comparison sort's log n grows
+        // with the table), then each run of equal prefixes by the full comparison. Rows equal
+        // under this order render the same, so the order among them does not show in the text.
+        radsort::sort_by_key(&mut order, |e| (e.rank, e.prefix));
+        for run in order.chunk_by_mut(|a, b| (a.rank, a.prefix) == (b.rank, b.prefix)) {
+            if run.len() > 1 {
+                run.sort_unstable_by(|a, b| {
+                    full(&self.rows[a.row as usize], &self.rows[b.row as usize])
+                });
+            }
+        }
         Ordered::Entries(&self.rows, order)
     }
 
