@@ -249,16 +249,9 @@ fn a_container_that_never_becomes_ready_is_exit_3_with_its_last_log_lines() {
     let (p, _) = sleeper_project();
     // A setting PostgreSQL does not know: the server stops at start, so it never answers.
     p.file("harness.toml", &format!("{HARNESS_TOML}[services.postgres]\nstart_timeout = \"60s\"\nsettings = [\"no_such_setting=1\"]\n"));
-    let child = p
-        .command(&["run", "pass"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id();
-    let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let (pid, r) = run_with_pid(&p, &["run", "pass"]);
+    let stderr = &r.stderr;
+    assert_eq!(r.code, 3, "{stderr}");
     assert!(
         stderr.contains("postgres did not start: the container exited before it was ready"),
         "{stderr}"
