@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::backend::{BackendKind, Resolved};
 use crate::config::{self, Settings};
-use crate::events::Events;
+use crate::events::{Event, Events};
 use crate::outcome::ScenarioStatus;
 use crate::runner::{self, RunOptions};
 use crate::snapshot::golden::WritePolicy;
@@ -594,12 +594,28 @@ fn run_all(
     project: &config::Project,
     opts: &RunOptions,
 ) -> Result<crate::outcome::RunOutcome, String> {
+    run_noting(ctx, project, opts).map(|(outcome, _)| outcome)
+}
+
+/// As [`run_all`], with the notices the run gave (services ready, the Airflow driver ready...),
+/// in order.
+fn run_noting(
+    ctx: &Ctx,
+    project: &config::Project,
+    opts: &RunOptions,
+) -> Result<(crate::outcome::RunOutcome, Vec<String>), String> {
     let selected: Vec<&config::Scenario> = project.scenarios.iter().collect();
-    let (events, _rx) = Events::channel();
+    let (events, mut rx) = Events::channel();
     let cancel = tokio_util::sync::CancellationToken::new();
     let outcome = ctx
         .rt
         .block_on(runner::run(project, &selected, opts, &events, &cancel));
+    let mut notices = Vec::new();
+    while let Ok(event) = rx.try_recv() {
+        if let Event::Notice { message } = event {
+            notices.push(message);
+        }
+    }
     if let Some(e) = &outcome.infra_error {
         return Err(e.to_string());
     }
@@ -614,7 +630,7 @@ fn run_all(
             crate::outcome::summary_line(s)
         ));
     }
-    Ok(outcome)
+    Ok((outcome, notices))
 }
 
 /// The median over scenarios of one stage time, in seconds.

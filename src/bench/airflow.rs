@@ -6,11 +6,15 @@
 //! a run finds it): the scenario's wall time (reset to compare) and the time from its start to its
 //! first task running; and on the first run, that time again, which for the DAG includes migrating
 //! Airflow's database and loading Airflow (while the services start). The measured runs' tasks
-//! are printed with their times, so that a figure that moves says which task moved it. With
+//! are printed with their times, and the Airflow driver's start with its parts, so that a figure
+//! that moves says which task or which part of the start moved it. With
 //! `--trials K` the four runs are made K times and each figure is the median of its trials.
 
-use super::{Bench, Ctx, Figure, Goal, Unit, bench_options, human, load_project, median, run_all};
+use super::{
+    Bench, Ctx, Figure, Goal, Unit, bench_options, human, load_project, median, run_all, run_noting,
+};
 use crate::config;
+use crate::dag::airflow::READY_NOTICE;
 use crate::snapshot::golden::WritePolicy;
 
 /// The scenario, the pipeline declared task by task, and its Airflow twin.
@@ -48,11 +52,11 @@ pub(super) fn dag_versus_declared(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure
     for n in 1..=ctx.trials {
         // Odd trials run pipeline.toml first and even ones the DAG first, so that neither side
         // always finds the machine as the other left it.
-        let (declared_run, dag_run) = if n % 2 == 1 {
+        let (declared_run, (dag_run, notices)) = if n % 2 == 1 {
             let d = run_all(ctx, &declared, &opts)?;
-            (d, run_all(ctx, &dag, &opts)?)
+            (d, run_noting(ctx, &dag, &opts)?)
         } else {
-            let a = run_all(ctx, &dag, &opts)?;
+            let a = run_noting(ctx, &dag, &opts)?;
             (run_all(ctx, &declared, &opts)?, a)
         };
         let of = if ctx.trials > 1 {
@@ -60,6 +64,10 @@ pub(super) fn dag_versus_declared(bench: &Bench, ctx: &Ctx) -> Result<Vec<Figure
         } else {
             String::new()
         };
+        // Where the driver's start went, which the first task of the DAG's first run waits for.
+        for notice in notices.iter().filter(|m| m.starts_with(READY_NOTICE)) {
+            println!("   the DAG's environment{of}: {notice}");
+        }
         let (d, a) = (&declared_run.scenarios[1], &dag_run.scenarios[1]);
         // Each measured run's tasks, longest first: a figure that moves says where from.
         for (what, run) in [("pipeline.toml", d), ("the DAG", a)] {

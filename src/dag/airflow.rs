@@ -470,6 +470,9 @@ fn looks_like_error(line: &str) -> bool {
         && (head.ends_with("Error") || head.ends_with("Exception") || head.ends_with("Timeout"))
 }
 
+/// How the notice that the Airflow driver is ready begins.
+pub const READY_NOTICE: &str = "airflow driver ready";
+
 /// The line that says the Airflow driver is ready, and where its start went:
 /// `airflow driver ready in 9.8s (import Airflow 3.1s, database 0.2s, ...)`.
 fn ready_notice(stages: &[(String, f64)]) -> String {
@@ -479,9 +482,9 @@ fn ready_notice(stages: &[(String, f64)]) -> String {
         .map(|(name, s)| format!("{name} {s:.1}s"))
         .collect();
     if parts.is_empty() {
-        "airflow driver ready".into()
+        READY_NOTICE.into()
     } else {
-        format!("airflow driver ready in {total:.1}s ({})", parts.join(", "))
+        format!("{READY_NOTICE} in {total:.1}s ({})", parts.join(", "))
     }
 }
 
