@@ -38,12 +38,21 @@ impl Daemon {
         use std::os::unix::process::CommandExt;
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("daemon log");
+        // The daemons' scratch folders (and the executors' the worker makes) go with the
+        // project's folder: a daemon killed at the end would leave them in /tmp.
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).expect("daemon scratch folder");
         let child = Command::new(home.join("bin/spark-class"))
             .args(args)
             .env("SPARK_HOME", home)
             .env("SPARK_LOCAL_IP", "127.0.0.1")
             .env("SPARK_LOG_DIR", dir)
             .env("SPARK_WORKER_DIR", dir.join("work"))
+            .env("SPARK_LOCAL_DIRS", &tmp)
+            .env(
+                "SPARK_DAEMON_JAVA_OPTS",
+                format!("-Djava.io.tmpdir={}", tmp.display()),
+            )
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
             .stderr(out)
