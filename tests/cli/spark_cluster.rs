@@ -39,7 +39,8 @@ impl Daemon {
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("daemon log");
         // The daemons' scratch folders (and the executors' the worker makes) go with the
-        // project's folder: a daemon killed at the end would leave them in /tmp.
+        // project's folder, and they keep no performance data file in /tmp/hsperfdata_*: a
+        // daemon killed at the end would leave both behind.
         let tmp = dir.join("tmp");
         std::fs::create_dir_all(&tmp).expect("daemon scratch folder");
         let child = Command::new(home.join("bin/spark-class"))
@@ -51,7 +52,7 @@ impl Daemon {
             .env("SPARK_LOCAL_DIRS", &tmp)
             .env(
                 "SPARK_DAEMON_JAVA_OPTS",
-                format!("-Djava.io.tmpdir={}", tmp.display()),
+                format!("-Djava.io.tmpdir={} -XX:-UsePerfData", tmp.display()),
             )
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
